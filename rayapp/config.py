@@ -1,0 +1,276 @@
+"""Configuration: Hydra composition of conf/ plus typed, validated settings.
+
+Every command composes the same tree with Hydra's compose API, applies `key=value` overrides,
+then validates it into :class:`Settings`. A bad value fails at start with the dotted key and the
+reason, never later in a job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SECRET_KEYS = ("password", "secret", "api_key", "access_key", "token", "client_secret")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the reason."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None
+    pool_min: int = Field(1, ge=0)
+    pool_max: int = Field(8, ge=1)
+    connect_timeout_s: float = Field(10, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (or null for the embedded server)")
+        return v
+
+
+class RedisSettings(_Section):
+    url: str | None = None
+    port: int = Field(0, ge=0, le=65535)
+    socket_timeout_s: float = Field(2, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL (or null for the embedded server)")
+        return v
+
+
+class MlflowSettings(_Section):
+    tracking_uri: str | None = None
+    experiment: str = "rayapp"
+    registered_model: str = "bitcoin_predictor"
+
+
+class RaySettings(_Section):
+    address: str | None = None
+    num_cpus: int | None = Field(None, ge=1)
+
+
+class StorageSettings(_Section):
+    backend: Literal["local", "minio"] = "local"
+    root: str = ".rayapp/lake"
+    endpoint: str | None = None
+    bucket: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str = "us-east-1"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class SourcesSettings(_Section):
+    mode: Literal["live", "replay"] = "live"
+    replay_url: str | None = None
+    binance_url: str
+    binance_fallback_url: str
+    coinbase_url: str
+    cryptocompare_url: str
+    cryptocompare_api_key: str | None = None
+    coindesk_rss_url: str
+    fear_greed_url: str
+    reddit_url: str
+    reddit_auth_url: str
+    reddit_client_id: str | None = None
+    reddit_client_secret: str | None = None
+    enabled: list[str] = Field(default_factory=list)
+
+
+class ReplaySettings(_Section):
+    port: int = Field(8765, ge=0, le=65535)
+    data: str = "../shared/data"
+    start: str | None = None
+    speed: float = Field(0, ge=0)
+
+
+class IngestSettings(_Section):
+    start: str | None = None
+    end: str | None = None
+    lookback_days: int = Field(30, ge=1)
+    sources: list[str] | None = None
+    window_h: int = Field(720, ge=1)
+    max_attempts: int = Field(5, ge=1, le=20)
+    timeout_s: float = Field(30, gt=0)
+    backfill_lag_min: dict[str, float] = Field(default_factory=lambda: {"default": 5.0})
+
+
+class SentimentModelSettings(_Section):
+    name: str = "ElKulako/cryptobert"
+    revision: str | None = None
+    max_length: int = Field(128, ge=8, le=512)
+    batch_size: int | None = Field(None, ge=1)
+    fallback: Literal["vader", "none"] = "vader"
+
+
+class ModelSettings(_Section):
+    name: str = "xgboost"
+    objective: str = "binary:logistic"
+    num_workers: int = Field(1, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 42
+    params: dict[str, Any] = Field(default_factory=dict)
+    sentiment: SentimentModelSettings = Field(default_factory=SentimentModelSettings)
+
+
+class CvSettings(_Section):
+    n_splits: int = Field(5, ge=2)
+    test_size_h: int = Field(168, ge=1)
+    window: Literal["expanding", "sliding"] = "expanding"
+
+
+class TuneSettings(_Section):
+    num_samples: int = Field(20, ge=1)
+    max_concurrent: int = Field(2, ge=1)
+    metric: str = "mean_accuracy"
+    mode: Literal["min", "max"] = "max"
+    seed: int = 42
+    cv: CvSettings = Field(default_factory=CvSettings)
+    space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_key: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(65536, ge=1024)
+    champion_poll_s: float = Field(30, gt=0)
+    feature_staleness_s: float = Field(7200, gt=0)
+
+
+class FeatureSettings(_Section):
+    set: Literal["core", "extended"] = "core"
+    horizon_h: int = Field(1, ge=1)
+    horizons_h: list[int] = Field(default_factory=lambda: [1, 4, 24])
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["console", "json"] = "console"
+
+
+class Settings(_Section):
+    state_dir: str = ".rayapp"
+    symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT"], min_length=1)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    sources: SourcesSettings
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    tune: TuneSettings = Field(default_factory=TuneSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser().resolve()
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """The configured tracking URI, or the embedded SQLite backend under the state dir."""
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        return f"sqlite:///{self.state_path / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.state_path / "mlflow" / "artifacts").as_uri()
+
+
+def conf_dir() -> Path:
+    """The Hydra config tree: $RAYAPP_CONF_DIR, else conf/ beside the package (editable install)."""
+    env = os.environ.get("RAYAPP_CONF_DIR")
+    if env:
+        return Path(env).resolve()
+    return (Path(__file__).resolve().parent.parent / "conf").resolve()
+
+
+def compose_dict(overrides: list[str] | None = None) -> dict[str, Any]:
+    """Compose conf/ with Hydra and return the resolved plain dict."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = list(overrides or [])
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"overrides must look like key=value, got: {', '.join(bad)}")
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+            cfg = compose(config_name="config", overrides=overrides)
+        data = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"cannot compose configuration: {exc}") from exc
+    assert isinstance(data, dict)
+    return data  # type: ignore[return-value]
+
+
+def validate(data: dict[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load_settings(overrides: list[str] | None = None) -> Settings:
+    """Compose, resolve and validate the configuration."""
+    return validate(compose_dict(overrides))
+
+
+def is_secret_key(key: str) -> bool:
+    k = key.lower()
+    return any(s in k for s in SECRET_KEYS)
+
+
+def _mask_url(value: str) -> str:
+    # postgresql://user:password@host -> postgresql://user:***@host
+    if "://" in value and "@" in value.split("://", 1)[1]:
+        scheme, rest = value.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user, sep, password = creds.partition(":")
+        if sep and password:
+            return f"{scheme}://{user}:***@{host}"
+    return value
+
+
+def masked(data: Any, key: str = "") -> Any:
+    """A copy of the config with secrets replaced by *** and passwords removed from URLs."""
+    if isinstance(data, dict):
+        return {k: masked(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, key) for v in data]
+    if isinstance(data, str):
+        if is_secret_key(key):
+            return "***"
+        return _mask_url(data)
+    return data

@@ -1,0 +1,1 @@
+"""Feature definitions, point-in-time joins, and the offline/online feature stores."""

@@ -1,0 +1,189 @@
+"""Every pandera schema, one place: the table edges of silver, gold and serving.
+
+Each schema mirrors a table of warehouse/migrations. Named checks matter: validation failures are
+quarantined with the check's name, so the names are what an operator reads in `quarantine`.
+Validate with `lazy=True` and route `SchemaErrors.failure_cases` rows to quarantine
+(see :func:`split_valid`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+from pandera.pandas import Check, Column, DataFrameSchema
+
+UTC_TS = pd.DatetimeTZDtype("ns", "UTC")
+
+
+def _utc(nullable: bool = False, **kw: object) -> Column:
+    return Column(UTC_TS, nullable=nullable, coerce=True, **kw)  # type: ignore[arg-type]
+
+
+def _not_future(name: str) -> Check:
+    # A small tolerance absorbs clock skew between the API and us.
+    return Check(lambda s: s <= pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=5),
+                 name=f"{name}_not_in_future", error=f"{name} is in the future")
+
+
+_non_negative = Check.greater_than_or_equal_to(0)
+_positive = Check.greater_than(0)
+
+candles_schema = DataFrameSchema(
+    {
+        "source": Column(str),
+        "symbol": Column(str),
+        "open_time": _utc(checks=[_not_future("open_time")]),
+        "open": Column(float, _positive, coerce=True),
+        "high": Column(float, _positive, coerce=True),
+        "low": Column(float, _positive, coerce=True),
+        "close": Column(float, _positive, coerce=True),
+        "volume": Column(float, Check.greater_than_or_equal_to(0, name="volume_non_negative"),
+                         coerce=True),
+        "quote_volume": Column(float, Check.greater_than_or_equal_to(0), nullable=True, coerce=True,
+                               required=False),
+        "trades": Column("Int64", Check.greater_than_or_equal_to(0), nullable=True, coerce=True,
+                         required=False),
+    },
+    checks=[
+        Check(lambda df: df["high"] >= df[["open", "close"]].max(axis=1),
+              name="high_ge_open_close", error="high below max(open, close)"),
+        Check(lambda df: df["low"] <= df[["open", "close"]].min(axis=1),
+              name="low_le_open_close", error="low above min(open, close)"),
+        Check(lambda df: df["high"] >= df["low"], name="high_ge_low", error="high below low"),
+    ],
+    unique=["source", "symbol", "open_time"],
+    report_duplicates="exclude_first",
+    name="candles",
+)
+
+articles_schema = DataFrameSchema(
+    {
+        "article_id": Column(str, unique=True),
+        "kind": Column(str, Check.isin(["news", "social"])),
+        "source": Column(str),
+        "guid": Column(str, nullable=True, required=False),
+        "url": Column(str, nullable=True, required=False),
+        "title": Column(str, Check(lambda s: s.str.strip().str.len() > 0, name="title_not_empty",
+                                   error="empty title")),
+        "body": Column(str, nullable=True, required=False),
+        "published_at": _utc(checks=[_not_future("published_at")]),
+        "first_seen_at": _utc(),
+        "backfilled": Column(bool, coerce=True),
+    },
+    name="articles",
+)
+
+article_sentiment_schema = DataFrameSchema(
+    {
+        "article_id": Column(str),
+        "model_id": Column(str),
+        "model_revision": Column(str, nullable=True, required=False),
+        "p_bearish": Column(float, Check.in_range(0, 1), coerce=True),
+        "p_neutral": Column(float, Check.in_range(0, 1), coerce=True),
+        "p_bullish": Column(float, Check.in_range(0, 1), coerce=True),
+        "score": Column(float, Check.in_range(-1, 1), coerce=True),
+        "scored_at": _utc(),
+    },
+    checks=[
+        Check(lambda df: (df["p_bearish"] + df["p_neutral"] + df["p_bullish"] - 1).abs() < 1e-4,
+              name="probabilities_sum_to_one"),
+    ],
+    unique=["article_id", "model_id"],
+    name="article_sentiment",
+)
+
+social_counts_schema = DataFrameSchema(
+    {
+        "source": Column(str),
+        "symbol": Column(str),
+        "hour": _utc(checks=[_not_future("hour")]),
+        "mentions": Column(int, _non_negative, coerce=True),
+        "posts": Column(int, _non_negative, coerce=True),
+        "first_seen_at": _utc(),
+    },
+    unique=["source", "symbol", "hour"],
+    name="social_counts",
+)
+
+market_index_schema = DataFrameSchema(
+    {
+        "index_name": Column(str),
+        "ts": _utc(checks=[_not_future("ts")]),
+        "value": Column(float, Check.in_range(0, 100), coerce=True),
+        "classification": Column(str, nullable=True),
+        "source": Column(str),
+    },
+    unique=["index_name", "ts"],
+    report_duplicates="exclude_first",
+    name="market_index",
+)
+
+quarantine_schema = DataFrameSchema(
+    {
+        "target_table": Column(str),
+        "source": Column(str),
+        "row_key": Column(str),
+        "check_name": Column(str),
+        "reason": Column(str),
+        "raw": Column(object),
+    },
+    name="quarantine",
+)
+
+predictions_schema = DataFrameSchema(
+    {
+        "prediction_id": Column(str, unique=True),
+        "symbol": Column(str),
+        "ts": _utc(),
+        "horizon_h": Column(int, _positive, coerce=True),
+        "model_name": Column(str),
+        "model_version": Column(str),
+        "feature_set_version": Column(str),
+        "expected_return": Column(float, coerce=True),
+        "p_up": Column(float, Check.in_range(0, 1), coerce=True),
+        "direction": Column(int, Check.isin([-1, 1]), coerce=True),
+        "interval_low": Column(float, nullable=True, coerce=True),
+        "interval_high": Column(float, nullable=True, coerce=True),
+    },
+    checks=[Check(lambda df: df["interval_low"].isna() | (df["interval_low"] <= df["interval_high"]),
+                  name="interval_ordered")],
+    name="predictions",
+)
+
+TABLE_SCHEMAS: dict[str, DataFrameSchema] = {
+    "candles": candles_schema,
+    "articles": articles_schema,
+    "article_sentiment": article_sentiment_schema,
+    "social_counts": social_counts_schema,
+    "market_index": market_index_schema,
+    "quarantine": quarantine_schema,
+    "predictions": predictions_schema,
+}
+
+
+def split_valid(schema: DataFrameSchema, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate lazily; return (valid rows, failures).
+
+    `failures` has one row per (row index, failed check) with columns index, check, column,
+    failure_case; a whole-frame check that fails on a row is attributed to that row's index.
+    Rows the checks cannot attribute to an index fail the whole frame (re-raised).
+    """
+    if df.empty:
+        return df, pd.DataFrame(columns=["index", "check", "column", "failure_case"])
+    try:
+        valid = schema.validate(df, lazy=True)
+        return valid, pd.DataFrame(columns=["index", "check", "column", "failure_case"])
+    except SchemaErrors as exc:
+        fc = exc.failure_cases.copy()
+        if fc["index"].isna().any():
+            unattributed = fc[fc["index"].isna()]
+            raise pa.errors.SchemaError(
+                schema, df, f"{schema.name}: checks failed without row index: "
+                f"{unattributed[['check', 'column']].drop_duplicates().to_dict('records')}"
+            ) from exc
+        fc["check"] = fc["check"].astype(str)
+        failures = fc[["index", "check", "column", "failure_case"]].reset_index(drop=True)
+        bad = set(failures["index"].tolist())
+        valid_rows = df.loc[[i for i in df.index if i not in bad]]
+        return schema.validate(valid_rows), failures

@@ -23,6 +23,7 @@ from rayapp.log import configure
 
 STAGE_COMMANDS = (
     "rayapp.ingest.commands",
+    "rayapp.ingest.replay_commands",
     "rayapp.sentiment.commands",
     "rayapp.features.commands",
     "rayapp.training.commands",

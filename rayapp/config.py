@@ -136,6 +136,18 @@ class CvSettings(_Section):
     n_splits: int = Field(5, ge=2)
     test_size_h: int = Field(168, ge=1)
     window: Literal["expanding", "sliding"] = "expanding"
+    train_size_h: int | None = Field(None, ge=1)  # sliding window length (null = 4 x test_size_h)
+    min_train_h: int = Field(168, ge=1)
+    purge_h: int | None = Field(None, ge=0)  # null = horizon; smaller than the horizon is an error
+    embargo_h: int | None = Field(None, ge=0)
+
+
+class AblationSettings(_Section):
+    n_boot: int = Field(1000, ge=100)
+    block_h: int = Field(24, ge=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    practical_threshold: float = Field(0.02, ge=0)
+    periods: dict[str, list[str | None]] = Field(default_factory=dict)
 
 
 class TuneSettings(_Section):
@@ -146,6 +158,12 @@ class TuneSettings(_Section):
     seed: int = 42
     cv: CvSettings = Field(default_factory=CvSettings)
     space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    fee_bps: float = Field(10.0, ge=0)
+    calibration: Literal["isotonic", "platt", "identity"] = "isotonic"
+    conformal_alpha: float = Field(0.1, gt=0, lt=1)
+    gate_alpha: float = Field(0.05, gt=0, lt=1)
+    report_dir: str = "reports/latest"
+    ablation: AblationSettings = Field(default_factory=AblationSettings)
 
 
 class ServingSettings(_Section):

@@ -93,7 +93,20 @@ class SourcesSettings(_Section):
     reddit_auth_url: str
     reddit_client_id: str | None = None
     reddit_client_secret: str | None = None
+    reddit_subreddit: str = "Bitcoin"
+    reddit_user_agent: str = "rayapp/0.1 (bitcoin research)"
     enabled: list[str] = Field(default_factory=list)
+    # Shared client policy (rayapp/ingest/http.py). Rates are request weight per minute per source,
+    # enforced once across all Ray workers by the Ray-actor limiter.
+    rate_limits: dict[str, float] = Field(default_factory=lambda: {
+        "binance": 6000, "coinbase": 600, "cryptocompare": 600, "coindesk": 30,
+        "fear_greed": 60, "reddit": 90})
+    binance_weight_limit: int = Field(6000, ge=1)      # X-MBX-USED-WEIGHT-1M ceiling
+    binance_weight_window_s: float = Field(60, gt=0)   # the window the used-weight header counts
+    binance_weight_soft: float = Field(0.8, gt=0, le=1)  # pause to the window's end past this share
+    backoff_initial_s: float = Field(0.5, gt=0)        # exponential backoff base (full jitter)
+    backoff_max_s: float = Field(30, gt=0)
+    max_wait_s: float = Field(300, ge=0)  # longest Retry-After / 418 ban we wait out; longer fails
 
 
 class ReplaySettings(_Section):
@@ -101,6 +114,12 @@ class ReplaySettings(_Section):
     data: str = "../shared/data"
     start: str | None = None
     speed: float = Field(0, ge=0)
+    host: str = "127.0.0.1"
+    klines_files: list[str] = Field(default_factory=lambda: ["btc_usd_1h_*.csv"])  # globs in data
+    weight_limit: int = Field(6000, ge=1)  # X-MBX-USED-WEIGHT-1M past which the replay answers 429
+    weight_window_s: float = Field(60, gt=0)
+    news_page_size: int = Field(50, ge=1)
+    rss_items: int = Field(25, ge=1)
 
 
 class IngestSettings(_Section):

@@ -1,0 +1,98 @@
+"""Ingest: source clients, the shared HTTP policy, backfill and the Ray Data fan-out.
+
+Client interface (stable; the fan-out and backfill code against it)
+--------------------------------------------------------------------
+``CLIENTS[name](settings, session, limiter)`` builds a client for one source, where
+
+* ``session`` is the one ``aiohttp.ClientSession`` of the process (``http.open_session``),
+* ``limiter`` is that source's rate limiter (``http.make_limiter(name, settings, shared=...)``;
+  ``shared=True`` gives the Ray-actor-backed one so every worker draws on one budget).
+
+Each client has
+
+* ``await client.fetch(key, start, end) -> list[FetchResult]`` and the same as an async iterator
+  of pages, ``async for page in client.pages(key, start, end)``. ``key`` is a symbol (BTCUSDT)
+  or the source's query (``default_keys(settings)`` lists what a run fetches). Windows are
+  half-open ``[start, end)`` on the row's own time (candle open time, article ``published_at``,
+  index day, social hour), both tz-aware UTC.
+* ``FetchResult`` (``rayapp.ingest.types``): ``source, dataset, table, url, status,
+  fetched_at (UTC), payload`` (the raw text as received, for bronze) and ``records`` - a
+  DataFrame with exactly ``types.SILVER_COLUMNS[table]`` - plus ``rejects``
+  (``QuarantinedRow``s: rows that could not be parsed, ready for ``quarantine_rows``),
+  ``derived`` (True when computed from earlier pages, no bronze payload of its own) and
+  ``meta`` (``skipped``: rows left out on purpose with ``skipped_reasons``, e.g. the still-open
+  bar, rows outside the window; ``used_weight``; ``host``).
+* Class attributes for partitioning: ``history`` (True: any past window can be fetched, split
+  the range freely; False: only recent items exist, the window is ignored, one partition per
+  run), ``granularity`` (align windows to it), ``table``, ``dataset``, ``key_kind``.
+* ``skip_reason(settings)`` (classmethod): why the source cannot run here, else None (Reddit
+  without credentials). ``pages`` of a skipped source logs one line and yields nothing.
+
+Errors (``rayapp.ingest.types``): ``ApiError`` (4xx, the API's own ``code``/``api_message``),
+``SourceBanned`` (418; ``until``), ``RetriesExhausted`` (``http``), ``MalformedResponse``,
+``GeoBlocked``, ``SourceUnavailable`` - all ``IngestError`` with ``source, url, status, payload``.
+
+Per source: ``binance`` (candles, history, 1000 bars a call), ``coinbase`` (candles, history,
+300 a call), ``cryptocompare`` (articles, history by paging back with ``lTs``), ``coindesk``
+(articles, RSS, no history), ``fear_greed`` (market_index, daily, history via ``limit``),
+``reddit`` (articles of kind ``social`` per page + one derived ``social_counts`` result with
+hourly mention counts; no history beyond Reddit's newest ~1000 posts).
+
+``first_seen_at`` of live rows is the fetch time: upserts must not overwrite it on conflict.
+Article ids: ``rayapp.ingest.ids.article_id(source, guid or url)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rayapp.ingest.base import SourceClient
+
+SOURCE_MODULES = {
+    "binance": ("rayapp.ingest.binance", "BinanceClient"),
+    "coinbase": ("rayapp.ingest.coinbase", "CoinbaseClient"),
+    "cryptocompare": ("rayapp.ingest.cryptocompare", "CryptoCompareClient"),
+    "coindesk": ("rayapp.ingest.coindesk", "CoinDeskClient"),
+    "fear_greed": ("rayapp.ingest.fear_greed", "FearGreedClient"),
+    "reddit": ("rayapp.ingest.reddit", "RedditClient"),
+}
+
+
+def client_class(name: str) -> type[SourceClient]:
+    import importlib
+
+    if name not in SOURCE_MODULES:
+        raise ValueError(f"unknown source {name!r}; known: {', '.join(SOURCE_MODULES)}")
+    module, cls = SOURCE_MODULES[name]
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+class _Registry(dict):  # type: ignore[type-arg]
+    """``CLIENTS[name]`` imports the client module on first use (keeps ``import rayapp.ingest`` light)."""
+
+    def __missing__(self, name: str) -> type[SourceClient]:
+        cls = client_class(name)
+        self[name] = cls
+        return cls
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(SOURCE_MODULES)
+
+    def __len__(self) -> int:
+        return len(SOURCE_MODULES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in SOURCE_MODULES
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        return SOURCE_MODULES.keys()
+
+    def items(self):  # type: ignore[no-untyped-def]
+        return [(n, self[n]) for n in SOURCE_MODULES]
+
+    def values(self):  # type: ignore[no-untyped-def]
+        return [self[n] for n in SOURCE_MODULES]
+
+
+CLIENTS: dict[str, type[SourceClient]] = _Registry()

@@ -326,7 +326,8 @@ def make_app(data: ReplayData, clock: Clock | None = None, **kw: Any) -> web.App
     return app
 
 
-def app_from_settings(rs: Any, data_dir: str | None = None, *, data: ReplayData | None = None) -> web.Application:
+def app_from_settings(rs: Any, data_dir: str | None = None, *,
+                      data: ReplayData | None = None) -> web.Application:
     """The app for ``settings.replay`` (``rs``); ``data`` skips re-reading the CSVs."""
     data = data or ReplayData.load(data_dir or rs.data, rs.klines_files)
     start = pd.Timestamp(rs.start) if rs.start else None

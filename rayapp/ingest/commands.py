@@ -1,0 +1,154 @@
+"""`rayapp ingest` and `rayapp backfill prices|news|fear-greed PATH`."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rayapp.config import Settings
+from rayapp.ingest.silver import SourceSummary
+from rayapp.log import get_logger
+
+log = get_logger(__name__)
+console = Console(stderr=True)
+out = Console()
+
+BACKFILL_KINDS = {
+    "prices": ("hourly candles: CryptoCompare-style export (time,date,hour,open,high,close,low,"
+               "volumefrom,volumeto) or Binance data-portal klines", ("cryptocompare", "binance")),
+    "news": ("news CSV (';'-separated, day-first D-M-YYYY HH:MM dates, treated as UTC)", ("cryptonews",)),
+    "fear-greed": ("alternative.me Fear & Greed CSV (value,value_classification,timestamp)",
+                   ("fear-greed",)),
+}
+
+
+def summary_table(summaries: Iterable[SourceSummary], title: str) -> Table:
+    table = Table("source", "table", "read", "written", "unchanged", "quarantined", "skipped",
+                  "requests", "status", title=title)
+    for s in summaries:
+        status = "[green]ok[/green]" if s.ok else "[red]failed[/red]: " + "; ".join(s.errors)[:200]
+        table.add_row(s.source, s.table, f"{s.read:,}", f"{s.written:,}", f"{s.unchanged:,}",
+                      f"{s.quarantined:,}", f"{s.skipped:,}", f"{s.requests:,}", status)
+    return table
+
+
+def _named_like(kind: str, path: Path) -> bool:
+    # In a directory, news and fear & greed files are told apart by name (their headers are
+    # checked when they are parsed).
+    return {"news": "news", "fear-greed": "fear"}[kind] in path.name.lower()
+
+
+def resolve_paths(kind: str, path: str, fmt: str | None) -> list[Path]:
+    """A file, a directory (its *.csv files of this kind) or a glob pattern."""
+    from rayapp.ingest.backfill import BackfillError, detect_price_format
+
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        candidates = sorted(p.glob("*.csv"))
+    else:
+        candidates = sorted(Path(x) for x in glob.glob(path))
+        if not candidates:
+            raise BackfillError(f"{path}: no such file, directory or matching files")
+    picked = []
+    for c in candidates:
+        if kind == "prices":
+            try:
+                found = detect_price_format(c)
+            except BackfillError:
+                log.debug("not a price file, left out", path=str(c))
+                continue
+            if fmt and found != fmt:
+                continue
+        elif not _named_like(kind, c):
+            continue
+        picked.append(c)
+    if not picked:
+        raise BackfillError(f"{path}: no {kind} CSV files found")
+    return picked
+
+
+def _backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from rayapp.ingest.backfill import BackfillError, backfill_file
+    from rayapp.warehouse import get_pool
+
+    try:
+        paths = resolve_paths(args.kind, args.path, args.format)
+    except BackfillError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    symbol = args.symbol or settings.symbols[0]
+    summaries: dict[str, SourceSummary] = {}
+    failed = 0
+    pool = get_pool(settings)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    with progress, pool.connection() as conn:
+        task = progress.add_task(f"backfill {args.kind}", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"backfill {args.kind}: {path.name}")
+            try:
+                s = backfill_file(conn, args.kind, path, args.format, symbol=symbol,
+                                  lags=settings.ingest.backfill_lag_min)
+            except BackfillError as exc:
+                failed += 1
+                console.print(f"[red]error:[/red] {exc}", highlight=False)
+                s = SourceSummary(source=path.name, errors=[str(exc)])
+            summaries.setdefault(s.source, SourceSummary(source=s.source)).add(s)
+            progress.advance(task)
+    out.print(summary_table(summaries.values(), f"backfill {args.kind} ({len(paths)} file(s))"))
+    return 1 if failed else 0
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from rayapp.ingest.pipeline import run_from_cli
+
+    return run_from_cli(args, settings)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from rayapp.cli import add_overrides
+
+    register_backfill(subparsers, add_overrides)
+    if importlib.util.find_spec("rayapp.ingest.pipeline") is not None:
+        register_ingest(subparsers, add_overrides)
+
+
+def register_ingest(subparsers: argparse._SubParsersAction, add_overrides: Callable) -> None:
+    text = ("fetch new data from every enabled source into bronze and silver, in parallel (source, "
+            "time window) partitions on Ray; resumes from per-(source, symbol) watermarks. "
+            "Use ingest.start=ISO ingest.end=ISO ingest.sources=[binance,fear_greed] to narrow it, "
+            "sources=replay to read from `rayapp replay`.")
+    p = subparsers.add_parser("ingest", help="incremental, parallel ingest of every source",
+                              description=text)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    add_overrides(p)
+    p.set_defaults(handler=_ingest)
+
+
+def register_backfill(subparsers: argparse._SubParsersAction, add_overrides: Callable) -> None:
+    p = subparsers.add_parser(
+        "backfill", help="import CSV history (prices, news, fear & greed) into silver",
+        description="Import CSV exports through the same validation and upserts as ingest; "
+                    "bad rows go to quarantine with the failed check and the raw row.")
+    bsub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, (what, formats) in BACKFILL_KINDS.items():
+        q = bsub.add_parser(kind, help=what, description=f"Backfill {what}.")
+        q.add_argument("path", metavar="PATH",
+                       help="a CSV file, a directory of them, or a quoted glob pattern")
+        q.add_argument("--format", choices=formats, default=None,
+                       help="file format (default: detected from the header)")
+        if kind == "prices":
+            q.add_argument("--symbol", default=None,
+                           help="symbol to store candles under (default: the first of `symbols`; "
+                                "Binance files named SYMBOL-1h-... use SYMBOL)")
+        add_overrides(q)
+        q.set_defaults(handler=_backfill, symbol=None)

@@ -1,0 +1,274 @@
+"""The training frame: point-in-time features at hour t plus the h-hour forward return target.
+
+Features come from the offline store (`rayapp.features.offline_store.load_features`) or, for
+tests and ad-hoc runs, from any DataFrame of features plus close prices. The target is the log
+return from close(t) to close(t+h), looked up by time, so a missing hour leaves a NaN target that
+is dropped and counted, never filled.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rayapp.log import get_logger
+
+log = get_logger(__name__)
+
+# The feature groups of issue 5. `rayapp.features.definitions.FEATURE_GROUPS` is the source of
+# truth once it exists; this copy only lets training run on frames built before it lands.
+_DEFAULT_GROUPS: dict[str, list[str]] = {
+    "price": [
+        "sma_20",
+        "rsi",
+        "atr",
+        "returns_1h",
+        "returns_4h",
+        "returns_24h",
+        "volume_ratio",
+        "volatility_regime",
+    ],
+    "sentiment": ["sentiment_mean", "sentiment_count", "sentiment_change_1h", "sentiment_extreme"],
+    "social": ["social_volume", "social_sentiment"],
+    "time": ["hour_of_day"],
+}
+
+
+def feature_groups() -> dict[str, list[str]]:
+    try:
+        mod = importlib.import_module("rayapp.features.definitions")
+        groups = getattr(mod, "FEATURE_GROUPS", None)
+        if groups:
+            return {str(k): list(v) for k, v in dict(groups).items()}
+    except ImportError:
+        pass
+    return {k: list(v) for k, v in _DEFAULT_GROUPS.items()}
+
+
+class TrainingDataError(ValueError):
+    """The input cannot make a training frame; the message says what is wrong."""
+
+
+@dataclass
+class TrainingFrame:
+    X: pd.DataFrame  # index: hour t (UTC), columns: features in model order
+    y: np.ndarray  # 1 = the h-hour return is > 0
+    ret: np.ndarray  # log return close(t) -> close(t+h)
+    last_ret: np.ndarray  # log return close(t-1h) -> close(t), for the persistence baselines
+    horizon: int
+    feature_set_version: str = "adhoc"
+    groups: dict[str, list[str]] = field(default_factory=feature_groups)
+
+    @property
+    def times(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self.X.index)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [str(c) for c in self.X.columns]
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def data_range(self) -> list[str]:
+        return [self.times[0].isoformat(), self.times[-1].isoformat()] if len(self) else []
+
+    def select(self, columns: list[str]) -> TrainingFrame:
+        missing = [c for c in columns if c not in self.X.columns]
+        if missing:
+            raise TrainingDataError(f"features not in the frame: {missing}")
+        return TrainingFrame(
+            self.X[columns],
+            self.y,
+            self.ret,
+            self.last_ret,
+            self.horizon,
+            self.feature_set_version,
+            self.groups,
+        )
+
+    def between(self, start: Any = None, end: Any = None) -> TrainingFrame:
+        t = self.times
+        mask = np.ones(len(t), dtype=bool)
+        if start is not None:
+            mask &= t >= _utc(start)
+        if end is not None:
+            mask &= t < _utc(end)
+        return TrainingFrame(
+            self.X[mask],
+            self.y[mask],
+            self.ret[mask],
+            self.last_ret[mask],
+            self.horizon,
+            self.feature_set_version,
+            self.groups,
+        )
+
+    def group_columns(self, group: str) -> list[str]:
+        return [c for c in self.groups.get(group, []) if c in self.X.columns]
+
+    def groups_with_data(self) -> dict[str, dict[str, Any]]:
+        """Per group: its columns present, and the share of rows with any non-missing value."""
+        out: dict[str, dict[str, Any]] = {}
+        for g in self.groups:
+            cols = self.group_columns(g)
+            share = float(self.X[cols].notna().any(axis=1).mean()) if cols and len(self) else 0.0
+            out[g] = {"columns": cols, "coverage": share, "has_data": share > 0}
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """Features plus targets, e.g. to write a file for `rayapp train --data`."""
+        df = self.X.copy()
+        df["target_ret"] = self.ret
+        df["last_ret"] = self.last_ret
+        return df
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _utc_index(index: Any) -> pd.DatetimeIndex:
+    idx = pd.DatetimeIndex(index)
+    if idx.tz is None:
+        raise TrainingDataError("feature timestamps must be timezone-aware (UTC)")
+    return idx.tz_convert("UTC")
+
+
+def build_training_frame(
+    features: pd.DataFrame,
+    close: pd.Series,
+    horizon: int = 1,
+    feature_set_version: str = "adhoc",
+    groups: dict[str, list[str]] | None = None,
+) -> TrainingFrame:
+    """Attach the h-hour forward log return of `close` to each feature row at hour t."""
+    if horizon < 1:
+        raise TrainingDataError(f"horizon must be >= 1 hour, got {horizon}")
+    if features.empty:
+        raise TrainingDataError("the feature frame is empty")
+    feats = features.copy()
+    feats.index = _utc_index(feats.index)
+    if feats.index.has_duplicates:
+        dup = feats.index[feats.index.duplicated()].unique()
+        raise TrainingDataError(f"{len(dup)} duplicated feature hours, first {dup[0]}")
+    feats = feats.sort_index()
+    bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
+    if bad:
+        raise TrainingDataError(f"non-numeric feature columns: {bad}")
+    px = pd.Series(close, dtype=float)
+    px.index = _utc_index(px.index)
+    px = px[~px.index.duplicated(keep="last")].sort_index()
+    if (px <= 0).any() or not np.isfinite(px.to_numpy()).all():
+        raise TrainingDataError("close prices must be finite and > 0")
+    now = px.reindex(feats.index).to_numpy()
+    ahead = px.reindex(feats.index + pd.Timedelta(hours=horizon)).to_numpy()
+    before = px.reindex(feats.index - pd.Timedelta(hours=1)).to_numpy()
+    ret = np.log(ahead / now)
+    keep = np.isfinite(ret)
+    dropped = int((~keep).sum())
+    log.info(
+        "training frame built",
+        rows=len(feats),
+        kept=int(keep.sum()),
+        dropped_no_target=dropped,
+        horizon_h=horizon,
+        features=feats.shape[1],
+    )
+    if not keep.any():
+        raise TrainingDataError("no feature hour has a close price h hours later")
+    X = feats[keep].astype("float64")
+    r = ret[keep]
+    return TrainingFrame(
+        X=X,
+        y=(r > 0).astype(np.int8),
+        ret=r,
+        last_ret=np.log(now / before)[keep],
+        horizon=horizon,
+        feature_set_version=feature_set_version,
+        groups=groups or feature_groups(),
+    )
+
+
+def frame_from_table(df: pd.DataFrame, horizon: int, feature_set_version: str = "adhoc") -> TrainingFrame:
+    """A frame from a file written by `TrainingFrame.to_frame` (index or column `ts`)."""
+    data = df.set_index("ts") if "ts" in df.columns else df
+    if "target_ret" not in data.columns:
+        raise TrainingDataError("the data file needs a target_ret column (see TrainingFrame.to_frame)")
+    data = data.copy()
+    data.index = _utc_index(data.index)
+    data = data.sort_index()
+    ret = data.pop("target_ret").to_numpy(dtype=float)
+    last = (
+        data.pop("last_ret").to_numpy(dtype=float)
+        if "last_ret" in data.columns
+        else np.full(len(data), np.nan)
+    )
+    keep = np.isfinite(ret)
+    if (~keep).any():
+        log.warning("rows without a target dropped", dropped=int((~keep).sum()), kept=int(keep.sum()))
+    return TrainingFrame(
+        X=data[keep].astype("float64"),
+        y=(ret[keep] > 0).astype(np.int8),
+        ret=ret[keep],
+        last_ret=last[keep],
+        horizon=horizon,
+        feature_set_version=feature_set_version,
+    )
+
+
+def read_data_file(path: str | Path, horizon: int) -> TrainingFrame:
+    p = Path(path)
+    if not p.exists():
+        raise TrainingDataError(f"data file {p} does not exist")
+    df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p, parse_dates=["ts"])
+    return frame_from_table(df, horizon, feature_set_version=f"file:{p.name}")
+
+
+def load_training_frame(
+    settings: Any, start: Any = None, end: Any = None, symbol: str | None = None
+) -> TrainingFrame:
+    """Features from the offline store plus close prices from the warehouse candles."""
+    try:
+        offline = importlib.import_module("rayapp.features.offline_store")
+    except ImportError as exc:
+        raise TrainingDataError(
+            "the offline feature store (rayapp.features.offline_store) is not "
+            "available; pass --data FILE instead"
+        ) from exc
+    sym = symbol or settings.symbols[0]
+    loaded = offline.load_features(settings, symbol=sym, start=start, end=end)
+    feats, fsv = (
+        loaded
+        if isinstance(loaded, tuple)
+        else (loaded, getattr(loaded, "attrs", {}).get("feature_set_version", settings.features.set))
+    )
+    if "ts" in feats.columns:
+        feats = feats.set_index("ts")
+    close = _warehouse_close(settings, sym, feats.index.min(), feats.index.max(), settings.features.horizon_h)
+    return build_training_frame(feats, close, settings.features.horizon_h, str(fsv))
+
+
+def _warehouse_close(settings: Any, symbol: str, start: Any, end: Any, horizon: int) -> pd.Series:
+    from rayapp.warehouse import get_pool
+
+    # One close per hour: when several sources have the hour, the one listed first alphabetically
+    # wins, the same rule every run, so the target is reproducible.
+    sql = (
+        "SELECT DISTINCT ON (open_time) open_time, close FROM candles WHERE symbol = %s "
+        "AND open_time >= %s AND open_time <= %s ORDER BY open_time, source"
+    )
+    hi = pd.Timestamp(end) + pd.Timedelta(hours=horizon)
+    lo = pd.Timestamp(start) - pd.Timedelta(hours=1)
+    with get_pool(settings).connection() as conn:
+        rows = conn.execute(sql, (symbol, lo.to_pydatetime(), hi.to_pydatetime())).fetchall()
+    if not rows:
+        raise TrainingDataError(f"no candles for {symbol} between {lo} and {hi}")
+    idx = pd.DatetimeIndex([r[0] for r in rows]).tz_convert("UTC")
+    return pd.Series([float(r[1]) for r in rows], index=idx, name="close")

@@ -44,55 +44,27 @@ Article ids: ``rayapp.ingest.ids.article_id(source, guid or url)``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from rayapp.ingest.base import SourceClient
+from rayapp.ingest.binance import BinanceClient
+from rayapp.ingest.coinbase import CoinbaseClient
+from rayapp.ingest.coindesk import CoinDeskClient
+from rayapp.ingest.cryptocompare import CryptoCompareClient
+from rayapp.ingest.fear_greed import FearGreedClient
+from rayapp.ingest.reddit import RedditClient
 
-if TYPE_CHECKING:
-    from rayapp.ingest.base import SourceClient
-
-SOURCE_MODULES = {
-    "binance": ("rayapp.ingest.binance", "BinanceClient"),
-    "coinbase": ("rayapp.ingest.coinbase", "CoinbaseClient"),
-    "cryptocompare": ("rayapp.ingest.cryptocompare", "CryptoCompareClient"),
-    "coindesk": ("rayapp.ingest.coindesk", "CoinDeskClient"),
-    "fear_greed": ("rayapp.ingest.fear_greed", "FearGreedClient"),
-    "reddit": ("rayapp.ingest.reddit", "RedditClient"),
+CLIENTS: dict[str, type[SourceClient]] = {
+    "binance": BinanceClient,
+    "coinbase": CoinbaseClient,
+    "cryptocompare": CryptoCompareClient,
+    "coindesk": CoinDeskClient,
+    "fear_greed": FearGreedClient,
+    "reddit": RedditClient,
 }
 
 
 def client_class(name: str) -> type[SourceClient]:
-    import importlib
-
-    if name not in SOURCE_MODULES:
-        raise ValueError(f"unknown source {name!r}; known: {', '.join(SOURCE_MODULES)}")
-    module, cls = SOURCE_MODULES[name]
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
-
-
-class _Registry(dict):  # type: ignore[type-arg]
-    """``CLIENTS[name]`` imports the client module on first use (keeps ``import rayapp.ingest`` light)."""
-
-    def __missing__(self, name: str) -> type[SourceClient]:
-        cls = client_class(name)
-        self[name] = cls
-        return cls
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(SOURCE_MODULES)
-
-    def __len__(self) -> int:
-        return len(SOURCE_MODULES)
-
-    def __contains__(self, name: object) -> bool:
-        return name in SOURCE_MODULES
-
-    def keys(self):  # type: ignore[no-untyped-def]
-        return SOURCE_MODULES.keys()
-
-    def items(self):  # type: ignore[no-untyped-def]
-        return [(n, self[n]) for n in SOURCE_MODULES]
-
-    def values(self):  # type: ignore[no-untyped-def]
-        return [self[n] for n in SOURCE_MODULES]
-
-
-CLIENTS: dict[str, type[SourceClient]] = _Registry()
+    """The client class of a source; a clear error for an unknown name."""
+    try:
+        return CLIENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown source {name!r}; known: {', '.join(CLIENTS)}") from None

@@ -82,13 +82,18 @@ def _load_klines(paths: list[Path]) -> tuple[np.ndarray, list[str], list[list[An
     return opens, rows, cb
 
 
+def _unix_s(ts: pd.Series) -> pd.Series:
+    # pandas 3 may parse to us/ms resolution: divide by the unit's own epoch second, not 10**9.
+    return (ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+
+
 def _load_news(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
     ts = pd.to_datetime(raw["date"], format="%d-%m-%Y %H:%M", errors="coerce", utc=True)
     bad = int(ts.isna().sum())
     if bad:
         log.warning("replay: news rows with unparseable dates not served", path=str(path), skipped=bad)
-    raw = raw.assign(published_on=(ts.astype("int64") // 10**9).where(ts.notna()))
+    raw = raw.assign(published_on=_unix_s(ts))
     raw = raw[ts.notna()]
     raw["category"] = raw["subject"].map(lambda s: CATEGORY.get(s, s.capitalize()))
     merged = raw.groupby("url", sort=False).agg(
@@ -103,7 +108,7 @@ def _load_news(path: Path) -> pd.DataFrame:
 def _load_fng(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     day = pd.to_datetime(raw["timestamp"], format="ISO8601", utc=True).dt.normalize()
-    df = raw.assign(ts=day.astype("int64") // 10**9).drop_duplicates("ts", keep="first")
+    df = raw.assign(ts=_unix_s(day)).drop_duplicates("ts", keep="first")
     return df.sort_values("ts", ascending=False).reset_index(drop=True)
 
 
@@ -185,7 +190,7 @@ class Replay:
 
     def _headers(self) -> dict[str, str]:
         now = self.clock.now()
-        return {} if now is None else {"Date": email.utils.format_datetime(now.to_pydatetime(), usegmt=True)}
+        return {} if now is None else {"Date": email.utils.format_datetime(now.floor("s").to_pydatetime(), usegmt=True)}
 
     def _now_s(self) -> float:
         now = self.clock.now()

@@ -73,7 +73,8 @@ def _load_klines(paths: list[Path]) -> tuple[np.ndarray, list[str], list[list[An
         return np.array([], dtype="int64"), [], []
     df = pd.concat(frames).drop_duplicates("open_ms", keep="first").sort_values("open_ms")
     opens = df["open_ms"].to_numpy(dtype="int64")
-    rows = [json.dumps([int(o), a, b, c, d, v, int(o) + HOUR_MS - 1, q, int(t), tb, tq, "0"])
+    compact = (",", ":")
+    rows = [json.dumps([int(o), a, b, c, d, v, int(o) + HOUR_MS - 1, q, int(t), tb, tq, "0"], separators=compact)
             for o, a, b, c, d, v, q, t, tb, tq in zip(
                 opens, df["open"], df["high"], df["low"], df["close"], df["volume"], df["quote_volume"],
                 df["trades"], df["taker_base"], df["taker_quote"], strict=True)]

@@ -113,12 +113,14 @@ class TrainingFrame:
         return [c for c in self.groups.get(group, []) if c in self.X.columns]
 
     def groups_with_data(self) -> dict[str, dict[str, Any]]:
-        """Per group: its columns present, and the share of rows with any non-missing value."""
+        """Per group: its columns present, the share of rows with a value, and whether any varies."""
         out: dict[str, dict[str, Any]] = {}
         for g in self.groups:
             cols = self.group_columns(g)
             share = float(self.X[cols].notna().any(axis=1).mean()) if cols and len(self) else 0.0
-            out[g] = {"columns": cols, "coverage": share, "has_data": share > 0}
+            # A column that never varies (e.g. an article count of 0 in every hour) carries no data.
+            varies = any(self.X[c].nunique(dropna=True) > 1 for c in cols)
+            out[g] = {"columns": cols, "coverage": share if varies else 0.0, "has_data": share > 0 and varies}
         return out
 
     def to_frame(self) -> pd.DataFrame:
@@ -205,11 +207,7 @@ def frame_from_table(df: pd.DataFrame, horizon: int, feature_set_version: str = 
     data.index = _utc_index(data.index)
     data = data.sort_index()
     ret = data.pop("target_ret").to_numpy(dtype=float)
-    last = (
-        data.pop("last_ret").to_numpy(dtype=float)
-        if "last_ret" in data.columns
-        else np.full(len(data), np.nan)
-    )
+    last = data.pop("last_ret").to_numpy(dtype=float) if "last_ret" in data.columns else np.full(len(data), np.nan)
     keep = np.isfinite(ret)
     if (~keep).any():
         log.warning("rows without a target dropped", dropped=int((~keep).sum()), kept=int(keep.sum()))
@@ -232,43 +230,67 @@ def read_data_file(path: str | Path, horizon: int) -> TrainingFrame:
 
 
 def load_training_frame(
-    settings: Any, start: Any = None, end: Any = None, symbol: str | None = None
+    settings: Any, start: Any = None, end: Any = None, symbol: str | None = None, feature_set_version: str | None = None
 ) -> TrainingFrame:
-    """Features from the offline store plus close prices from the warehouse candles."""
+    """Features from the offline store plus closes from the candle source the feature set reads."""
     try:
         offline = importlib.import_module("rayapp.features.offline_store")
     except ImportError as exc:
         raise TrainingDataError(
             "the offline feature store (rayapp.features.offline_store) is not "
-            "available; pass --data FILE instead"
+            "available; pass --data FILE or --price-csv FILE instead"
         ) from exc
     sym = symbol or settings.symbols[0]
-    loaded = offline.load_features(settings, symbol=sym, start=start, end=end)
-    feats, fsv = (
-        loaded
-        if isinstance(loaded, tuple)
-        else (loaded, getattr(loaded, "attrs", {}).get("feature_set_version", settings.features.set))
+    h = settings.features.horizon_h
+    feats = offline.load_features(settings, sym, feature_set_version, start, end)
+    if feats.empty:
+        raise TrainingDataError(f"no stored features for {sym} in [{start}, {end}): run `rayapp features build`")
+    fsv = str(feats.attrs.get("feature_set_version", feature_set_version or "unknown"))
+    close = offline.load_close(
+        settings, sym, fsv, feats.index[0] - pd.Timedelta(hours=1), feats.index[-1] + pd.Timedelta(hours=h + 1)
     )
-    if "ts" in feats.columns:
-        feats = feats.set_index("ts")
-    close = _warehouse_close(settings, sym, feats.index.min(), feats.index.max(), settings.features.horizon_h)
-    return build_training_frame(feats, close, settings.features.horizon_h, str(fsv))
+    return build_training_frame(feats, close, h, fsv)
 
 
-def _warehouse_close(settings: Any, symbol: str, start: Any, end: Any, horizon: int) -> pd.Series:
-    from rayapp.warehouse import get_pool
-
-    # One close per hour: when several sources have the hour, the one listed first alphabetically
-    # wins, the same rule every run, so the target is reproducible.
-    sql = (
-        "SELECT DISTINCT ON (open_time) open_time, close FROM candles WHERE symbol = %s "
-        "AND open_time >= %s AND open_time <= %s ORDER BY open_time, source"
+def read_price_csv(path: str | Path) -> pd.DataFrame:
+    """The CryptoCompare hourly file (`time,date,hour,open,high,close,low,volumefrom,volumeto`)."""
+    p = Path(path)
+    if not p.exists():
+        raise TrainingDataError(f"price file {p} does not exist")
+    raw = pd.read_csv(p)
+    need = {"time", "open", "high", "low", "close", "volumefrom"}
+    if not need <= set(raw.columns):
+        raise TrainingDataError(f"{p.name}: expected columns {sorted(need)}, got {list(raw.columns)}")
+    idx = pd.DatetimeIndex(pd.to_datetime(raw["time"].astype("int64"), unit="s", utc=True), name="open_time")
+    candles = pd.DataFrame(
+        {
+            "open": raw["open"].to_numpy(float),
+            "high": raw["high"].to_numpy(float),
+            "low": raw["low"].to_numpy(float),
+            "close": raw["close"].to_numpy(float),
+            "volume": raw["volumefrom"].to_numpy(float),
+        },
+        index=idx,
     )
-    hi = pd.Timestamp(end) + pd.Timedelta(hours=horizon)
-    lo = pd.Timestamp(start) - pd.Timedelta(hours=1)
-    with get_pool(settings).connection() as conn:
-        rows = conn.execute(sql, (symbol, lo.to_pydatetime(), hi.to_pydatetime())).fetchall()
-    if not rows:
-        raise TrainingDataError(f"no candles for {symbol} between {lo} and {hi}")
-    idx = pd.DatetimeIndex([r[0] for r in rows]).tz_convert("UTC")
-    return pd.Series([float(r[1]) for r in rows], index=idx, name="close")
+    return candles[~candles.index.duplicated(keep="last")].sort_index()
+
+
+def price_file_frame(path: str | Path, horizon: int = 1, set_name: str = "core") -> TrainingFrame:
+    """Features computed by the features package from candles alone (no news or social data:
+    those groups are all-missing), for runs and benchmarks without a warehouse."""
+    from rayapp.features.definitions import make_feature_set
+    from rayapp.features.frame import FeatureInputs, compute_features
+
+    candles = read_price_csv(path)
+    fs = make_feature_set(set_name)
+    inputs = FeatureInputs(
+        symbol="BTCUSDT",
+        candle_source="csv",
+        candles=candles,
+        news=FeatureInputs.empty_items(),
+        social=FeatureInputs.empty_items(),
+        social_counts=FeatureInputs.empty_counts(),
+        market=FeatureInputs.empty_market(),
+    )
+    feats = compute_features(inputs, fs)
+    return build_training_frame(feats, candles["close"], horizon, f"{fs.version}:{Path(path).name}")

@@ -192,13 +192,14 @@ def run_search(
             continue
         df = r.metrics_dataframe
         rows = df.to_dict("records") if df is not None else []
+        cfg, met = r.config or {}, r.metrics or {}
         trials.append(
             {
-                "params": {k: r.config[k] for k in space if k in r.config},
-                "score": float(r.metrics.get(metric, np.nan)),
+                "params": {k: cfg[k] for k in space if k in cfg},
+                "score": float(met.get(metric, np.nan)),
                 "folds": rows,
                 "completed_folds": len(rows),
-                "trial_id": r.metrics.get("trial_id", ""),
+                "trial_id": met.get("trial_id", ""),
             }
         )
     if not trials:

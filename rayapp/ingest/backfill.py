@@ -39,7 +39,7 @@ BINANCE_COLS = ["open_time", "open", "high", "low", "close", "volume", "close_ti
 NEWS_COLS = ["date", "sentiment", "source", "subject", "text", "title", "url"]
 FEAR_GREED_COLS = ["value", "value_classification", "timestamp"]
 FEAR_GREED_INDEX = "fear_greed"
-FEAR_GREED_SOURCE = "alternative.me"
+FEAR_GREED_SOURCE = "fear_greed"  # as the live client names it: one source per row either way
 
 PRICE_FORMATS = ("cryptocompare", "binance")
 NEWS_FORMATS = ("cryptonews",)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.util
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -33,7 +32,10 @@ def summary_table(summaries: Iterable[SourceSummary], title: str) -> Table:
     table = Table("source", "table", "read", "written", "unchanged", "quarantined", "skipped",
                   "requests", "status", title=title)
     for s in summaries:
-        status = "[green]ok[/green]" if s.ok else "[red]failed[/red]: " + "; ".join(s.errors)[:200]
+        if not s.ok:
+            status = f"[red]failed[/red] ({len(s.errors)}): " + "; ".join(s.errors)[:200]
+        else:
+            status = f"[yellow]{s.note}[/yellow]" if s.note else "[green]ok[/green]"
         table.add_row(s.source, s.table, f"{s.read:,}", f"{s.written:,}", f"{s.unchanged:,}",
                       f"{s.quarantined:,}", f"{s.skipped:,}", f"{s.requests:,}", status)
     return table
@@ -109,28 +111,74 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from rayapp.ingest.pipeline import run_from_cli
+    from rayapp.ingest.pipeline import Partition, Plan, run_ingest
 
-    return run_from_cli(args, settings)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True,
+                        disable=args.no_progress)
+    task = progress.add_task("ingest: planning", total=None)
+
+    def on_plan(plan: Plan) -> None:
+        progress.update(task, total=len(plan.partitions), description="ingest")
+
+    def on_partition(part: Partition, s: SourceSummary) -> None:
+        progress.update(task, description=f"ingest {part.source} {part.key} {part.start:%Y-%m-%d}")
+        progress.advance(task)
+
+    try:
+        with progress:
+            report = run_ingest(settings, on_plan=on_plan, on_partition=on_partition)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    out.print(summary_table(report.summaries.values(),
+                            f"ingest ({len(report.plan.partitions)} partitions)"))
+    for (source, key), wm in sorted(report.watermarks.items()):
+        console.print(f"watermark {source}/{key}: {wm.isoformat()}", highlight=False)
+    failed = [s.source for s in report.summaries.values() if not s.ok]
+    if failed:
+        console.print(f"[red]failed sources:[/red] {', '.join(failed)}", highlight=False)
+        return 1
+    return 0
+
+
+_SHORT = {"start": "ingest.start", "end": "ingest.end"}
+
+
+def ingest_override(item: str) -> str:
+    """The issue's shorthand: start=, end=, sources=a,b -> ingest.*; sources=live|replay stays the
+    config group."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        return item
+    if key in _SHORT:
+        return f"{_SHORT[key]}={value}"
+    if key == "sources" and value not in ("live", "replay"):
+        names = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+        return f"ingest.sources=[{','.join(names)}]"
+    return item
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from rayapp.cli import add_overrides
 
     register_backfill(subparsers, add_overrides)
-    if importlib.util.find_spec("rayapp.ingest.pipeline") is not None:
-        register_ingest(subparsers, add_overrides)
+    register_ingest(subparsers, add_overrides)
 
 
 def register_ingest(subparsers: argparse._SubParsersAction, add_overrides: Callable) -> None:
-    text = ("fetch new data from every enabled source into bronze and silver, in parallel (source, "
-            "time window) partitions on Ray; resumes from per-(source, symbol) watermarks. "
-            "Use ingest.start=ISO ingest.end=ISO ingest.sources=[binance,fear_greed] to narrow it, "
-            "sources=replay to read from `rayapp replay`.")
+    text = ("Fetch new data from every enabled source into bronze and silver, in parallel (source, "
+            "time window) partitions on Ray Data; resumes from per-(source, symbol) watermarks. "
+            "Narrow it with start=ISO end=ISO sources=binance,fear_greed (short for ingest.start, "
+            "ingest.end, ingest.sources); sources=replay reads from `rayapp replay`. Exits 1 when "
+            "a source failed (the others still finish).")
     p = subparsers.add_parser("ingest", help="incremental, parallel ingest of every source",
                               description=text)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     add_overrides(p)
+    for action in p._actions:
+        if action.dest == "overrides":
+            action.type = ingest_override  # start=/end=/sources= shorthands of the issue
     p.set_defaults(handler=_ingest)
 
 

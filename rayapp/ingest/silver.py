@@ -62,6 +62,7 @@ class SourceSummary:
     requests: int = 0
     partitions: int = 0
     errors: list[str] = field(default_factory=list)
+    note: str = ""  # e.g. why a source was skipped
 
     @property
     def written(self) -> int:
@@ -77,6 +78,7 @@ class SourceSummary:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
         self.table = self.table or other.table
+        self.note = self.note or other.note
         return self
 
     def as_dict(self) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def test_backfill_cli(db, tmp_path):
     path = _write(tmp_path, "fear.csv", "value,value_classification,timestamp\n40,Fear,2024-01-02\n")
     r = _cli("backfill", "fear-greed", str(path))
     assert r.returncode == 0, r.stderr
-    assert "alternative.me" in r.stdout and "market_index" in r.stdout
+    assert "fear_greed" in r.stdout and "market_index" in r.stdout
     assert _count(db, "SELECT count(*) FROM market_index") == 1
     r = _cli("backfill", "prices", str(tmp_path / "nope.csv"))
     assert r.returncode == 2 and "no such file" in r.stderr

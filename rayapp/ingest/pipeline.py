@@ -1,0 +1,374 @@
+"""`rayapp ingest`: (source, time window) partitions fetched in parallel with Ray Data.
+
+Plan -> fan-out -> watermarks:
+
+1. **Plan** (driver). Per (source, key) the watermark row says which range is already in silver:
+   ``[covered_from, watermark)``. A run asked for ``[start, end)`` fetches only what is outside it
+   (``start`` defaults to the watermark, or ``ingest.lookback_days`` back on a first run; ``end``
+   to "now" floored to the source's granularity, never later, so a still-open bar or day is never
+   passed by the watermark). The rest is cut into windows of ``ingest.window_h`` x granularity.
+2. **Fan-out** (Ray Data actor pool). Each actor keeps one event loop, one aiohttp session and
+   one DB pool; each partition is fetched through the source's client with that source's
+   Ray-actor rate limiter (one budget for all workers), its raw responses written to bronze,
+   then its rows validated and upserted to silver in one transaction that also moves the
+   watermark when the window starts at it.
+3. **Watermarks** (driver). Windows finish out of order; the driver advances each watermark over
+   the finished windows in order. A window whose silver write did not commit never moves it, so
+   a killed run restarted refetches from the first unfinished window: no gap; upserts make the
+   refetch of a finished-but-not-yet-counted window harmless: no duplicate.
+
+A failing source only fails its own partitions: the others finish, the summary reports the
+failure and the command exits non-zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import psycopg
+
+from rayapp.ingest.silver import SourceSummary, write_silver
+from rayapp.log import configure, get_logger
+
+if TYPE_CHECKING:
+    from rayapp.config import Settings
+    from rayapp.ingest.types import FetchResult
+
+log = get_logger(__name__)
+
+
+# ---- partitions -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Partition:
+    source: str
+    key: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    seq: int = 0  # order of the window within its (source, key)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"source": self.source, "key": self.key, "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "seq": self.seq}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Partition:
+        return cls(str(row["source"]), str(row["key"]), pd.Timestamp(str(row["start"])),
+                   pd.Timestamp(str(row["end"])), int(row["seq"]))
+
+
+@dataclass
+class Plan:
+    partitions: list[Partition] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # source -> why it cannot run here
+    history: dict[str, bool] = field(default_factory=dict)
+
+
+def utc(value: Any) -> pd.Timestamp:
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def windows(start: pd.Timestamp, end: pd.Timestamp, size: pd.Timedelta) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """[start, end) cut at multiples of `size` since the epoch: the same grid on every run."""
+    out = []
+    epoch = pd.Timestamp(0, tz="UTC")
+    a = start
+    while a < end:
+        b = min(epoch + ((a - epoch) // size + 1) * size, end)
+        out.append((a, b))
+        a = b
+    return out
+
+
+def source_now(settings: Settings) -> pd.Timestamp:
+    """Our clock, or the replay server's simulated one (it serves only what has happened)."""
+    now = pd.Timestamp.now(tz="UTC")
+    if settings.sources.mode != "replay" or not settings.sources.replay_url:
+        return now
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{settings.sources.replay_url.rstrip('/')}/replay/stats",
+                                    timeout=5) as resp:
+            sim = json.loads(resp.read()).get("now")
+    except (OSError, ValueError) as exc:
+        log.warning("replay clock unreadable: using ours", error=str(exc))
+        return now
+    return min(now, utc(sim)) if sim else now
+
+
+# ---- watermarks -------------------------------------------------------------------------------
+def read_watermark(conn: psycopg.Connection, source: str, key: str
+                   ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    row = conn.execute("SELECT covered_from, watermark FROM watermarks WHERE source = %s AND symbol = %s",
+                       (source, key)).fetchone()
+    if row is None:
+        return None
+    return utc(row[0] or row[1]), utc(row[1])
+
+
+def reset_watermark(conn: psycopg.Connection, source: str, key: str, at: pd.Timestamp) -> None:
+    """Start a new covered range at `at` (nothing fetched yet)."""
+    conn.execute(
+        "INSERT INTO watermarks (source, symbol, watermark, covered_from) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (source, symbol) DO UPDATE SET watermark = EXCLUDED.watermark, "
+        "covered_from = EXCLUDED.covered_from, updated_at = now()",
+        (source, key, at.to_pydatetime(), at.to_pydatetime()))
+
+
+def advance_watermark(conn: psycopg.Connection, source: str, key: str, start: pd.Timestamp,
+                      end: pd.Timestamp) -> bool:
+    """Move the watermark to `end` if it sits inside [start, end): only contiguous progress."""
+    cur = conn.execute(
+        "UPDATE watermarks SET watermark = %s, updated_at = now() WHERE source = %s AND symbol = %s "
+        "AND watermark >= %s AND watermark < %s",
+        (end.to_pydatetime(), source, key, start.to_pydatetime(), end.to_pydatetime()))
+    return cur.rowcount > 0
+
+
+def make_plan(settings: Settings, conn: psycopg.Connection, sources: list[str], *,
+              start: pd.Timestamp | None, end: pd.Timestamp | None, now: pd.Timestamp) -> Plan:
+    from rayapp.ingest import CLIENTS
+
+    plan = Plan()
+    for source in sources:
+        cls = CLIENTS[source]
+        reason = cls.skip_reason(settings)
+        if reason:
+            plan.skipped[source] = reason
+            log.info("source skipped", source=source, reason=reason)
+            continue
+        plan.history[source] = cls.history
+        gran = cls.granularity
+        hi = now.floor(gran)
+        stop = min(end, hi) if end is not None else hi
+        for key in cls.default_keys(settings):
+            wm = read_watermark(conn, source, key)
+            if not cls.history:
+                # A feed without history: one call returns what it has now; the window only
+                # tells the summary what this run covered.
+                frm = wm[1] if wm else now - pd.Timedelta(days=settings.ingest.lookback_days)
+                if wm is None:
+                    reset_watermark(conn, source, key, frm)
+                plan.partitions.append(Partition(source, key, frm, max(now, frm), 0))
+                continue
+            want = start if start is not None else (
+                wm[1] if wm else now - pd.Timedelta(days=settings.ingest.lookback_days))
+            want = want.floor(gran)
+            if wm is not None and wm[0] <= want <= wm[1]:
+                frm = wm[1]  # [want, watermark) is already in silver
+            else:
+                frm = want
+                reset_watermark(conn, source, key, frm)
+            size = gran * settings.ingest.window_h
+            for i, (a, b) in enumerate(windows(frm, stop, size)):
+                plan.partitions.append(Partition(source, key, a, b, i))
+    conn.commit()
+    return plan
+
+
+# ---- the Ray Data worker ------------------------------------------------------------------------
+class PartitionWorker:
+    """A Ray Data actor: fetch -> bronze -> silver (+ watermark) for one partition per call."""
+
+    def __init__(self, settings: Settings) -> None:
+        from rayapp.lake import BronzeLake
+        from rayapp.warehouse import get_pool
+
+        configure(settings.log.level, settings.log.format)
+        self.settings = settings
+        self.pool = get_pool(settings)
+        self.lake = BronzeLake.from_settings(settings)
+        self.loop = asyncio.new_event_loop()
+        self.limiters: dict[str, Any] = {}
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {"source": [], "key": [], "start": [], "end": [], "seq": [],
+                                     "summary": []}
+        for i in range(len(batch["source"])):
+            part = Partition.from_row({k: batch[k][i] for k in ("source", "key", "start", "end", "seq")})
+            summary = self.process(part)
+            for k, v in part.to_row().items():
+                out[k].append(v)
+            out["summary"].append(json.dumps(summary.as_dict()))
+        return out
+
+    async def _fetch(self, part: Partition) -> list[FetchResult]:
+        from rayapp.ingest import CLIENTS
+        from rayapp.ingest.http import RayRateLimiter, open_session
+
+        if part.source not in self.limiters:
+            try:
+                self.limiters[part.source] = RayRateLimiter.lookup(
+                    part.source, self.settings.sources.max_wait_s)
+            except ValueError:  # no driver-made actor (a worker run on its own): make it here
+                from rayapp.ingest.http import make_limiter
+
+                self.limiters[part.source] = make_limiter(part.source, self.settings, shared=True)
+        # A session per partition: closed before the call returns, so an actor that Ray Data
+        # tears down never leaves sockets behind.
+        async with open_session(self.settings) as session:
+            client = CLIENTS[part.source](self.settings, session, self.limiters[part.source])
+            return await client.fetch(part.key, part.start, part.end)
+
+    def process(self, part: Partition) -> SourceSummary:
+        from rayapp.ingest.bronze import write_bronze, write_bronze_error
+        from rayapp.ingest.types import IngestError
+
+        summary = SourceSummary(source=part.source, partitions=1)
+        try:
+            results = self.loop.run_until_complete(self._fetch(part))
+        except IngestError as exc:
+            summary.errors.append(f"{part.key} {part.start:%Y-%m-%d %H:%M}..{part.end:%Y-%m-%d %H:%M}: {exc}")
+            if exc.payload is not None:
+                from rayapp.ingest import CLIENTS
+
+                write_bronze_error(self.lake, part.source, CLIENTS[part.source].dataset, key=part.key,
+                                   start=part.start, end=part.end, url=exc.url, status=exc.status,
+                                   payload=exc.payload, error=str(exc))
+            log.error("partition failed", source=part.source, key=part.key,
+                      start=part.start.isoformat(), error=str(exc))
+            return summary
+        except Exception as exc:  # a bug must not take the other sources down with it
+            summary.errors.append(f"{part.key}: {type(exc).__name__}: {exc}")
+            log.error("partition crashed", source=part.source, key=part.key,
+                      error=traceback.format_exc(limit=5))
+            return summary
+        summary.requests = sum(1 for r in results if not r.derived)
+        write_bronze(self.lake, part.source, results, key=part.key, start=part.start, end=part.end)
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                summary.add(write_results(conn, part.source, results))
+                advance_watermark(conn, part.source, part.key, part.start, part.end)
+        except Exception as exc:
+            summary.errors.append(f"{part.key}: silver write failed: {type(exc).__name__}: {exc}")
+            log.error("silver write failed", source=part.source, key=part.key, error=str(exc))
+        return summary
+
+
+def write_results(conn: psycopg.Connection, source: str, results: list[FetchResult]) -> SourceSummary:
+    """Every table the results fill, validated and upserted (reddit fills two)."""
+    total = SourceSummary(source=source)
+    tables: dict[str, list[FetchResult]] = {}
+    for r in results:
+        tables.setdefault(r.table, []).append(r)
+    for table, rs in tables.items():
+        frames = [r.records for r in rs if len(r.records)]
+        df = pd.concat(frames, ignore_index=True) if frames else rs[0].records.iloc[0:0]
+        rejected = [q for r in rs for q in r.rejects]
+        skipped = sum(int(r.meta.get("skipped", 0) or 0) for r in rs)
+        total.add(write_silver(conn, table, df, source=source, rejected=rejected, skipped=skipped))
+    total.table = ",".join(sorted(tables))
+    return total
+
+
+# ---- the driver -------------------------------------------------------------------------------
+@dataclass
+class IngestReport:
+    summaries: dict[str, SourceSummary]
+    plan: Plan
+    watermarks: dict[tuple[str, str], pd.Timestamp]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.summaries.values())
+
+
+def _ensure_ray(settings: Settings) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=settings.ray.address, num_cpus=settings.ray.num_cpus, include_dashboard=False,
+                 configure_logging=False, log_to_driver=True, ignore_reinit_error=True)
+
+
+def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: Any = None,
+               end: Any = None, on_partition: Callable[[Partition, SourceSummary], None] | None = None,
+               on_plan: Callable[[Plan], None] | None = None) -> IngestReport:
+    """Plan, fan out on Ray Data, advance watermarks; never raises for a failing source."""
+    import ray
+    import ray.data
+
+    from rayapp.ingest import CLIENTS
+    from rayapp.ingest.http import make_limiter
+    from rayapp.warehouse import database_url, get_pool
+
+    names = list(sources or settings.ingest.sources or settings.sources.enabled)
+    unknown = [s for s in names if s not in CLIENTS]
+    if unknown:
+        raise ValueError(f"unknown source(s) {unknown}; known: {', '.join(CLIENTS.keys())}")
+    # Workers must reach the same database without starting services of their own.
+    settings = settings.model_copy(deep=True)
+    settings.database.url = database_url(settings)
+    pool = get_pool(settings)
+    now = source_now(settings)
+    start_ts = utc(start or settings.ingest.start) if (start or settings.ingest.start) else None
+    end_ts = utc(end or settings.ingest.end) if (end or settings.ingest.end) else None
+    with pool.connection() as conn:
+        plan = make_plan(settings, conn, names, start=start_ts, end=end_ts, now=now)
+    summaries = {s: SourceSummary(source=s, table=CLIENTS[s].table) for s in names}
+    for name, reason in plan.skipped.items():
+        summaries[name].note = f"skipped: {reason}"
+    if on_plan:
+        on_plan(plan)
+    log.info("ingest planned", partitions=len(plan.partitions), sources=",".join(names),
+             skipped=",".join(plan.skipped) or None, now=now.isoformat())
+    done: dict[tuple[str, str], set[int]] = {}
+    if plan.partitions:
+        _ensure_ray(settings)
+        for name in {p.source for p in plan.partitions}:
+            make_limiter(name, settings, shared=True)  # the named actor every worker looks up
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        n = min(settings.ingest.workers, len(plan.partitions))
+        items = ray.data.from_items([p.to_row() for p in plan.partitions],
+                                    override_num_blocks=len(plan.partitions))
+        ds = items.map_batches(PartitionWorker, fn_constructor_kwargs={"settings": settings}, batch_size=1,
+                            compute=ray.data.ActorPoolStrategy(size=n), num_cpus=0.25)
+        seen = 0
+        try:
+            for row in ds.iter_rows():
+                part = Partition.from_row(row)
+                got = SourceSummary.from_dict(json.loads(row["summary"]))
+                summaries[part.source].add(got)
+                seen += 1
+                if got.ok:
+                    done.setdefault((part.source, part.key), set()).add(part.seq)
+                if on_partition:
+                    on_partition(part, got)
+        except Exception as exc:  # the fan-out itself broke (an actor died): report, don't hide
+            log.error("fan-out failed", error=str(exc), finished=seen, planned=len(plan.partitions))
+            for src in {p.source for p in plan.partitions}:
+                summaries[src].errors.append(f"fan-out failed after {seen} partitions: {exc}")
+    watermarks = _advance_all(pool, plan, done)
+    for s in summaries.values():
+        log.info("source done", source=s.source, table=s.table, partitions=s.partitions,
+                 requests=s.requests, read=s.read, written=s.written, unchanged=s.unchanged,
+                 quarantined=s.quarantined, skipped=s.skipped, errors=len(s.errors))
+    return IngestReport(summaries, plan, watermarks)
+
+
+def _advance_all(pool: Any, plan: Plan, done: dict[tuple[str, str], set[int]]
+                 ) -> dict[tuple[str, str], pd.Timestamp]:
+    """Walk each (source, key)'s windows in order and move its watermark over the finished ones."""
+    by_key: dict[tuple[str, str], list[Partition]] = {}
+    for p in plan.partitions:
+        by_key.setdefault((p.source, p.key), []).append(p)
+    out = {}
+    with pool.connection() as conn:
+        for (source, key), parts in by_key.items():
+            for p in sorted(parts, key=lambda p: p.seq):
+                if p.seq not in done.get((source, key), set()):
+                    break  # a hole: later windows are refetched next run rather than skipped
+                advance_watermark(conn, source, key, p.start, p.end)
+            conn.commit()
+            wm = read_watermark(conn, source, key)
+            if wm:
+                out[(source, key)] = wm[1]
+    return out

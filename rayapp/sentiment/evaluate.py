@@ -31,7 +31,7 @@ def read_labelled(path: str | Path) -> pd.DataFrame:
     if not p.is_file():
         raise EvalDataError(f"{p}: no such file")
     try:
-        df = pd.read_csv(p, dtype={"text": "string"}, keep_default_na=False, na_values=[""])
+        df = pd.read_csv(p, dtype="string", keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise EvalDataError(f"{p}: cannot parse as CSV: {exc}") from None
     missing = {"text", "label"} - set(df.columns)
@@ -42,7 +42,7 @@ def read_labelled(path: str | Path) -> pd.DataFrame:
     bad_text = df["text"].isna() | (df["text"].fillna("").str.strip() == "")
     problems = []
     for idx in df.index[bad_label]:
-        problems.append(f"line {idx + 2}: label {df.at[idx, 'label']!r} is not -1, 0 or 1")
+        problems.append(f"line {idx + 2}: label {str(df.at[idx, 'label'])!r} is not -1, 0 or 1")
     for idx in df.index[bad_text & ~bad_label]:
         problems.append(f"line {idx + 2}: empty text")
     if problems:

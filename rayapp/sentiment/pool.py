@@ -65,7 +65,8 @@ def to_dataset(df: pd.DataFrame, plan: PoolPlan) -> Any:
     """A Ray Dataset of the frame in blocks of a few batches each (one block = one actor call)."""
     import ray.data
 
-    rows_per_block = plan.batch_size * BLOCKS_PER_ACTOR_BATCH
+    # At least one block per actor, or the extra actors would start and idle.
+    rows_per_block = max(1, min(plan.batch_size * BLOCKS_PER_ACTOR_BATCH, math.ceil(len(df) / plan.actors)))
     parts = [df.iloc[i:i + rows_per_block].reset_index(drop=True)
              for i in range(0, len(df), rows_per_block)] or [df]
     return ray.data.from_pandas(parts)

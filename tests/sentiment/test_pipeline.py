@@ -1,0 +1,133 @@
+"""`rayapp score` end to end: real PostgreSQL, real Ray Data actor pool, real headlines."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rayapp.cli import main
+from rayapp.sentiment.model import VADER_MODEL_ID, HubUnavailable, ModelLoadError, resolve
+from rayapp.sentiment.pipeline import run_score
+from rayapp.sentiment.pool import plan_pool
+from rayapp.sentiment.scorer import SentimentScorer
+
+
+def _stored(db) -> pd.DataFrame:
+    rows = db.execute("SELECT article_id, model_id, model_revision, p_bearish, p_neutral, p_bullish, "
+                      "score, scored_at FROM article_sentiment ORDER BY article_id").fetchall()
+    return pd.DataFrame(rows, columns=["article_id", "model_id", "model_revision", "p_bearish",
+                                       "p_neutral", "p_bullish", "score", "scored_at"])
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def pipeline_log():
+    logger = logging.getLogger("rayapp.sentiment.pipeline")
+    handler, old_level = _Capture(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+
+def test_plan_pool_sizes_from_resources():
+    assert plan_pool({"CPU": 2.0}).as_dict() == {"device": "cpu", "actors": 2, "cpus_per_actor": 1.0,
+                                                 "gpus_per_actor": 0.0, "batch_size": 32}
+    assert plan_pool({"CPU": 16.0}, batch_size=64).actors == 4
+    gpu = plan_pool({"CPU": 16.0, "GPU": 2.0})
+    assert (gpu.device, gpu.actors, gpu.gpus_per_actor, gpu.batch_size) == ("cuda", 2, 1.0, 256)
+    assert plan_pool({"CPU": 16.0, "GPU": 2.0}, vader=True).device == "cpu"  # a lexicon needs no GPU
+    assert plan_pool({"CPU": 2.0}, rows=10).actors == 1  # never more actors than batches
+
+
+def test_score_is_idempotent_and_matches_the_scorer(ray_cluster, db, load_articles, sentiment_settings,
+                                                    tiny_model_dir: Path, pipeline_log):
+    news_ids = load_articles(0, 300)
+    social_ids = load_articles(300, 320, kind="social")
+    settings = sentiment_settings(tiny_model_dir)
+    spec = resolve(str(tiny_model_dir))[0]
+
+    first = run_score(settings)
+    assert (first.read, first.scored, first.skipped, first.remaining) == (320, 320, 0, 0)
+    assert first.model_id == spec.model_id and first.backend == "transformers" and first.actors == 2
+    stored = _stored(db)
+    assert sorted(stored["article_id"]) == sorted(news_ids + social_ids)
+    assert set(stored["model_id"]) == {spec.model_id} and set(stored["model_revision"]) == {spec.revision}
+    probs = stored[["p_bearish", "p_neutral", "p_bullish"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(stored["score"], stored["p_bullish"] - stored["p_bearish"], atol=1e-12)
+    assert stored["scored_at"].notna().all()
+
+    # Through Ray or in this process, a headline gets the same probabilities.
+    titles = dict(db.execute("SELECT article_id, title FROM articles").fetchall())
+    direct = SentimentScorer(spec, device="cpu").predict([titles[a] for a in stored["article_id"]])
+    np.testing.assert_allclose(probs, direct, atol=1e-5)
+
+    second = run_score(settings)
+    assert (second.read, second.scored, second.skipped) == (320, 0, 320)
+    pd.testing.assert_frame_equal(_stored(db), stored)  # nothing rewritten
+
+    load_articles(320, 325)
+    third = run_score(settings, limit=3)
+    assert (third.scored, third.skipped, third.remaining) == (3, 320, 2)
+    assert run_score(settings).scored == 2
+    done = [r for r in pipeline_log if r.getMessage() == "sentiment scored"]
+    assert [r.fields["scored"] for r in done] == [320, 0, 3, 2]  # type: ignore[attr-defined]
+    assert all(r.levelno == logging.INFO for r in pipeline_log)
+
+
+def test_offline_hub_model_falls_back_to_vader(ray_cluster, db, load_articles, sentiment_settings,
+                                               tmp_path: Path, monkeypatch, pipeline_log):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    ids = load_articles(1000, 1100)
+    summary = run_score(sentiment_settings("ElKulako/cryptobert"))
+    assert (summary.model_id, summary.backend, summary.scored) == (VADER_MODEL_ID, "vader", 100)
+    stored = _stored(db)
+    assert sorted(stored["article_id"]) == sorted(ids)
+    assert set(stored["model_id"]) == {VADER_MODEL_ID}  # every row says what scored it
+    np.testing.assert_allclose(stored[["p_bearish", "p_neutral", "p_bullish"]].sum(axis=1), 1.0, atol=1e-9)
+    warnings = [r for r in pipeline_log if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "VADER" in warnings[0].getMessage()
+    assert "ElKulako/cryptobert" in warnings[0].fields["reason"]  # type: ignore[attr-defined]
+    assert run_score(sentiment_settings("ElKulako/cryptobert")).scored == 0
+
+
+def test_fallback_off_or_local_directory_fails_clearly(db, load_articles, sentiment_settings,
+                                                       tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    load_articles(0, 5)
+    with pytest.raises(HubUnavailable):
+        run_score(sentiment_settings("ElKulako/cryptobert", fallback="none"))
+    # A directory the user named is never silently replaced by the lexicon, fallback or not.
+    missing = tmp_path / "models" / "cryptobert"
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        run_score(sentiment_settings(missing))
+    assert db.execute("SELECT count(*) FROM article_sentiment").fetchone()[0] == 0
+
+    code = main(["score", f"model.sentiment.name={missing}"])
+    assert code == 2
+    assert f"model directory {missing} does not exist" in capsys.readouterr().err.replace("\n", "")
+
+
+def test_cli_score_json(ray_cluster, db, load_articles, tiny_model_dir: Path, capsys):
+    import json
+
+    load_articles(2000, 2040)
+    assert main(["score", "--json", f"model.sentiment.name={tiny_model_dir}", "model.sentiment.batch_size=16"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["scored"] == 40 and summary["batch_size"] == 16 and summary["model_id"].startswith("model@sha256:")
+    assert main(["score", "--json", f"model.sentiment.name={tiny_model_dir}"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["scored"] == 0

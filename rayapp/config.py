@@ -212,6 +212,19 @@ class Settings(_Section):
     symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT"], min_length=1)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    # Point-in-time and indicator parameters (rayapp/features, docs/FEATURES.md). Every one of
+    # them feeds the feature-set version hash, except chunk_h, which only sets the parallelism.
+    sentiment_model_id: str | None = None  # null = the newest model id in article_sentiment
+    candle_sources: list[str] = Field(default_factory=lambda: ["binance", "coinbase", "cryptocompare"],
+                                      min_length=1)
+    chunk_h: int = Field(4096, ge=24)
+    ta_window_h: int = Field(512, ge=64)      # trailing bars TA-Lib's RSI/ATR/EMA recursions see
+    regime_window_h: int = Field(720, ge=48)  # trailing hours the 24h volatility is ranked against
+    extreme_threshold: float = Field(0.5, gt=0, lt=1)
+    gap_fill_h: int = Field(3, ge=0)          # missing candles carried as flat no-trade hours
+    sentiment_change_max_gap_h: int = Field(6, ge=1)
+    social_max_age_h: int = Field(3, ge=0)
+    market_max_age_h: int = Field(48, ge=0)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)

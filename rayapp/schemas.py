@@ -187,3 +187,47 @@ def split_valid(schema: DataFrameSchema, df: pd.DataFrame) -> tuple[pd.DataFrame
         bad = set(failures["index"].tolist())
         valid_rows = df.loc[[i for i in df.index if i not in bad]]
         return schema.validate(valid_rows), failures
+
+
+# ---- gold: the feature frame (issue 5) ---------------------------------------------------------
+# Column checks by feature name; any feature not listed only has to be finite where defined.
+# NaN means "missing" in a feature frame and is allowed unless the column is always defined.
+_FEATURE_CHECKS: dict[str, tuple[list[Check], bool]] = {
+    "rsi": ([Check.in_range(0, 100, name="rsi_in_0_100")], True),
+    "hour_of_day": ([Check.in_range(0, 23, name="hour_of_day_in_0_23")], False),
+    "day_of_week": ([Check.in_range(0, 6, name="day_of_week_in_0_6")], False),
+    "is_weekend": ([Check.isin([0.0, 1.0], name="is_weekend_0_or_1")], False),
+    "sentiment_count": ([Check.greater_than_or_equal_to(0, name="sentiment_count_non_negative")], False),
+    "sentiment_count_24h": ([Check.greater_than_or_equal_to(0, name="sentiment_count_24h_non_negative")],
+                            True),
+    "social_volume": ([Check.greater_than_or_equal_to(0, name="social_volume_non_negative")], True),
+    "sentiment_mean": ([Check.in_range(-1, 1, name="sentiment_mean_in_-1_1")], True),
+    "sentiment_mean_24h": ([Check.in_range(-1, 1, name="sentiment_mean_24h_in_-1_1")], True),
+    "social_sentiment": ([Check.in_range(-1, 1, name="social_sentiment_in_-1_1")], True),
+    "sentiment_extreme": ([Check.in_range(0, 1, name="sentiment_extreme_in_0_1")], True),
+    "volatility_regime": ([Check.isin([0.0, 1.0, 2.0], name="volatility_regime_0_1_2")], True),
+    "volume_ratio": ([Check.greater_than_or_equal_to(0, name="volume_ratio_non_negative")], True),
+    "atr": ([Check.greater_than_or_equal_to(0, name="atr_non_negative")], True),
+    "fear_greed": ([Check.in_range(0, 100, name="fear_greed_in_0_100")], True),
+}
+
+
+def _finite(name: str) -> Check:
+    return Check(lambda s: ~s.isin([float("inf"), float("-inf")]), name=f"{name}_finite",
+                 error=f"{name} is infinite")
+
+
+def feature_frame_schema(feature_names: list[str]) -> DataFrameSchema:
+    """The schema of a feature frame (index ts, one float64 column per feature, NaN = missing)."""
+    columns = {}
+    for name in feature_names:
+        checks, nullable = _FEATURE_CHECKS.get(name, ([], True))
+        columns[name] = Column(float, [*checks, _finite(name)], nullable=nullable, coerce=True)
+    return DataFrameSchema(columns, strict=True, ordered=True, name="features")
+
+
+# The core 15-feature frame (the `features` table itself stores them as one array column).
+core_features_schema = feature_frame_schema(
+    ["sma_20", "rsi", "atr", "returns_1h", "returns_4h", "returns_24h", "volume_ratio",
+     "volatility_regime", "sentiment_mean", "sentiment_count", "sentiment_change_1h",
+     "sentiment_extreme", "social_volume", "social_sentiment", "hour_of_day"])

@@ -13,11 +13,12 @@ import asyncio
 import json
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 Behaviour = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -26,7 +27,7 @@ Behaviour = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Seen:
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as HTTP headers are
     at: float
     method: str = "GET"
     body: str = ""
@@ -91,7 +92,7 @@ class FaultServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.text() if request.can_read_body else ""
-        self.seen.append(Seen(request.path, dict(request.query), dict(request.headers), time.monotonic(),
+        self.seen.append(Seen(request.path, dict(request.query), CIMultiDict(request.headers), time.monotonic(),
                               request.method, body))
         queue = self.scripts.get(request.path)
         if queue:

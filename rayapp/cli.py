@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rayapp.config import ConfigError, Settings, compose_dict, load_settings, masked, validate
+from rayapp.errors import RayappError
 from rayapp.log import configure
 
 STAGE_COMMANDS = (
@@ -167,13 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(exc: Exception) -> None:
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = settings_from(args)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        _error(exc)
         return 2
     configure(settings.log.level, settings.log.format)
     handler: Handler = args.handler
@@ -183,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted[/yellow]")
         return 130
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _error(exc)
         return 2
+    except RayappError as exc:
+        _error(exc)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

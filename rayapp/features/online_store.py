@@ -68,7 +68,7 @@ class RedisOnlineStore:
             pipe.execute()
 
     def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None:
-        raw = self.client.hgetall(_key(feature_set_version, symbol))
+        raw: dict[bytes, bytes] = self.client.hgetall(_key(feature_set_version, symbol))  # type: ignore[assignment]
         if not raw:
             return None
         return OnlineVector(
@@ -80,7 +80,8 @@ class RedisOnlineStore:
         )
 
     def symbols(self, feature_set_version: str) -> list[str]:
-        return sorted(s.decode() for s in self.client.smembers(f"{PREFIX}:{feature_set_version}:symbols"))
+        members: set[bytes] = self.client.smembers(f"{PREFIX}:{feature_set_version}:symbols")  # type: ignore[assignment]
+        return sorted(s.decode() for s in members)
 
     def ping(self) -> bool:
         try:

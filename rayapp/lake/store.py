@@ -87,8 +87,8 @@ class BronzeLake:
         """Atomically write (or replace) one file of a partition; returns its path."""
         directory = self.partition_dir(source, dataset, day)
         final = f"{directory}/{_check_name('part', part)}.parquet"
-        self.fs.create_dir(directory, recursive=True)
         if self.backend == "local":
+            self.fs.create_dir(directory, recursive=True)
             tmp = f"{directory}/.tmp-{uuid.uuid4().hex}.parquet"
             try:
                 pq.write_table(table, tmp, filesystem=self.fs, compression="zstd")
@@ -130,7 +130,7 @@ class BronzeLake:
 
     def files(self, source: str, dataset: str, start: dt.date | None = None,
               end: dt.date | None = None) -> list[str]:
-        out = []
+        out: list[str] = []
         for day in self.partitions(source, dataset):
             if (start and day < start) or (end and day > end):
                 continue

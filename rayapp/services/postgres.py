@@ -56,7 +56,7 @@ class EmbeddedPostgres:
         info = self._info()
         if info is None:
             return False
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
         user = "pgserver" if _is_root() else None
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -77,7 +78,8 @@ class EmbeddedRedis:
         deadline = time.monotonic() + 15
         while not _ping(url):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not answer on port {port}; see {self.dir / 'redis.log'}")
+                log_path = self.dir / "redis.log"
+                raise RuntimeError(f"redis-server did not answer on port {port}; see {log_path}")
             time.sleep(0.05)
         log.info("redis started", dir=str(self.dir), url=url)
         return url, True
@@ -90,10 +92,8 @@ class EmbeddedRedis:
         import redis as redis_lib
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        try:
+        with contextlib.suppress(RedisConnectionError):  # shutdown closes the connection before replying
             redis_lib.Redis.from_url(url).shutdown(save=True)
-        except RedisConnectionError:
-            pass  # shutdown closes the connection before replying
         deadline = time.monotonic() + 15
         while self._pid() is not None and time.monotonic() < deadline:
             time.sleep(0.05)

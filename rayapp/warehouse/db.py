@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
-from psycopg_pool import ConnectionPool
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from rayapp.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from rayapp.config import Settings
+
+# The pool logs every failed attempt at WARNING; a down store is reported once, by StoreUnavailable.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 _pools: dict[str, ConnectionPool] = {}
 _lock = threading.Lock()
@@ -42,7 +49,12 @@ def get_pool(target: Settings | str, *, migrate_schema: bool = True) -> Connecti
                 open=False,
                 name="rayapp",
             )
-            pool.open(wait=True, timeout=timeout)
+            try:
+                pool.open(wait=True, timeout=timeout)
+            except PoolTimeout as exc:
+                pool.close()
+                reason = _last_error(url)
+                raise StoreUnavailable(f"PostgreSQL is unreachable at {_safe(url)}: {reason}") from exc
             if migrate_schema:
                 from rayapp.warehouse.migrate import migrate
 
@@ -57,3 +69,18 @@ def close_pools() -> None:
         for pool in _pools.values():
             pool.close()
         _pools.clear()
+
+
+def _safe(url: str) -> str:
+    from rayapp.config import masked
+
+    return str(masked(url))
+
+
+def _last_error(url: str) -> str:
+    """The driver's own reason (the pool only says it timed out)."""
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return "connection timed out"

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from psycopg import sql
 
 _column_types: dict[tuple[str, str], dict[str, str]] = {}
@@ -79,26 +81,33 @@ def _json(v: Any) -> str | None:
     return json.dumps(v, default=str, allow_nan=False) if not isinstance(v, str) else v
 
 
-def _prepare(df: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
-    out = pd.DataFrame(index=df.index)
+def _to_csv(df: pd.DataFrame, types: dict[str, str]) -> bytes:
+    """Render the frame as CSV for COPY with Arrow's C++ writer.
+
+    Every string is quoted ("needed" quoting), so an unquoted empty field is NULL and a quoted
+    empty one is ''. Float NaN in scalar columns becomes NULL; arrays keep NaN as 'NaN'.
+    """
+    cols: dict[str, pa.Array] = {}
     for col in df.columns:
         t = types[col]
         s = df[col]
         if t.startswith("_"):
-            out[col] = [_pg_array(v, t[1:]) for v in s]
+            cols[col] = pa.array([_pg_array(v, t[1:]) for v in s], pa.string())
         elif t in ("jsonb", "json"):
-            out[col] = [_json(v) for v in s]
-        elif t in ("int8", "int4", "int2"):
-            out[col] = pd.array(s, dtype="Int64") if s.dtype.kind != "O" else s.astype("Int64")
+            cols[col] = pa.array([_json(v) for v in s], pa.string())
         elif t == "timestamptz":
-            ts = pd.to_datetime(s, utc=True)
-            out[col] = ts.dt.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+            ts = pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
+            cols[col] = pa.array(ts)
+        elif t in ("int8", "int4", "int2"):
+            cols[col] = pa.array(pd.array(s, dtype="Int64"))
         elif t in ("float8", "float4") and s.dtype.kind == "f":
-            # NaN and inf are not NULL in PostgreSQL but pandas writes NaN as the NA marker.
-            out[col] = s.replace([np.inf, -np.inf], np.nan)
+            # inf is not a value PostgreSQL float8 columns should carry from market data: NULL
+            cols[col] = pa.array(s.replace([np.inf, -np.inf], np.nan), from_pandas=True)
         else:
-            out[col] = s
-    return out
+            cols[col] = pa.array(s, from_pandas=True)
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(cols), buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return buf.getvalue()
 
 
 def upsert_frame(
@@ -130,9 +139,7 @@ def upsert_frame(
         raise DuplicateKeyError(f"{table}: {int(dup.sum())} rows share a key, e.g. {sample}")
     upd = [c for c in (update if update is not None else cols) if c not in key]
 
-    buf = io.StringIO()
-    _prepare(df, types).to_csv(buf, header=False, index=False, na_rep="\\N", float_format=None)
-    payload = buf.getvalue().encode()
+    payload = _to_csv(df, types)
 
     stage = sql.Identifier(f"_stage_{table}")
     ident = sql.Identifier(table)
@@ -145,7 +152,7 @@ def upsert_frame(
         )
         with conn.cursor() as cur:
             with cur.copy(
-                sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(stage, col_ids)
+                sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, col_ids)
             ) as copy:
                 copy.write(payload)
             if upd:
@@ -156,7 +163,7 @@ def upsert_frame(
                     sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in upd),
                     sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in upd),
                 )
-                conflict = sql.SQL("DO UPDATE SET {} WHERE {}").format(set_clause, changed)
+                conflict: sql.Composable = sql.SQL("DO UPDATE SET {} WHERE {}").format(set_clause, changed)
             else:
                 conflict = sql.SQL("DO NOTHING")
             stmt = sql.SQL(

@@ -319,10 +319,13 @@ class Replay:
         return web.json_response({**self.stats, "now": None if now is None else now.isoformat()})
 
 
+REPLAY = web.AppKey("replay", Replay)  # app[REPLAY].stats: requests, rows, throttled
+
+
 def make_app(data: ReplayData, clock: Clock | None = None, **kw: Any) -> web.Application:
     replay = Replay(data, clock or Clock(), **kw)
     app = web.Application()
-    app["replay"] = replay
+    app[REPLAY] = replay
     app.router.add_get("/api/v3/klines", replay.klines)
     app.router.add_get("/products/{product}/candles", replay.coinbase_candles)
     app.router.add_get("/data/v2/news/", replay.news)

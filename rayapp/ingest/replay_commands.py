@@ -14,7 +14,7 @@ log = get_logger(__name__)
 def _serve(args: argparse.Namespace, settings: Any) -> int:
     from aiohttp import web
 
-    from rayapp.ingest.replay import app_from_settings
+    from rayapp.ingest.replay import REPLAY, app_from_settings
 
     rs = settings.replay.model_copy(deep=True)
     for name in ("data", "port", "start", "speed", "host"):
@@ -38,7 +38,7 @@ def _serve(args: argparse.Namespace, settings: Any) -> int:
         try:
             await asyncio.Event().wait()
         finally:
-            stats = app["replay"].stats
+            stats = app[REPLAY].stats
             log.info("replay stopped", requests=stats["requests"], rows=stats["rows"],
                      throttled=stats["throttled"])
             await runner.cleanup()

@@ -21,7 +21,10 @@ Each client has
   (``QuarantinedRow``s: rows that could not be parsed, ready for ``quarantine_rows``),
   ``derived`` (True when computed from earlier pages, no bronze payload of its own) and
   ``meta`` (``skipped``: rows left out on purpose with ``skipped_reasons``, e.g. the still-open
-  bar, rows outside the window; ``used_weight``; ``host``).
+  bar, rows outside the window; ``used_weight``; ``host``) and ``complete_until``: every row keyed
+  before it is in this page or an earlier page of the same fetch, so a watermark may advance to
+  the last page's ``complete_until`` (never blindly to ``end``: the newest bar may still be open,
+  and under replay "now" is the server's simulated clock, read from its ``Date`` header).
 * Class attributes for partitioning: ``history`` (True: any past window can be fetched, split
   the range freely; False: only recent items exist, the window is ignored, one partition per
   run), ``granularity`` (align windows to it), ``table``, ``dataset``, ``key_kind``.

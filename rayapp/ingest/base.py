@@ -81,6 +81,13 @@ class SourceClient:
         return [page async for page in self.pages(key, utc(start), utc(end))]
 
     # ---- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def now_of(resp: HttpResponse) -> pd.Timestamp:
+        """The earlier of our clock and the server's (the replay server's clock is simulated)."""
+        now = pd.Timestamp.now(tz="UTC")
+        server = resp.server_time
+        return min(now, server) if server is not None else now
+
     async def get(self, url: str, *, weight: float = 1.0, observe: Observer | None = None,
                   **kw: Any) -> HttpResponse:
         return await request(self.session, self.limiter, self.settings, source=self.source, url=url,
@@ -88,11 +95,12 @@ class SourceClient:
 
     def result(self, resp: HttpResponse, records: pd.DataFrame, *, symbol: str | None = None,
                rejects: list[QuarantinedRow] | None = None, dataset: str | None = None,
-               table: str | None = None, **meta: Any) -> FetchResult:
+               table: str | None = None, complete_until: pd.Timestamp | None = None,
+               **meta: Any) -> FetchResult:
         res = FetchResult(source=self.source, dataset=dataset or self.dataset, table=table or self.table,
                           url=resp.url, status=resp.status, fetched_at=resp.fetched_at,
                           payload=resp.text, records=records, symbol=symbol,
-                          rejects=list(rejects or []), meta=dict(meta))
+                          rejects=list(rejects or []), meta=dict(meta), complete_until=complete_until)
         log.debug("page fetched", source=self.source, url=resp.url, records=len(records),
                   rejected=len(res.rejects), skipped=meta.get("skipped", 0))
         return res

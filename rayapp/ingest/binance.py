@@ -134,17 +134,18 @@ class BinanceClient(SourceClient):
                 raise MalformedResponse(f"binance: expected a JSON array, got {resp.text[:200]!r}",
                                         source=self.source, url=resp.url, status=resp.status,
                                         payload=resp.text)
-            now = pd.Timestamp.now(tz="UTC")
-            server_now = resp.server_time
-            if server_now is not None:
-                now = min(now, server_now)
+            now = self.now_of(resp)
             df, rejects, skipped = parse_klines(rows, self.source, symbol, start=start, end=end, now=now)
-            yield self.result(resp, df, symbol=symbol, rejects=rejects, skipped=sum(skipped.values()),
-                              skipped_reasons=skipped, used_weight=self.used_weight, host=self.base)
             opens = [r[0] for r in rows if isinstance(r, list) and r and isinstance(r[0], int | float)]
-            if len(rows) < PAGE_LIMIT or not opens or skipped["open_bar"]:
+            last_page = len(rows) < PAGE_LIMIT or not opens or bool(skipped["open_bar"])
+            nxt = int(max(opens)) + INTERVAL_MS if opens else cursor
+            # the server had no more: every bar that has closed by now is in; else up to this page
+            covered = now.floor("h") if last_page else pd.Timestamp(nxt, unit="ms", tz="UTC")
+            yield self.result(resp, df, symbol=symbol, rejects=rejects, skipped=sum(skipped.values()),
+                              skipped_reasons=skipped, used_weight=self.used_weight, host=self.base,
+                              complete_until=min(end, covered))
+            if last_page:
                 break  # the server had no more (or we reached the still-open bar)
-            nxt = int(max(opens)) + INTERVAL_MS
             if nxt <= cursor:
                 raise MalformedResponse(f"binance: page did not advance past startTime={cursor}",
                                         source=self.source, url=resp.url, status=resp.status,

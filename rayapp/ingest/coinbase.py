@@ -92,12 +92,11 @@ class CoinbaseClient(SourceClient):
                 raise MalformedResponse(f"coinbase: expected a JSON array, got {resp.text[:200]!r}",
                                         source=self.source, url=resp.url, status=resp.status,
                                         payload=resp.text)
-            now = pd.Timestamp.now(tz="UTC")
-            if resp.server_time is not None:
-                now = min(now, resp.server_time)
+            now = self.now_of(resp)
             df, rejects, skipped = parse_candles(rows, self.source, symbol, start=start, end=end, now=now)
             yield self.result(resp, df, symbol=symbol, rejects=rejects, skipped=sum(skipped.values()),
-                              skipped_reasons=skipped, product=product)
+                              skipped_reasons=skipped, product=product,
+                              complete_until=min(end, last + step, now.floor("h")))
             if last + step > now:
                 break  # nothing after the present
             cursor = last + step

@@ -80,4 +80,4 @@ class CoinDeskClient(SourceClient):
         except ValueError as exc:
             raise MalformedResponse(f"coindesk: {exc}", source=self.source, url=resp.url,
                                     status=resp.status, payload=resp.text) from exc
-        yield self.result(resp, df, symbol=key, rejects=rejects, skipped=0)
+        yield self.result(resp, df, symbol=key, rejects=rejects, skipped=0, complete_until=self.now_of(resp))

@@ -79,6 +79,7 @@ class CryptoCompareClient(SourceClient):
         headers = {"authorization": f"Apikey {sc.cryptocompare_api_key}"} if sc.cryptocompare_api_key else {}
         lts = int(end.timestamp())
         seen: set[str] = set()
+        now: pd.Timestamp | None = None
         while True:
             params = {"lang": "EN", "categories": key, "lTs": lts}
             resp = await self.get(url, params=params, headers=headers)
@@ -99,12 +100,12 @@ class CryptoCompareClient(SourceClient):
             items = body["Data"]
             df, rejects, skipped, stamps = parse_news(items, self.source, start=start, end=end,
                                                       fetched_at=resp.fetched_at, seen=seen)
+            now = now or self.now_of(resp)  # the first page saw the newest news as of this time
+            oldest = min(stamps) if stamps else None
+            done = oldest is None or oldest < start.timestamp()
             yield self.result(resp, df, symbol=key, rejects=rejects, skipped=sum(skipped.values()),
-                              skipped_reasons=skipped, lTs=lts)
-            if not items or not stamps:
-                break
-            oldest = min(stamps)
-            if oldest < start.timestamp():
+                              skipped_reasons=skipped, lTs=lts, complete_until=min(end, now) if done else None)
+            if done or oldest is None:
                 break
             new = len(df) + skipped["outside_window"]
             nxt = oldest if new else oldest - 1  # a page of nothing new: step past that second

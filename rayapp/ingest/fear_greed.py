@@ -81,5 +81,7 @@ class FearGreedClient(SourceClient):
         except ValueError as exc:
             raise MalformedResponse(f"fear_greed: {exc}: {resp.text[:200]!r}", source=self.source,
                                     url=resp.url, status=resp.status, payload=resp.text) from exc
+        # a day is complete once its value is out; today's may not be published yet
+        covered = df["ts"].max() + self.granularity if len(df) else start
         yield self.result(resp, df, symbol=key, rejects=rejects, skipped=sum(skipped.values()),
-                          skipped_reasons=skipped)
+                          skipped_reasons=skipped, complete_until=min(end, max(covered, start)))

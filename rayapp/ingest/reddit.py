@@ -142,6 +142,7 @@ class RedditClient(SourceClient):
         after: str | None = None
         all_posts: list[dict[str, Any]] = []
         first_url, reached_start, fetched_at = "", False, pd.Timestamp.now(tz="UTC")
+        now = fetched_at
         while True:
             params: dict[str, Any] = {"limit": PAGE_LIMIT, "raw_json": 1}
             if after:
@@ -159,17 +160,19 @@ class RedditClient(SourceClient):
             df = frame("articles", [{k: v for k, v in p.items() if k != "mentions"} for p in posts],
                        ("published_at", "first_seen_at"))
             yield self.result(resp, df, symbol=key, rejects=rejects, skipped=0, after=after)
+            now = self.now_of(resp)
             if not after or reached_start or not posts:
                 break
         created = pd.Series([p["published_at"] for p in all_posts], dtype="datetime64[ns, UTC]")
         mentions = pd.Series([p["mentions"] for p in all_posts], dtype=bool)
         cover_from = start if reached_start or not all_posts else max(start, created.min())
         counts = hourly_counts(created, mentions, source=self.source, symbol=key, cover_from=cover_from,
-                               until=min(end, fetched_at), fetched_at=fetched_at)
+                               until=min(end, now), fetched_at=fetched_at)
         payload = json.dumps(counts.assign(hour=counts["hour"].astype(str),
                                            first_seen_at=counts["first_seen_at"].astype(str))
                              .to_dict("records"))
         res = FetchResult(source=self.source, dataset="mentions", table="social_counts", url=first_url,
                           status=200, fetched_at=fetched_at, payload=payload, records=counts, symbol=key,
-                          derived=True, meta={"skipped": 0, "posts": len(all_posts)})
+                          derived=True, meta={"skipped": 0, "posts": len(all_posts)},
+                          complete_until=min(end, now).floor("h"))
         yield res

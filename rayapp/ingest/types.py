@@ -47,6 +47,10 @@ class FetchResult:
     rejects: list[QuarantinedRow] = field(default_factory=list)
     derived: bool = False
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. used_weight, host, page cursor
+    # Rows keyed before this time are all in this page and the fetch's earlier pages: the watermark
+    # may advance to it (not to ``end``: the last bar may still be open, and in replay "now" is the
+    # server's simulated clock). None: this page alone proves nothing (news pages going back).
+    complete_until: pd.Timestamp | None = None
 
     @property
     def read(self) -> int:

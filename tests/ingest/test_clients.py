@@ -61,6 +61,7 @@ async def test_binance_pages_by_start_time_and_normalises(fast):
     assert str(df["open_time"].dtype) == "datetime64[ns, UTC]"
     assert df.loc[0, "open"] == 20000.0 and df.loc[0, "trades"] == 100
     assert [r.meta["used_weight"] for r in res] == [10, 10, 10]
+    assert [r.complete_until for r in res] == [T0 + pd.Timedelta(hours=h) for h in (1000, 2000, 2500)]
     assert all(r.payload.startswith("[[") and r.status == 200 and r.table == "candles" for r in res)
 
 
@@ -74,6 +75,7 @@ async def test_binance_drops_the_open_bar(fast):
     df = records(res)
     assert len(df) == 3 and df["open_time"].max() == now_hour - pd.Timedelta(hours=1)
     assert res[-1].meta["skipped_reasons"]["open_bar"] == 1
+    assert res[-1].complete_until == now_hour  # the watermark must not pass the open bar
 
 
 async def test_binance_switches_to_fallback_host_on_451(fast):

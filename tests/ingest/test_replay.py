@@ -139,14 +139,18 @@ async def test_simulated_clock_serves_only_what_has_happened(fast, data, shared_
     async with serve(app) as url:
         s = point(fast, url)
         day = T("2022-01-10", tz=UTC)
-        candles = frame(await fetch(s, "binance", "BTCUSDT", day, day + pd.Timedelta(days=1)))
-        news = frame(await fetch(s, "cryptocompare", "BTC", day, day + pd.Timedelta(days=1)))
-        fng = frame(await fetch(s, "fear_greed", "fear_greed", T("2022-01-01", tz=UTC), day + pd.Timedelta(days=5)))
+        kl = await fetch(s, "binance", "BTCUSDT", day, day + pd.Timedelta(days=1))
+        cc = await fetch(s, "cryptocompare", "BTC", day, day + pd.Timedelta(days=1))
+        fg = await fetch(s, "fear_greed", "fear_greed", T("2022-01-01", tz=UTC), day + pd.Timedelta(days=5))
+        candles, news, fng = frame(kl), frame(cc), frame(fg)
         (rss,) = await fetch(s, "coindesk", "rss", day, day)
         async with aiohttp.ClientSession() as http, http.get(f"{url}/fng/?limit=1") as r:
             assert pd.Timestamp(r.headers["Date"]) == now  # the server's clock is the simulated one
     # 12:00's bar is still open at 12:00 (dropped by the client); 00:00 .. 11:00 are closed
     assert candles["open_time"].tolist() == list(pd.date_range(day, periods=12, freq="h", tz=UTC))
+    # how far a watermark may move: the simulated present, not the wall clock nor the window's end
+    assert kl[-1].complete_until == now and cc[-1].complete_until == now
+    assert fg[-1].complete_until == T("2022-01-11", tz=UTC)  # 2022-01-10's value is out
 
     raw = pd.read_csv(shared_data / "cryptonews_2021-10_2022-07.csv", sep=";", dtype=str, keep_default_na=False)
     raw["ts"] = pd.to_datetime(raw["date"], format="%d-%m-%Y %H:%M", utc=True)

@@ -26,6 +26,9 @@ log = get_logger(__name__)
 PAGE_LIMIT = 1000
 KLINES_WEIGHT = 2
 INTERVAL_MS = 3_600_000  # 1h bars
+# Hosts that answered 451 in this process: later clients (one per partition) go straight to the
+# fallback instead of paying a refused request each.
+GEO_BLOCKED: set[str] = set()
 KLINE_FIELDS = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
                 "trades", "taker_buy_volume", "taker_buy_quote_volume", "ignore")
 
@@ -84,7 +87,10 @@ class BinanceClient(SourceClient):
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.base = self.settings.sources.binance_url.rstrip("/")
+        sc = self.settings.sources
+        self.base = sc.binance_url.rstrip("/")
+        if self.base in GEO_BLOCKED:
+            self.base = sc.binance_fallback_url.rstrip("/")
         self.used_weight: int | None = None
 
     async def _observe(self, resp: HttpResponse) -> None:
@@ -112,6 +118,7 @@ class BinanceClient(SourceClient):
                 raise
             log.warning("binance host geo-blocked (HTTP 451): switching host", host=self.base,
                         fallback=fallback)
+            GEO_BLOCKED.add(self.base)
             self.base = fallback
             return await self.get(f"{self.base}/api/v3/klines", params=params, weight=KLINES_WEIGHT,
                                   observe=self._observe)

@@ -21,6 +21,9 @@ def _serve(args: argparse.Namespace, settings: Any) -> int:
         value = getattr(args, name, None)
         if value is not None:
             setattr(rs, name, value)
+    if rs.speed > 0 and not rs.start:
+        log.error("replay cannot start", error="--speed needs --start (the market time the clock starts at)")
+        return 2
     try:
         app = app_from_settings(rs)
     except (FileNotFoundError, ValueError) as exc:

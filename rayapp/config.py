@@ -194,6 +194,18 @@ class ServingSettings(_Section):
     max_body_bytes: int = Field(65536, ge=1024)
     champion_poll_s: float = Field(30, gt=0)
     feature_staleness_s: float = Field(7200, gt=0)
+    # Ray Serve application (rayapp/serving); see conf/serving/default.yaml for the why of each.
+    app_name: str = "rayapp"
+    api_key_header: str = "X-API-Key"
+    predictor_replicas: int = Field(1, ge=1)
+    max_ongoing_requests: int = Field(64, ge=1)
+    watch_interval_s: float = Field(5, gt=0)
+    ws_heartbeat_s: float = Field(15, gt=0)
+    ws_metrics_interval_s: float = Field(2, gt=0)
+    resolve_interval_s: float = Field(60, gt=0)
+    price_sources: list[str] = Field(default_factory=lambda: ["binance", "coinbase", "cryptocompare"])
+    static_dir: str = "frontend/dist"
+    explain_top_k: int = Field(3, ge=1, le=20)
 
 
 class FeatureSettings(_Section):

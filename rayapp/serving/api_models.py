@@ -1,0 +1,149 @@
+"""Pydantic models at the HTTP edge: requests are validated field by field (422 with the field's
+path and message), responses are typed so /openapi.json documents exactly what clients get."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"],
+                              description="trading pair, upper case, e.g. BTCUSDT")]
+FeatureValue = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(_Strict):
+    symbol: Symbol
+    features: dict[Annotated[str, Field(min_length=1, max_length=64)], FeatureValue | None] | None = Field(
+        None, max_length=256,
+        description="explicit feature vector by name (null = missing). Every model feature must be "
+                    "present; omitted: the latest vector from the feature store is used and logged.")
+    explain: bool = Field(True, description="compute the SHAP explanation")
+
+
+class Factor(BaseModel):
+    feature: str
+    contribution: float
+    value: float | None
+
+
+class Explanation(BaseModel):
+    method: Literal["pred_contribs", "tree_explainer"]
+    model_version: str
+    units: str = "log-odds"
+    base_value: float
+    margin: float
+    contributions: dict[str, float]
+    top_positive: list[Factor]
+    top_negative: list[Factor]
+    text: str
+
+
+class Interval(BaseModel):
+    low: float | None
+    high: float | None
+    coverage: float | None = Field(None, description="nominal coverage of the conformal interval")
+
+
+class FeatureSource(BaseModel):
+    source: Literal["online", "offline", "request"]
+    fallback: bool = Field(description="true when the offline store answered instead of Redis")
+    reason: str | None = None
+    stale: bool
+    age_s: float | None
+
+
+class Prediction(BaseModel):
+    prediction_id: str | None = Field(
+        description="null for an explicit (what-if) vector, which is not logged")
+    symbol: str
+    ts: str | None = Field(description="the feature hour (UTC) the forecast is for")
+    horizon_h: int
+    expected_return: float = Field(description="expected log return over the horizon")
+    direction: Literal[-1, 1]
+    direction_label: Literal["up", "down"]
+    p_up: float = Field(ge=0, le=1, description="calibrated probability of an up move")
+    interval: Interval
+    model_name: str
+    model_version: str
+    feature_set_version: str
+    features: dict[str, float | None]
+    explanation: Explanation | None = None
+    created_at: str | None = None
+    feature_source: FeatureSource | None = None
+    degraded: bool = Field(False, description="served from a fallback store or from stale features")
+    logged: bool = Field(False, description="written to the predictions table")
+    realized_return: float | None = None
+    realized_direction: int | None = None
+    resolved_at: str | None = None
+
+
+class PredictionList(BaseModel):
+    count: int
+    items: list[Prediction]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    ready: bool
+    model_loaded: bool
+    model_version: str | None
+    redis: bool
+    postgres: bool
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelInfo(BaseModel):
+    loaded: bool
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    feature_set_version: str | None = None
+    feature_names: list[str] = Field(default_factory=list)
+    horizon_h: int | None = None
+    cv_metrics: dict[str, Any] = Field(default_factory=dict)
+    baselines: dict[str, Any] = Field(default_factory=dict)
+    gate: dict[str, Any] = Field(default_factory=dict)
+    data_range: list[str] = Field(default_factory=list)
+    calibration: str | None = None
+    conformal_alpha: float | None = None
+    explainer: dict[str, Any] | None = None
+    swaps: int = 0
+    last_error: str | None = None
+
+
+class Report(BaseModel):
+    model_version: str | None
+    run_id: str | None
+    reports: dict[str, Any] = Field(description="training/ablation JSON reports by name")
+
+
+class TrackRecord(BaseModel):
+    symbol: str
+    horizon_h: int | None
+    model_version: str | None
+    resolved: int
+    pending: int
+    hits: int
+    accuracy: float | None
+    accuracy_ci95: list[float | None] = Field(description="Wilson score interval, 95%")
+    cumulative_return: float | None = Field(description="long/short on the predicted direction")
+    buy_and_hold_return: float | None
+    overlapping: bool
+    series: list[dict[str, Any]]
+
+
+class AdminResult(BaseModel):
+    action: str
+    result: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    detail: Any

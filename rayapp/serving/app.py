@@ -1,0 +1,269 @@
+"""The FastAPI application: REST + WebSocket endpoints over a PredictionService.
+
+`build_api` is the one place routes are defined; the Ray Serve ingress and the plain-uvicorn
+baseline both call it, with Serve handles or local handles inside the service. The built React
+dashboard (`serving.static_dir`, e.g. frontend/dist) is mounted at `/` when that folder exists;
+it is mounted last so that every API route wins over a file of the same name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, Response
+
+from rayapp.log import get_logger
+from rayapp.serving import api_models as m
+from rayapp.serving import prediction_log, security
+from rayapp.serving.predictor import FeatureSetMismatch, ModelNotLoaded
+from rayapp.serving.service import FeatureValidation, NotFound, row_to_prediction
+from rayapp.serving.ws import Hub
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from rayapp.config import Settings
+    from rayapp.serving.metrics import ServingMetrics
+    from rayapp.serving.service import PredictionService
+
+log = get_logger(__name__)
+SymbolQ = Annotated[str, Query(pattern=r"^[A-Z0-9]{2,20}$")]
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: count and time every HTTP request by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or ("static" if scope.get("path") else "unmatched")
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(method, endpoint, str(status)).inc()
+            self.metrics.latency.labels(method, endpoint).observe(time.perf_counter() - t0)
+
+
+def _utc(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def static_dir(settings: Settings) -> Path | None:
+    """The dashboard build folder if it exists (relative paths are from the repository root)."""
+    from rayapp.config import conf_dir
+
+    p = Path(settings.serving.static_dir).expanduser()
+    if not p.is_absolute():
+        p = conf_dir().parent / p
+    return p if (p / "index.html").is_file() else None
+
+
+def build_api(settings: Settings, service: PredictionService, metrics: ServingMetrics,
+              *, background: bool = True) -> FastAPI:
+    hub = Hub(service, metrics)
+    service.hub = hub
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        with contextlib.suppress(Exception):
+            await service.refresh_model()
+        tasks = []
+        if background:
+            tasks = [asyncio.create_task(c) for c in (service.watch_features(), service.resolve_loop(),
+                                                      service.model_loop())]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    app = FastAPI(title="rayapp", version="0.1.0", lifespan=lifespan,
+                  description="Bitcoin direction forecasts with calibrated probabilities, conformal "
+                              "intervals and SHAP explanations, served by Ray Serve.")
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    security.install(app, settings.serving)
+    require_key = Depends(security.api_key_dependency(settings.serving))
+    symbols = set(settings.symbols)
+    default_symbol = settings.symbols[0]
+
+    def _known(symbol: str, where: str) -> None:
+        if symbol not in symbols:
+            raise FeatureValidation([{"type": "value_error", "loc": [where, "symbol"],
+                                      "msg": f"unknown symbol; served: {sorted(symbols)}", "input": symbol}])
+
+    # ---- errors --------------------------------------------------------------------------------
+    @app.exception_handler(ModelNotLoaded)
+    async def _no_model(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"no model loaded: {exc}"}, status_code=503)
+
+    @app.exception_handler(FeatureSetMismatch)
+    async def _mismatch(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": "model changed during the request; retry"}, status_code=503)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(FeatureValidation)
+    async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, FeatureValidation)
+        return JSONResponse({"detail": exc.errors}, status_code=422)
+
+    for exc_type in service._retry_on:
+        @app.exception_handler(cast(type[Exception], exc_type))
+        async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": "a serving component is unavailable; retry"}, status_code=503)
+
+    # ---- probes and model ----------------------------------------------------------------------
+    @app.get("/health", response_model=m.Health, tags=["ops"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", response_model=m.Ready, tags=["ops"], responses={503: {"model": m.Ready}})
+    async def ready() -> JSONResponse:
+        try:
+            info = await service.refresh_model()
+        except Exception as exc:
+            info = {"loaded": False, "last_error": type(exc).__name__}
+        try:
+            stores = await service.call("FeatureLookup", service.lookup, "health")
+        except Exception as exc:
+            stores = {"redis": False, "postgres": False, "error": type(exc).__name__}
+        ok = bool(info.get("loaded") and stores["redis"] and stores["postgres"])
+        body = {"ready": ok, "model_loaded": bool(info.get("loaded")), "model_version": info.get("version"),
+                "redis": bool(stores["redis"]), "postgres": bool(stores["postgres"]),
+                "detail": {"model_error": info.get("last_error"), "stores": stores}}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/model", response_model=m.ModelInfo, tags=["model"])
+    async def model() -> dict[str, Any]:
+        return await service.model_info()
+
+    @app.get("/report", response_model=m.Report, tags=["model"])
+    async def report() -> dict[str, Any]:
+        info = await service.refresh_model()
+        if not info.get("loaded"):
+            raise ModelNotLoaded(info.get("last_error") or "no champion model loaded")
+        reports = await service.call("Predictor", service.predictor, "report")
+        return {"model_version": info.get("version"), "run_id": info.get("run_id"), "reports": reports}
+
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    # ---- predictions ---------------------------------------------------------------------------
+    @app.post("/predict", response_model=m.Prediction, tags=["predictions"], dependencies=[require_key],
+              responses={401: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody},
+                         503: {"model": m.ErrorBody}})
+    async def predict(req: m.PredictRequest) -> dict[str, Any]:
+        _known(req.symbol, "body")
+        return await service.predict(req.symbol, req.features, req.explain)
+
+    @app.get("/predictions/latest", response_model=m.Prediction, tags=["predictions"],
+             responses={404: {"model": m.ErrorBody}})
+    async def latest(symbol: SymbolQ = default_symbol) -> dict[str, Any]:
+        row = await service.db(prediction_log.latest, symbol)
+        if row is None:
+            raise NotFound(f"no prediction logged for {symbol} yet")
+        return row_to_prediction(row)
+
+    @app.get("/predictions", response_model=m.PredictionList, tags=["predictions"])
+    async def predictions(since: Annotated[datetime | None,
+                                           Query(description="feature hour, exclusive")] = None,
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                          symbol: SymbolQ | None = None) -> dict[str, Any]:
+        rows = await service.db(prediction_log.since, symbol, _utc(since), limit)
+        return {"count": len(rows), "items": [row_to_prediction(r) for r in rows]}
+
+    @app.get("/explain/{prediction_id}", response_model=m.Explanation, tags=["predictions"],
+             responses={404: {"model": m.ErrorBody}})
+    async def explain(prediction_id: Annotated[str, PathParam(pattern=UUID_PATTERN)]) -> dict[str, Any]:
+        row = await service.db(prediction_log.get, prediction_id)
+        if row is None:
+            raise NotFound(f"no prediction {prediction_id}")
+        if row["explanation"] is not None:
+            return row["explanation"]
+        # Logged without one (explain=false): compute it now with the model that predicted.
+        return await service.call("Explainer", service.explainer, "explain", row["model_version"],
+                                  row["features"], row["p_up"])
+
+    @app.get("/track-record", response_model=m.TrackRecord, tags=["predictions"])
+    async def track_record(symbol: SymbolQ = default_symbol,
+                           horizon_h: Annotated[int | None, Query(ge=1, le=720)] = None,
+                           model_version: Annotated[str | None, Query(max_length=32)] = None,
+                           ) -> dict[str, Any]:
+        if horizon_h is None and service.meta.get("loaded"):
+            horizon_h = service.meta.get("horizon_h")
+        return await service.db(prediction_log.track_record, symbol, horizon_h, model_version)
+
+    # ---- admin (API key) -----------------------------------------------------------------------
+    @app.post("/admin/reload-model", response_model=m.AdminResult, tags=["admin"], dependencies=[require_key],
+              responses={401: {"model": m.ErrorBody}})
+    async def reload_model() -> dict[str, Any]:
+        info = await service.call("Predictor", service.predictor, "check_champion")
+        await service.refresh_model()
+        keep = ("loaded", "version", "last_error")
+        return {"action": "reload-model", "result": {k: info.get(k) for k in keep}}
+
+    @app.post("/admin/resolve-outcomes", response_model=m.AdminResult, tags=["admin"],
+              dependencies=[require_key], responses={401: {"model": m.ErrorBody}})
+    async def resolve_outcomes() -> dict[str, Any]:
+        return {"action": "resolve-outcomes", "result": {"resolved": await service.resolve()}}
+
+    # ---- WebSockets ----------------------------------------------------------------------------
+    @app.websocket("/ws/predictions")
+    async def ws_predictions(ws: WebSocket, symbol: str | None = None, since: str | None = None) -> None:
+        if symbol is not None and symbol not in symbols:
+            await ws.close(code=1008, reason="unknown symbol")
+            return
+        if since is not None:
+            try:
+                since_dt = _utc(datetime.fromisoformat(since))
+            except ValueError:
+                await ws.close(code=1008, reason="since must be an ISO timestamp")
+                return
+            since = since_dt.isoformat() if since_dt else None
+        await hub.predictions(ws, symbol, since)
+
+    @app.websocket("/ws/metrics")
+    async def ws_metrics(ws: WebSocket) -> None:
+        await hub.metrics_channel(ws)
+
+    # ---- dashboard -----------------------------------------------------------------------------
+    dist = static_dir(settings)
+    if dist is not None:
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/", StaticFiles(directory=str(dist), html=True), name="dashboard")
+    else:
+        @app.get("/", include_in_schema=False)
+        async def index() -> dict[str, Any]:
+            return {"name": "rayapp", "docs": "/docs", "openapi": "/openapi.json",
+                    "dashboard": f"not built: {settings.serving.static_dir} has no index.html"}
+    return app

@@ -1,0 +1,37 @@
+"""Ingress: the FastAPI app as a Ray Serve deployment, composing the others by handle.
+
+The app is built late (`__serve_build_asgi_app__`, run on the replica after `__init__`) because
+its CORS origins, body limit and API key come from the settings the deployment was bound with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ray import serve
+
+from rayapp.log import configure
+from rayapp.serving.app import build_api
+from rayapp.serving.metrics import ServingMetrics
+from rayapp.serving.service import PredictionService
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from rayapp.config import Settings
+
+
+@serve.ingress()
+class Ingress:
+    def __init__(self, settings: Settings, lookup: Any, predictor: Any, explainer: Any) -> None:
+        from rayapp.warehouse import get_pool
+
+        configure(settings.log.level, settings.log.format)
+        assert settings.database.url, "resolve_settings() must run before binding the app"
+        self.settings = settings
+        self.metrics = ServingMetrics()
+        pool = get_pool(settings.database.url, migrate_schema=False)
+        self.service = PredictionService(settings, lookup, predictor, explainer, self.metrics, pool)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return build_api(self.settings, self.service, self.metrics)

@@ -1,0 +1,106 @@
+"""Prometheus metrics of the serving app (prometheus-client, one registry per app instance).
+
+A registry per app (not the global default) keeps two apps in one process — tests, the benchmark's
+baseline — from colliding, and keeps /metrics to what this app measures. Labels are bounded: the
+endpoint label is the route template (`/explain/{prediction_id}`), never the raw path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class ServingMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("rayapp_http_requests_total", "HTTP requests by endpoint and status",
+                                ["method", "endpoint", "status"], registry=r)
+        self.latency = Histogram("rayapp_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.predictions = Counter("rayapp_predictions_total", "Predictions served",
+                                   ["symbol", "direction", "source"], registry=r)
+        self.p_up = Histogram("rayapp_prediction_p_up", "Calibrated P(up) of served predictions",
+                              buckets=[i / 20 for i in range(1, 20)], registry=r)
+        self.expected_return = Histogram(
+            "rayapp_prediction_expected_return", "Expected h-hour log return of served predictions",
+            buckets=(-0.02, -0.01, -0.005, -0.002, -0.001, 0, 0.001, 0.002, 0.005, 0.01, 0.02), registry=r)
+        self.model = Info("rayapp_model", "The model version being served", registry=r)
+        self.model_swaps = Gauge("rayapp_model_swaps", "Champion hot swaps seen by the predictor",
+                                 registry=r)
+        self.staleness = Gauge("rayapp_feature_staleness_seconds",
+                               "Age of the feature vector used by the last prediction", ["symbol"],
+                               registry=r)
+        self.fallbacks = Counter("rayapp_feature_fallback_total",
+                                 "Lookups answered by the offline store", ["reason"], registry=r)
+        self.ws_clients = Gauge("rayapp_websocket_clients", "Connected WebSocket clients", ["channel"],
+                                registry=r)
+        self.pushes = Counter("rayapp_websocket_messages_total", "WebSocket messages sent",
+                              ["channel", "type"], registry=r)
+        self.outcomes = Counter("rayapp_outcomes_resolved_total", "Predictions whose outcome was filled",
+                                registry=r)
+        self.log_failures = Counter("rayapp_prediction_log_failures_total",
+                                    "Predictions served but not written to the predictions table",
+                                    registry=r)
+        self.upstream_retries = Counter("rayapp_upstream_retries_total",
+                                        "Deployment calls retried after a lost replica", ["deployment"],
+                                        registry=r)
+        for ch in ("predictions", "metrics"):
+            self.ws_clients.labels(ch).set(0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def set_model(self, info: dict[str, Any]) -> None:
+        if info.get("loaded"):
+            self.model.info({"name": str(info["name"]), "version": str(info["version"]),
+                             "feature_set_version": str(info["feature_set_version"]),
+                             "horizon_h": str(info["horizon_h"])})
+            self.model_swaps.set(float(info.get("swaps", 0)))
+
+    def observe_prediction(self, symbol: str, pred: dict[str, Any], source: str, age_s: float | None) -> None:
+        self.predictions.labels(symbol, "up" if pred["direction"] == 1 else "down", source).inc()
+        self.p_up.observe(pred["p_up"])
+        self.expected_return.observe(pred["expected_return"])
+        if age_s is not None:
+            self.staleness.labels(symbol).set(age_s)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A small JSON summary for /ws/metrics (the dashboard's live panel)."""
+        out: dict[str, Any] = {"requests": {}, "predictions": 0.0, "ws_clients": {}, "staleness_s": {}}
+        for fam in self.registry.collect():
+            for s in fam.samples:
+                if s.name == "rayapp_http_requests_total":
+                    key = f"{s.labels['method']} {s.labels['endpoint']}"
+                    out["requests"].setdefault(key, {"count": 0.0, "errors": 0.0})
+                    out["requests"][key]["count"] += s.value
+                    if s.labels["status"].startswith("5"):
+                        out["requests"][key]["errors"] += s.value
+                elif s.name == "rayapp_http_request_duration_seconds_sum":
+                    key = f"{s.labels['method']} {s.labels['endpoint']}"
+                    out["requests"].setdefault(key, {"count": 0.0, "errors": 0.0})["latency_sum_s"] = s.value
+                elif s.name == "rayapp_predictions_total":
+                    out["predictions"] += s.value
+                elif s.name == "rayapp_websocket_clients":
+                    out["ws_clients"][s.labels["channel"]] = s.value
+                elif s.name == "rayapp_feature_staleness_seconds":
+                    out["staleness_s"][s.labels["symbol"]] = s.value
+                elif s.name == "rayapp_model_info":
+                    out["model"] = dict(s.labels)
+        for v in out["requests"].values():
+            if v.get("count") and "latency_sum_s" in v:
+                v["mean_latency_ms"] = v.pop("latency_sum_s") / v["count"] * 1e3
+        return out

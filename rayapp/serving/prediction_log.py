@@ -1,0 +1,178 @@
+"""The `predictions` table: every served forecast, its realised outcome, and the track record.
+
+A forecast's id is derived from (symbol, feature hour, horizon, model version), the table's natural
+key, so serving the same hour twice (two ingress replicas, a retry, a reconnect) writes one row;
+the first forecast logged for an hour is the one the track record scores. Every statement is
+parameterised.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from psycopg.types.json import Jsonb
+
+if TYPE_CHECKING:
+    import psycopg
+
+_NS = uuid.UUID("6f1c1f9e-6a43-4d7e-9c1b-7c7a3f5d2b10")
+
+COLUMNS = ("prediction_id", "symbol", "ts", "horizon_h", "model_name", "model_version",
+           "feature_set_version", "expected_return", "p_up", "direction", "interval_low",
+           "interval_high", "features", "explanation", "created_at", "realized_return",
+           "realized_direction", "resolved_at")
+_SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM predictions"
+
+
+def prediction_id(symbol: str, ts: str, horizon_h: int, model_version: str) -> str:
+    return str(uuid.uuid5(_NS, f"{symbol}|{ts}|{horizon_h}|{model_version}"))
+
+
+def _clean(obj: Any) -> Any:
+    # jsonb has no NaN/inf: they travel as null.
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def insert(conn: psycopg.Connection, row: dict[str, Any]) -> bool:
+    """Insert one forecast; False when this (symbol, hour, horizon, version) was logged already."""
+    cur = conn.execute(
+        """
+        INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,
+            feature_set_version, expected_return, p_up, direction, interval_low, interval_high,
+            features, explanation)
+        VALUES (%(prediction_id)s, %(symbol)s, %(ts)s, %(horizon_h)s, %(model_name)s,
+            %(model_version)s, %(feature_set_version)s, %(expected_return)s, %(p_up)s,
+            %(direction)s, %(interval_low)s, %(interval_high)s, %(features)s, %(explanation)s)
+        ON CONFLICT DO NOTHING
+        """,
+        {**row, "features": Jsonb(_clean(row["features"])),
+         "explanation": None if row.get("explanation") is None else Jsonb(_clean(row["explanation"]))},
+    )
+    conn.commit()
+    return cur.rowcount == 1
+
+
+def _as_dict(rec: tuple[Any, ...]) -> dict[str, Any]:
+    d = dict(zip(COLUMNS, rec, strict=True))
+    for k in ("ts", "created_at", "resolved_at"):
+        if d[k] is not None:
+            d[k] = d[k].isoformat()
+    return d
+
+
+def get(conn: psycopg.Connection, pid: str) -> dict[str, Any] | None:
+    rec = conn.execute(_SELECT + " WHERE prediction_id = %s", (pid,)).fetchone()
+    return None if rec is None else _as_dict(rec)
+
+
+def latest(conn: psycopg.Connection, symbol: str) -> dict[str, Any] | None:
+    rec = conn.execute(_SELECT + " WHERE symbol = %s ORDER BY ts DESC, created_at DESC LIMIT 1",
+                       (symbol,)).fetchone()
+    return None if rec is None else _as_dict(rec)
+
+
+def since(conn: psycopg.Connection, symbol: str | None, since_ts: Any, limit: int,
+          *, by: str = "ts") -> list[dict[str, Any]]:
+    """Forecasts after `since_ts` (by feature hour, or by `created_at` for reconnect catch-up)."""
+    col = {"ts": "ts", "created_at": "created_at"}[by]  # whitelisted identifier, never user text
+    recs = conn.execute(
+        _SELECT + f" WHERE (%(symbol)s::text IS NULL OR symbol = %(symbol)s)"
+        f" AND (%(since)s::timestamptz IS NULL OR {col} > %(since)s)"
+        f" ORDER BY {col} ASC, prediction_id LIMIT %(limit)s",
+        {"symbol": symbol, "since": since_ts, "limit": limit}).fetchall()
+    return [_as_dict(r) for r in recs]
+
+
+def resolve_outcomes(conn: psycopg.Connection, price_sources: list[str]) -> int:
+    """Fill realised return/direction of forecasts whose horizon has closed; returns rows filled.
+
+    The realised return is log(close(t+h) / close(t)) from one source's candles (the first of
+    `price_sources` that has both), the target training used. A candle counts only once closed.
+    """
+    cur = conn.execute(
+        """
+        UPDATE predictions p
+        SET realized_return = x.r,
+            realized_direction = CASE WHEN x.r > 0 THEN 1 ELSE -1 END,
+            resolved_at = now()
+        FROM (
+            SELECT p2.prediction_id, (
+                SELECT ln(c1.close / c0.close)
+                FROM candles c0
+                JOIN candles c1 ON c1.source = c0.source AND c1.symbol = c0.symbol
+                     AND c1.open_time = c0.open_time + make_interval(hours => p2.horizon_h)
+                WHERE c0.symbol = p2.symbol AND c0.open_time = p2.ts
+                  AND c1.open_time + interval '1 hour' <= now()
+                  AND c0.close > 0 AND c1.close > 0
+                ORDER BY coalesce(array_position(%(sources)s::text[], c0.source), 1000000), c0.source
+                LIMIT 1) AS r
+            FROM predictions p2
+            WHERE p2.realized_return IS NULL
+        ) x
+        WHERE p.prediction_id = x.prediction_id AND x.r IS NOT NULL
+        """,
+        {"sources": list(price_sources)},
+    )
+    conn.commit()
+    return int(cur.rowcount or 0)
+
+
+def wilson(hits: int, n: int, z: float = 1.959963984540054) -> tuple[float | None, float | None]:
+    """Wilson score interval for a binomial proportion (95% by default)."""
+    if n == 0:
+        return None, None
+    p = hits / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def track_record(conn: psycopg.Connection, symbol: str, horizon_h: int | None,
+                 model_version: str | None, max_points: int = 500) -> dict[str, Any]:
+    """Directional accuracy with a Wilson interval; cumulative return vs buy-and-hold."""
+    recs = conn.execute(
+        """
+        SELECT ts, direction, realized_return, realized_direction, model_version, horizon_h
+        FROM predictions
+        WHERE symbol = %(symbol)s AND realized_return IS NOT NULL
+          AND (%(h)s::int IS NULL OR horizon_h = %(h)s)
+          AND (%(v)s::text IS NULL OR model_version = %(v)s)
+        ORDER BY ts
+        """, {"symbol": symbol, "h": horizon_h, "v": model_version}).fetchall()
+    pending = conn.execute(
+        "SELECT count(*) FROM predictions WHERE symbol = %s AND realized_return IS NULL",
+        (symbol,)).fetchone()
+    n = len(recs)
+    hits = sum(1 for r in recs if r[1] == r[3])
+    lo, hi = wilson(hits, n)
+    strat = bh = 0.0
+    series = []
+    for ts, direction, r, _, version, _h in recs:
+        strat += direction * r  # long when up is predicted, short when down: log returns add
+        bh += r
+        series.append({"ts": ts.isoformat(), "strategy": math.expm1(strat), "buy_and_hold": math.expm1(bh),
+                       "model_version": version})
+    step = max(1, math.ceil(len(series) / max_points))
+    points = series[::step]
+    if series and points[-1] is not series[-1]:
+        points.append(series[-1])
+    return {
+        "symbol": symbol, "horizon_h": horizon_h, "model_version": model_version,
+        "resolved": n, "pending": int(pending[0]) if pending else 0, "hits": hits,
+        "accuracy": hits / n if n else None, "accuracy_ci95": [lo, hi],
+        "cumulative_return": math.expm1(strat) if n else None,
+        "buy_and_hold_return": math.expm1(bh) if n else None,
+        # Overlapping horizons (h > 1 with hourly forecasts) make the cumulative sums an upper
+        # bound of a tradable strategy; the dashboard says so beside the chart.
+        "overlapping": bool(recs) and any(r[5] > 1 for r in recs),
+        "series": points,
+    }

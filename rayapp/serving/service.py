@@ -1,0 +1,284 @@
+"""The prediction pipeline the ingress runs: look up → predict → explain → log → push.
+
+Deployments are reached through handle-like objects (`await handle.method.remote(...)`): Ray Serve
+`DeploymentHandle`s in the Serve app, `LocalHandle`s around the same classes in the plain-uvicorn
+baseline, so both run exactly this code. A call that hits a replica that just died is retried on
+another one, which is what keeps a replica loss from failing requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rayapp.log import get_logger
+from rayapp.serving import prediction_log
+from rayapp.serving.predictor import FeatureSetMismatch
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+    from rayapp.config import Settings
+    from rayapp.serving.metrics import ServingMetrics
+    from rayapp.serving.ws import Hub
+
+log = get_logger(__name__)
+
+
+class NotFound(LookupError):
+    pass
+
+
+class FeatureValidation(ValueError):
+    """An explicit feature vector does not match the model; `errors` are FastAPI-style items."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__("invalid feature vector")
+        self.errors = errors
+
+
+class LocalHandle:
+    """`handle.method.remote(*args)` for a plain object: runs the method in a worker thread."""
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._obj, name)
+
+        class _Method:
+            @staticmethod
+            def remote(*args: Any, **kwargs: Any) -> Any:
+                return asyncio.to_thread(fn, *args, **kwargs)
+        return _Method
+
+
+def _retryable() -> tuple[type[BaseException], ...]:
+    try:
+        from ray.exceptions import ActorUnavailableError, RayActorError
+        from ray.serve.exceptions import DeploymentUnavailableError
+    except ImportError:  # pragma: no cover - ray is a dependency; the baseline may run without it
+        return ()
+    return (RayActorError, ActorUnavailableError, DeploymentUnavailableError)
+
+
+class PredictionService:
+    def __init__(self, settings: Settings, lookup: Any, predictor: Any, explainer: Any,
+                 metrics: ServingMetrics, pool: ConnectionPool | None) -> None:
+        self.settings = settings
+        self.lookup, self.predictor, self.explainer = lookup, predictor, explainer
+        self.metrics = metrics
+        self.pool = pool
+        self.meta: dict[str, Any] = {"loaded": False}
+        self.hub: Hub | None = None
+        self._seen_ts: dict[str, str | None] = {}
+        self._retry_on = _retryable()
+
+    async def call(self, name: str, handle: Any, method: str, *args: Any) -> Any:
+        delay = 0.05
+        for attempt in range(5):
+            try:
+                return await getattr(handle, method).remote(*args)
+            except self._retry_on as exc:
+                if attempt == 4:
+                    raise
+                self.metrics.upstream_retries.labels(name).inc()
+                log.warning("deployment call retried", deployment=name, method=method,
+                            error=type(exc).__name__, attempt=attempt + 1)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+
+    # ---- model metadata ------------------------------------------------------------------------
+    async def refresh_model(self) -> dict[str, Any]:
+        info = await self.call("Predictor", self.predictor, "info")
+        self.meta = info
+        self.metrics.set_model(info)
+        return info
+
+    async def model_info(self) -> dict[str, Any]:
+        info = await self.refresh_model()
+        if info.get("loaded"):
+            try:
+                info = {**info, "explainer": await self.call("Explainer", self.explainer, "info",
+                                                             info["version"])}
+            except Exception as exc:
+                info = {**info, "explainer": {"error": type(exc).__name__}}
+        return info
+
+    # ---- the pipeline --------------------------------------------------------------------------
+    async def predict(self, symbol: str, features: dict[str, float | None] | None = None,
+                      explain: bool = True) -> dict[str, Any]:
+        if not self.meta.get("loaded"):
+            await self.refresh_model()
+        for attempt in range(2):
+            meta = self.meta
+            if not meta.get("loaded"):
+                from rayapp.serving.predictor import ModelNotLoaded
+
+                raise ModelNotLoaded(meta.get("last_error") or "no champion model loaded")
+            fsv = meta["feature_set_version"]
+            if features is not None:
+                _check_vector(features, meta["feature_names"])
+                found: dict[str, Any] = {"values": features, "ts": None, "source": "request",
+                                         "fallback": False, "reason": None, "stale": False, "age_s": None}
+            else:
+                found = await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv)
+                if not found["found"]:
+                    raise NotFound(f"no features for {symbol} (feature set {fsv}): {found['reason']}")
+            try:
+                pred = await self.call("Predictor", self.predictor, "predict", found["values"], fsv)
+                break
+            except FeatureSetMismatch:
+                # The champion was swapped between our metadata read and the call: re-read, retry.
+                await self.refresh_model()
+                if attempt == 1:
+                    raise
+        explanation = None
+        if explain:
+            explanation = await self.call("Explainer", self.explainer, "explain", pred["model_version"],
+                                          found["values"], pred["p_up"])
+        if found["fallback"]:
+            self.metrics.fallbacks.labels(found["reason"] or "unknown").inc()
+        self.metrics.observe_prediction(symbol, pred, found["source"], found.get("age_s"))
+        out = _response(symbol, found, pred, explanation)
+        if found["ts"] is not None:
+            out["prediction_id"] = prediction_log.prediction_id(symbol, found["ts"], pred["horizon_h"],
+                                                                pred["model_version"])
+            out["logged"] = await self._log(out)
+        return out
+
+    async def _log(self, out: dict[str, Any]) -> bool:
+        if self.pool is None:
+            return False
+        row = {"prediction_id": out["prediction_id"], "symbol": out["symbol"], "ts": out["ts"],
+               "horizon_h": out["horizon_h"], "model_name": out["model_name"],
+               "model_version": out["model_version"], "feature_set_version": out["feature_set_version"],
+               "expected_return": out["expected_return"], "p_up": out["p_up"],
+               "direction": out["direction"], "interval_low": out["interval"]["low"],
+               "interval_high": out["interval"]["high"], "features": out["features"],
+               "explanation": out["explanation"]}
+        pool = self.pool
+        try:
+            def write() -> None:
+                with pool.connection() as conn:
+                    prediction_log.insert(conn, row)
+            await asyncio.to_thread(write)
+            return True
+        except Exception as exc:  # still answer, but say it was not logged and count it
+            self.metrics.log_failures.inc()
+            log.error("prediction not logged", prediction_id=out["prediction_id"], error=type(exc).__name__)
+            return False
+
+    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.pool is None:
+            raise RuntimeError("no database configured")
+        pool = self.pool
+
+        def run() -> Any:
+            with pool.connection() as conn:
+                return fn(conn, *args)
+        return await asyncio.to_thread(run)
+
+    # ---- background loops (started by the app's lifespan) --------------------------------------
+    async def watch_features(self) -> None:
+        """Predict and push whenever a newer feature vector lands for a configured symbol."""
+        while True:
+            try:
+                await self.check_new_features()
+            except Exception as exc:
+                log.warning("feature watch failed", error=type(exc).__name__)
+            await asyncio.sleep(self.settings.serving.watch_interval_s)
+
+    async def check_new_features(self) -> int:
+        if not self.meta.get("loaded"):
+            await self.refresh_model()
+            if not self.meta.get("loaded"):
+                return 0
+        pushed = 0
+        for symbol in self.settings.symbols:
+            ts = await self.call("FeatureLookup", self.lookup, "latest_ts", symbol,
+                                 self.meta["feature_set_version"])
+            if ts is None or ts == self._seen_ts.get(symbol):
+                continue
+            pred = await self.predict(symbol)
+            self._seen_ts[symbol] = ts
+            if self.hub is not None:
+                await self.hub.broadcast_prediction(pred)
+            pushed += 1
+        return pushed
+
+    async def resolve_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.serving.resolve_interval_s)
+            try:
+                await self.resolve()
+            except Exception as exc:
+                log.warning("outcome resolution failed", error=type(exc).__name__)
+
+    async def resolve(self) -> int:
+        n = await self.db(prediction_log.resolve_outcomes, self.settings.serving.price_sources)
+        self.metrics.outcomes.inc(n)
+        if n:
+            log.info("outcomes resolved", written=n)
+        return int(n)
+
+    async def model_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.serving.champion_poll_s)
+            try:
+                await self.refresh_model()
+            except Exception as exc:
+                log.warning("model info refresh failed", error=type(exc).__name__)
+
+
+def _check_vector(features: dict[str, float | None], names: list[str]) -> None:
+    errors = [{"type": "extra_forbidden", "loc": ["body", "features", k],
+               "msg": "not a feature of the served model", "input": v}
+              for k, v in features.items() if k not in names]
+    errors += [{"type": "missing", "loc": ["body", "features", n],
+                "msg": "feature required by the served model (send null for a missing value)", "input": None}
+               for n in names if n not in features]
+    if errors:
+        raise FeatureValidation(errors)
+
+
+def _response(symbol: str, found: dict[str, Any], pred: dict[str, Any],
+              explanation: dict[str, Any] | None) -> dict[str, Any]:
+    values = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v))
+              for k, v in found["values"].items()}
+    return {
+        "prediction_id": None, "symbol": symbol, "ts": found["ts"], "horizon_h": pred["horizon_h"],
+        "expected_return": pred["expected_return"], "direction": pred["direction"],
+        "direction_label": "up" if pred["direction"] == 1 else "down", "p_up": pred["p_up"],
+        "interval": {"low": pred["interval_low"], "high": pred["interval_high"],
+                     "coverage": pred["interval_coverage"]},
+        "model_name": pred["model_name"], "model_version": pred["model_version"],
+        "feature_set_version": pred["feature_set_version"], "features": values,
+        "explanation": explanation, "created_at": _now_iso(),
+        "feature_source": {k: found[k] for k in ("source", "fallback", "reason", "stale", "age_s")},
+        "degraded": bool(found["fallback"] or found["stale"]), "logged": False,
+    }
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def row_to_prediction(row: dict[str, Any]) -> dict[str, Any]:
+    """A `predictions` row in the API's Prediction shape."""
+    d = int(row["direction"])
+    return {
+        "prediction_id": row["prediction_id"], "symbol": row["symbol"], "ts": row["ts"],
+        "horizon_h": row["horizon_h"], "expected_return": row["expected_return"], "direction": d,
+        "direction_label": "up" if d == 1 else "down", "p_up": row["p_up"],
+        "interval": {"low": row["interval_low"], "high": row["interval_high"], "coverage": None},
+        "model_name": row["model_name"], "model_version": row["model_version"],
+        "feature_set_version": row["feature_set_version"], "features": row["features"],
+        "explanation": row["explanation"], "created_at": row["created_at"], "logged": True,
+        "realized_return": row["realized_return"], "realized_direction": row["realized_direction"],
+        "resolved_at": row["resolved_at"],
+    }

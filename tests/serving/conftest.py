@@ -1,0 +1,136 @@
+"""Serving fixtures: a real model in the session's MLflow, features in the real stores, and the
+Ray Serve application deployed on the session Ray cluster.
+
+Isolation from other stages' tests sharing the session: a registered model and experiment of our
+own (not `bitcoin_predictor`), a feature-set version of our own, and a dedicated redis-server that
+the resilience tests may stop. The app is package-scoped (tests/serving is a package), so it is
+torn down when these tests end rather than idling through the rest of the session.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.serving.factories import (
+    FSV,
+    SYMBOL,
+    Market,
+    RedisProcess,
+    fit_bundle,
+    log_ablation,
+    log_and_promote,
+    make_market,
+    train_booster,
+    write_offline,
+    write_online,
+)
+
+API_KEY = "serving-test-key-1234"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="package")
+def serving_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    r = RedisProcess(tmp_path_factory.mktemp("serving-redis"))
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="package")
+def serving_settings(settings: Any, pg_url: str, serving_redis: RedisProcess) -> Any:
+    from rayapp.config import load_settings
+    from rayapp.serving.deployments import resolve_settings
+
+    s = load_settings([
+        f"state_dir={settings.state_dir}",
+        "mlflow.registered_model=serving_test_model",
+        "mlflow.experiment=serving_tests",
+        f"serving.api_key={API_KEY}",
+        f"serving.port={free_port()}",
+        "serving.champion_poll_s=1",
+        "serving.watch_interval_s=0.5",
+        "serving.ws_heartbeat_s=1",
+        "serving.ws_metrics_interval_s=0.5",
+        "serving.resolve_interval_s=2",
+        "serving.predictor_replicas=2",
+        "serving.feature_staleness_s=14400",
+        "serving.cors_origins=[http://dashboard.test]",
+        "serving.max_body_bytes=4096",
+    ])
+    s.database.url = pg_url
+    s.redis.url = serving_redis.url
+    return resolve_settings(s)
+
+
+@dataclass
+class ServingWorld:
+    settings: Any
+    market: Market
+    version: str
+    latest_ts: pd.Timestamp
+
+
+@pytest.fixture(scope="package")
+def world(serving_settings: Any, pool: Any, serving_redis: RedisProcess) -> ServingWorld:
+    """300 hourly rows ending 2 h before now (fresh under the 4 h staleness limit), a champion."""
+    end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=2)
+    market = make_market(300, end, seed=1)
+    write_offline(pool, market)
+    ts = write_online(serving_redis.url, market)
+    booster = train_booster(market)
+    version = log_and_promote(serving_settings, booster, fit_bundle(booster, market))
+    log_ablation(serving_settings)
+    return ServingWorld(serving_settings, market, version, ts)
+
+
+@pytest.fixture(scope="package")
+def app_url(world: ServingWorld, ray_cluster: None) -> Iterator[str]:
+    import httpx
+    from ray import serve
+
+    from rayapp.serving.deployments import run
+
+    url = run(world.settings)
+    # serve.run returns once replicas are up; the proxy may need a moment more to route.
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("serve app did not answer /health within 60 s")
+        time.sleep(0.2)
+    yield url
+    serve.delete(world.settings.serving.app_name)
+    serve.shutdown()
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"X-API-Key": API_KEY}
+
+
+@pytest.fixture(scope="package")
+def symbol() -> str:
+    return SYMBOL
+
+
+@pytest.fixture(scope="package")
+def fsv() -> str:
+    return FSV

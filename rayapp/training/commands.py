@@ -58,7 +58,8 @@ def _train(args: argparse.Namespace, settings: Any) -> int:
     try:
         frame, src = load_frame(args, settings)
         ensure_ray(settings)
-        out = train(settings, frame, report_dir=args.report_dir, data_source=src)
+        cols = [c.strip() for c in args.features.split(",") if c.strip()] if args.features else None
+        out = train(settings, frame, features=cols, report_dir=args.report_dir, data_source=src)
     except (TrainingDataError, ValueError) as exc:
         log.error("train failed", error=str(exc))
         print(f"error: {exc}")
@@ -135,6 +136,7 @@ def register(subparsers: Any) -> None:
     )
     _data_args(p)
     p.add_argument("--report-dir", help="where to publish the report (default tune.report_dir)")
+    p.add_argument("--features", help="comma-separated subset of feature columns (default: all)")
     add_overrides(p)
     p.set_defaults(handler=_train)
 

@@ -46,15 +46,11 @@ class TrainOutcome:
     report_dir: Path | None = None
 
 
-def fold_baselines(
-    frame: TrainingFrame, folds: list[Fold], fee_bps: float
-) -> dict[str, list[dict[str, float]]]:
+def fold_baselines(frame: TrainingFrame, folds: list[Fold], fee_bps: float) -> dict[str, list[dict[str, float]]]:
     """Each baseline's metrics per fold (same test hours as the model)."""
     out: dict[str, list[dict[str, float]]] = {}
     for f in folds:
-        b = evaluate_baselines(
-            frame.y[f.test], frame.ret[f.test], frame.last_ret[f.test], frame.horizon, fee_bps
-        )
+        b = evaluate_baselines(frame.y[f.test], frame.ret[f.test], frame.last_ret[f.test], frame.horizon, fee_bps)
         for name, m in b.items():
             out.setdefault(name, []).append(m)
     return out
@@ -90,9 +86,7 @@ def _champion_scores(
         return None, "no current champion: the first model that passes the baseline check becomes champion"
     cfg = champion_config(client, champ)
     if cfg is None:
-        return np.array(
-            [np.inf]
-        ), f"champion v{champ.version} has no training config: not replaced automatically"
+        return np.array([np.inf]), f"champion v{champ.version} has no training config: not replaced automatically"
     cols = cfg["feature_names"]
     missing = [c for c in cols if c not in frame.X.columns]
     if missing:
@@ -107,8 +101,9 @@ def _champion_scores(
 
 def train(
     settings: Any,
-    frame: TrainingFrame,
+    full_frame: TrainingFrame,
     *,
+    features: list[str] | None = None,
     num_samples: int | None = None,
     report_dir: str | Path | None = None,
     data_source: str = "",
@@ -120,6 +115,8 @@ def train(
     from rayapp.config import masked
     from rayapp.explain import global_importance
 
+    # The model may use a subset of the columns; the champion is re-evaluated on its own columns.
+    frame = full_frame.select(features) if features else full_frame
     ts = settings.tune
     metric = ts.metric
     fm = fold_metric_name(metric)
@@ -186,9 +183,7 @@ def train(
         cv = cv_evaluate(frame, folds, best, seed, device, nthread, ts.fee_bps, metric=fm)
         cv_mean = _mean_metrics(cv.fold_metrics)
         for f in cv.fold_metrics:
-            mlflow.log_metrics(
-                {f"fold_{k}": float(v) for k, v in f.items() if k != "fold"}, step=int(f["fold"])
-            )
+            mlflow.log_metrics({f"fold_{k}": float(v) for k, v in f.items() if k != "fold"}, step=int(f["fold"]))
         mlflow.log_metrics({f"cv_{k}": v for k, v in cv_mean.items()})
 
         bfolds = fold_baselines(frame, folds, ts.fee_bps)
@@ -200,7 +195,7 @@ def train(
         bpred = baseline_predictions(frame.last_ret[ti], len(ti))[bname]
         diff = cv.correct(frame.y) - (bpred.astype(int) == frame.y[ti]).astype(float)
         p_base = block_bootstrap_pvalue(diff, ts.ablation.block_h, ts.ablation.n_boot, seed, "greater")
-        champ, note = _champion_scores(frame, folds, name, seed, device, nthread or 1, ts.fee_bps, fm)
+        champ, note = _champion_scores(full_frame, folds, name, seed, device, nthread or 1, ts.fee_bps, fm)
         gate = quality_gate(
             cv.fold_scores(fm),
             bname,
@@ -222,13 +217,9 @@ def train(
         tail = frame.X.to_numpy(dtype=np.float64)[-min(len(frame), 2000) :]
         importance = global_importance(booster, tail, frame.feature_names)
         pooled = {
-            "model": evaluate(
-                cv.oof_p[ti] >= 0.5, frame.y[ti], frame.ret[ti], frame.horizon, ts.fee_bps, cv.oof_p[ti]
-            )
+            "model": evaluate(cv.oof_p[ti] >= 0.5, frame.y[ti], frame.ret[ti], frame.horizon, ts.fee_bps, cv.oof_p[ti])
         }
-        pooled.update(
-            evaluate_baselines(frame.y[ti], frame.ret[ti], frame.last_ret[ti], frame.horizon, ts.fee_bps)
-        )
+        pooled.update(evaluate_baselines(frame.y[ti], frame.ret[ti], frame.last_ret[ti], frame.horizon, ts.fee_bps))
         bundle = ModelBundle(
             feature_set_version=frame.feature_set_version,
             feature_names=frame.feature_names,
@@ -255,7 +246,11 @@ def train(
                 xgb.DMatrix(example.to_numpy(np.float64), missing=np.nan, feature_names=frame.feature_names)
             ),
         )
-        info = mlflow.xgboost.log_model(booster, name="model", signature=sig, input_example=example)
+        # Explicit requirements: MLflow's inference imports the model in a subprocess (seconds).
+        reqs = mlflow.xgboost.get_default_pip_requirements()
+        info = mlflow.xgboost.log_model(
+            booster, name="model", signature=sig, input_example=example, pip_requirements=reqs
+        )
         mlflow.log_text(bundle.to_json(), BUNDLE_ARTIFACT)
         mlflow.log_dict(
             {
@@ -291,9 +286,7 @@ def train(
                 },
                 folds=cv.fold_metrics,
                 pooled=pooled,
-                baseline_folds={
-                    b: [m["accuracy"] for m in rows] for b, rows in bfolds.items() if b != "buy_and_hold"
-                },
+                baseline_folds={b: [m["accuracy"] for m in rows] for b, rows in bfolds.items() if b != "buy_and_hold"},
                 importance=importance,
                 calibration=calib.report,
                 gate=gate.as_dict(),

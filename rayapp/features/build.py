@@ -154,8 +154,8 @@ def build_symbol(conn: psycopg.Connection, symbol: str, fs: FeatureSet, *, start
     if online is not None:
         ts = materialize_latest(conn, online, symbol, fs.version)
         summary.online_ts = ts.isoformat() if ts is not None else None
-    summary.timings_s = {"read": round(t1 - t0, 3), "compute": round(t2 - t1, 3),
-                         "validate": round(t3 - t2, 3), "write": round(t4 - t3, 3)}
+    summary.timings_s = {"read_s": round(t1 - t0, 3), "compute_s": round(t2 - t1, 3),
+                         "validate_s": round(t3 - t2, 3), "write_s": round(t4 - t3, 3)}
     log.info("features built", symbol=symbol, feature_set_version=fs.version,
              candle_source=summary.candle_source, read=len(inputs.candles), rows=len(frame),
              written=result.inserted + result.updated, inserted=result.inserted,

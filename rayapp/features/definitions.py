@@ -62,6 +62,7 @@ class FeatureParams:
     bb_period: int = 20
     bb_k: float = 2.0
     ta_window_h: int = 512
+    ta_block_h: int = 256
     volume_window_h: int = 24
     vol_window_h: int = 24
     regime_window_h: int = 720
@@ -92,7 +93,7 @@ class FeatureParams:
         A chunk computed with this much history before its first row equals the single pass.
         """
         regime = self.vol_window_h + self.regime_window_h
-        longest = max(self.ta_window_h, regime, 168 + 1, 24 + self.market_max_age_h,
+        longest = max(self.ta_window_h + self.ta_block_h, regime, 168 + 1, 24 + self.market_max_age_h,
                       self.social_max_age_h, self.sentiment_change_max_gap_h + 1, 24)
         return longest + self.gap_fill_h + 24
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import talib
+from talib import _ta_lib as ta  # the C functions, without the pandas wrapper
 
 from rayapp.features.definitions import FeatureParams
 from rayapp.features.windows import trailing_apply, trailing_rank, window_std, window_sum
@@ -64,14 +64,18 @@ def price_features(grid: pd.DataFrame, rows: np.ndarray, p: FeatureParams,
     c = grid["close"].to_numpy(dtype="float64")
     v = grid["volume"].to_numpy(dtype="float64")
     cr = c[rows]
+    epoch_h = grid.index.asi8 // 3_600_000_000_000  # hours since the epoch (ns index)
+    blk = p.ta_block_h
+
+    def ta_last(fn: object, arrays: list[np.ndarray], window: int, min_len: int, n_out: int = 1,
+                **kw: object) -> np.ndarray:
+        return trailing_apply(fn, arrays, rows, epoch_h, window, blk, min_len, n_out, **kw)  # type: ignore[arg-type]
     out: dict[str, np.ndarray] = {}
 
-    sma = trailing_apply(talib.SMA, [c], rows, p.sma_period, p.sma_period, timeperiod=p.sma_period)
+    sma = ta_last(ta.SMA, [c], p.sma_period, p.sma_period, timeperiod=p.sma_period)
     out["sma_20"] = sma / cr - 1.0
-    out["rsi"] = trailing_apply(talib.RSI, [c], rows, p.ta_window_h, p.rsi_period + 1,
-                                timeperiod=p.rsi_period)
-    atr = trailing_apply(talib.ATR, [h, lo, c], rows, p.ta_window_h, p.atr_period + 1,
-                         timeperiod=p.atr_period)
+    out["rsi"] = ta_last(ta.RSI, [c], p.ta_window_h, p.rsi_period + 1, timeperiod=p.rsi_period)
+    atr = ta_last(ta.ATR, [h, lo, c], p.ta_window_h, p.atr_period + 1, timeperiod=p.atr_period)
     out["atr"] = atr / cr
     for hh in (1, 4, 24):
         out[f"returns_{hh}h"] = log_returns(c, hh)[rows]
@@ -86,14 +90,13 @@ def price_features(grid: pd.DataFrame, rows: np.ndarray, p: FeatureParams,
         return out
 
     for name, period in (("ema_12", p.ema_fast), ("ema_26", p.ema_slow)):
-        ema = trailing_apply(talib.EMA, [c], rows, p.ta_window_h, period, timeperiod=period)
+        ema = ta_last(ta.EMA, [c], p.ta_window_h, period, timeperiod=period)
         out[name] = ema / cr - 1.0
-    macd = trailing_apply(talib.MACD, [c], rows, p.ta_window_h, p.ema_slow + p.macd_signal - 1,
-                          n_out=3, fastperiod=p.ema_fast, slowperiod=p.ema_slow,
-                          signalperiod=p.macd_signal)
+    macd = ta_last(ta.MACD, [c], p.ta_window_h, p.ema_slow + p.macd_signal - 1, n_out=3,
+                   fastperiod=p.ema_fast, slowperiod=p.ema_slow, signalperiod=p.macd_signal)
     out["macd"], out["macd_signal"], out["macd_hist"] = (macd[:, i] / cr for i in range(3))
-    bb = trailing_apply(talib.BBANDS, [c], rows, p.bb_period, p.bb_period, n_out=3,
-                        timeperiod=p.bb_period, nbdevup=p.bb_k, nbdevdn=p.bb_k, matype=0)
+    bb = ta_last(ta.BBANDS, [c], p.bb_period, p.bb_period, n_out=3,
+                 timeperiod=p.bb_period, nbdevup=p.bb_k, nbdevdn=p.bb_k, matype=0)
     upper, middle, lower = bb[:, 0], bb[:, 1], bb[:, 2]
     out["bb_upper"] = upper / cr - 1.0
     out["bb_lower"] = lower / cr - 1.0

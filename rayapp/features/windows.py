@@ -75,26 +75,40 @@ def run_starts(valid: np.ndarray) -> np.ndarray:
 
 
 def trailing_apply(fn: Callable[..., object], arrays: Sequence[np.ndarray], rows: np.ndarray,
-                   window: int, min_len: int, n_out: int = 1, **kwargs: object) -> np.ndarray:
-    """Run `fn` (a TA-Lib function) on the trailing window ending at each row; keep the last value.
+                   epoch_h: np.ndarray, window: int, block: int, min_len: int, n_out: int = 1,
+                   **kwargs: object) -> np.ndarray:
+    """The value TA-Lib's `fn` gives at each row when run from that row's window start.
 
-    The window is at most `window` bars and never reaches back over a missing bar, so a value
-    depends only on the bars it names (a finite-memory definition the chunked build can
-    reproduce exactly). Rows whose window is shorter than `min_len` get NaN.
-    Returns shape (len(rows),) or (len(rows), n_out) for functions with several outputs.
+    Hours are cut into `block`-hour blocks aligned on the Unix epoch (so the cut is the same for
+    every chunk). A row's window starts `window` bars before the start of its block, or after
+    the last missing bar if that is later: it covers between `window` and `window + block - 1`
+    bars, and one TA-Lib call serves a whole block (TA-Lib is causal: its value at a position
+    never depends on later input). A value therefore depends only on the bars it names, the
+    finite-memory definition the chunked build reproduces exactly. Rows whose window is shorter
+    than `min_len` get NaN. Returns shape (len(rows),) or (len(rows), n_out).
     """
     valid = np.ones(len(arrays[0]), dtype=bool)
     for a in arrays:
         valid &= np.isfinite(a)
-    starts = run_starts(valid)
+    rows = np.asarray(rows, dtype=np.int64)
     out = np.full((len(rows), n_out), np.nan)
-    for k, i in enumerate(rows):
-        s = max(int(i) - window + 1, int(starts[i]))
-        if not valid[i] or i - s + 1 < min_len:
+    if len(rows) == 0:
+        return out[:, 0] if n_out == 1 else out
+    anchor = rows - (epoch_h[rows] % block)
+    w = np.maximum(np.maximum(anchor - window + 1, run_starts(valid)[rows]), 0)
+    ok = valid[rows] & (rows - w + 1 >= min_len)
+    # w never decreases with the row, so each window start is one contiguous run of rows.
+    cut = np.flatnonzero(np.diff(w)) + 1
+    for grp in np.split(np.arange(len(rows)), cut):
+        grp = grp[ok[grp]]
+        if len(grp) == 0:
             continue
-        res = fn(*(a[s:i + 1] for a in arrays), **kwargs)
+        s, last = int(w[grp[0]]), int(rows[grp[-1]])
+        res = fn(*(np.ascontiguousarray(a[s:last + 1]) for a in arrays), **kwargs)
+        pos = rows[grp] - s
         if n_out == 1:
-            out[k, 0] = res[-1]  # type: ignore[index]
+            out[grp, 0] = np.asarray(res)[pos]
         else:
-            out[k] = [r[-1] for r in res]  # type: ignore[union-attr]
+            for j in range(n_out):
+                out[grp, j] = np.asarray(res[j])[pos]  # type: ignore[index]
     return out[:, 0] if n_out == 1 else out

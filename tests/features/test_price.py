@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import talib
 
-from rayapp.features.definitions import FEATURE_GROUPS, EXTENDED_GROUPS, make_feature_set
+from rayapp.features.definitions import EXTENDED_GROUPS, FEATURE_GROUPS, make_feature_set
 from rayapp.features.frame import compute_features
 from tests.features import factories as F
 from tests.features.conftest import to_inputs
@@ -50,7 +50,7 @@ def _wilder(values: list[float], period: int) -> list[float]:
 
 
 def test_price_features_by_hand(small):
-    fs, s, fr = small
+    _fs, s, fr = small
     c = s.candles["close"].to_list()
     h, lo, v = s.candles["high"].to_list(), s.candles["low"].to_list(), s.candles["volume"].to_list()
     t = 60
@@ -79,7 +79,7 @@ def test_price_features_by_hand(small):
 
 
 def test_warmup_rows_are_missing_not_invented(small):
-    fs, s, fr = small
+    _fs, _s, fr = small
     assert fr["sma_20"].iloc[:19].isna().all() and fr["sma_20"].iloc[19:].notna().all()
     assert fr["rsi"].iloc[:14].isna().all() and fr["rsi"].iloc[14:].notna().all()
     assert fr["returns_24h"].iloc[:24].isna().all()
@@ -105,9 +105,15 @@ def test_talib_parity_full_history():
         np.testing.assert_allclose(got[:L], want[:L], rtol=1e-12, atol=1e-13, err_msg=name)
         # ... and beyond it the forgotten seed weighs less than (13/14)^(L-15) ~ 1e-16.
         np.testing.assert_allclose(got[L:], want[L:], rtol=1e-9, atol=1e-12, err_msg=name)
-    # Exactly TA-Lib on the trailing window, bit for bit.
-    for t in (600, 1499):
-        assert fr["rsi"].iloc[t] == talib.RSI(c[t - L + 1:t + 1], 14)[-1]
+    # Exactly TA-Lib on the row's window, bit for bit: from L bars before the start of its
+    # epoch-aligned block of ta_block_h hours.
+    B = fs.params.ta_block_h
+    hours = s.candles["open_time"].astype("datetime64[ns, UTC]").astype("int64") // 3_600_000_000_000
+    for t in (600, 1000, 1234, 1499):
+        anchor = t - int(hours.iloc[t]) % B
+        w = max(anchor - L + 1, 0)
+        assert fr["rsi"].iloc[t] == talib.RSI(c[w:t + 1], 14)[-1]
+        assert fr["sma_20"].iloc[t] == talib.SMA(c[anchor - 19:t + 1], 20)[-1] / c[t] - 1
     up, mid, dn = talib.BBANDS(c, 20, 2, 2, 0)
     np.testing.assert_allclose(fr["bb_width"].to_numpy()[19:], ((up - dn) / mid)[19:], rtol=1e-9)
 

@@ -41,7 +41,9 @@ Per source: ``binance`` (candles, history, 1000 bars a call), ``coinbase`` (cand
 ``reddit`` (articles of kind ``social`` per page + one derived ``social_counts`` result with
 hourly mention counts; no history beyond Reddit's newest ~1000 posts).
 
-``first_seen_at`` of live rows is the fetch time: upserts must not overwrite it on conflict.
+``first_seen_at`` of live rows is when we saw them: the fetch time, or the server's clock when that
+is earlier (so history replayed at ``--speed`` is "seen" at its simulated time and point-in-time
+features work offline). Upserts must not overwrite it on conflict.
 Article ids: ``rayapp.ingest.ids.article_id(source, guid or url)``.
 """
 

@@ -76,7 +76,7 @@ class CoinDeskClient(SourceClient):
     async def pages(self, key: str, start: pd.Timestamp, end: pd.Timestamp) -> AsyncIterator[FetchResult]:
         resp = await self.get(self.settings.sources.coindesk_rss_url)
         try:
-            df, rejects = parse_rss(resp.text, self.source, resp.fetched_at)
+            df, rejects = parse_rss(resp.text, self.source, self.now_of(resp))
         except ValueError as exc:
             raise MalformedResponse(f"coindesk: {exc}", source=self.source, url=resp.url,
                                     status=resp.status, payload=resp.text) from exc

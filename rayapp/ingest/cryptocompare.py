@@ -99,7 +99,7 @@ class CryptoCompareClient(SourceClient):
                                source=self.source, url=resp.url, status=resp.status, payload=resp.text)
             items = body["Data"]
             df, rejects, skipped, stamps = parse_news(items, self.source, start=start, end=end,
-                                                      fetched_at=resp.fetched_at, seen=seen)
+                                                      fetched_at=self.now_of(resp), seen=seen)
             now = now or self.now_of(resp)  # the first page saw the newest news as of this time
             oldest = min(stamps) if stamps else None
             done = oldest is None or oldest < start.timestamp()

@@ -77,7 +77,7 @@ class FearGreedClient(SourceClient):
                            status=resp.status, payload=resp.text)
         try:
             df, rejects, skipped = parse_fng(body, self.source, start=start, end=end,
-                                             fetched_at=resp.fetched_at)
+                                             fetched_at=self.now_of(resp))
         except ValueError as exc:
             raise MalformedResponse(f"fear_greed: {exc}: {resp.text[:200]!r}", source=self.source,
                                     url=resp.url, status=resp.status, payload=resp.text) from exc

@@ -30,7 +30,7 @@ from rayapp.warehouse.quarantine import QuarantinedRow
 
 log = get_logger(__name__)
 
-MENTION = re.compile(r"\b(bitcoin|btc|xbt|sats?)\b", re.IGNORECASE)
+MENTION = re.compile(r"\b(bitcoin|btc|xbt|sats)\b", re.IGNORECASE)
 PAGE_LIMIT = 100
 _skip_logged = False
 
@@ -151,7 +151,7 @@ class RedditClient(SourceClient):
             first_url = first_url or resp.url
             fetched_at = resp.fetched_at
             try:
-                posts, rejects, after = parse_listing(resp.json(), self.source, resp.fetched_at)
+                posts, rejects, after = parse_listing(resp.json(), self.source, self.now_of(resp))
             except ValueError as exc:
                 raise MalformedResponse(f"reddit: {exc}: {resp.text[:200]!r}", source=self.source,
                                         url=resp.url, status=resp.status, payload=resp.text) from exc
@@ -167,7 +167,7 @@ class RedditClient(SourceClient):
         mentions = pd.Series([p["mentions"] for p in all_posts], dtype=bool)
         cover_from = start if reached_start or not all_posts else max(start, created.min())
         counts = hourly_counts(created, mentions, source=self.source, symbol=key, cover_from=cover_from,
-                               until=min(end, now), fetched_at=fetched_at)
+                               until=min(end, now), fetched_at=now)
         payload = json.dumps(counts.assign(hour=counts["hour"].astype(str),
                                            first_seen_at=counts["first_seen_at"].astype(str))
                              .to_dict("records"))

@@ -159,6 +159,7 @@ async def test_simulated_clock_serves_only_what_has_happened(fast, data, shared_
     assert len(want) > 0
     assert set(news["article_id"]) == {article_id("cryptocompare", u) for u in want.index}
     assert (news["published_at"] <= now).all()
+    assert (news["first_seen_at"] == now).all()  # seen at the simulated time, not the wall clock
 
     assert fng["ts"].tolist() == list(pd.date_range("2022-01-01", "2022-01-10", freq="D", tz=UTC))  # deduped
     assert len(rss.records) == 25 and (rss.records["published_at"] <= now).all()

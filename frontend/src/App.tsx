@@ -1,0 +1,95 @@
+// The shell: header with navigation and theme switch, the API-down banner, keyboard shortcuts,
+// and the routes (each page is its own lazily loaded chunk).
+import { lazy, Suspense, useState } from "react";
+import { NavLink, Route, Routes, useNavigate } from "react-router-dom";
+import { ApiBanner } from "./components/ApiBanner";
+import { Loading } from "./components/ui";
+import { SHORTCUTS, useShortcuts } from "./hooks/useShortcuts";
+import { useTheme } from "./hooks/useTheme";
+
+const Dashboard = lazy(() => import("./pages/Dashboard"));
+const Predict = lazy(() => import("./pages/Predict"));
+const Analytics = lazy(() => import("./pages/Analytics"));
+const System = lazy(() => import("./pages/System"));
+
+const NAV = [
+  { to: "/", label: "Dashboard", key: "1" },
+  { to: "/predict", label: "Predict", key: "2" },
+  { to: "/analytics", label: "Analytics", key: "3" },
+  { to: "/system", label: "System", key: "4" },
+];
+
+export default function App() {
+  const [theme, toggleTheme] = useTheme();
+  const [help, setHelp] = useState(false);
+  const navigate = useNavigate();
+  useShortcuts({
+    ...Object.fromEntries(NAV.map((n) => [n.key, () => navigate(n.to)])),
+    t: toggleTheme,
+    "?": () => setHelp((h) => !h),
+    Escape: () => setHelp(false),
+  });
+
+  return (
+    <div className="min-h-screen">
+      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:p-2 focus:text-black">
+        Skip to content
+      </a>
+      <header className="sticky top-0 z-20 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
+        <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-4 gap-y-2 px-3 py-2 sm:px-4">
+          <span className="text-base font-bold">
+            <span aria-hidden="true">₿ </span>rayapp
+          </span>
+          <nav aria-label="Main" className="order-3 -mx-1 flex w-full gap-1 overflow-x-auto sm:order-none sm:w-auto">
+            {NAV.map((n) => (
+              <NavLink key={n.to} to={n.to} end={n.to === "/"} title={`${n.label} (${n.key})`}
+                className={({ isActive }) =>
+                  `whitespace-nowrap rounded-md px-3 py-1.5 text-sm font-medium ${isActive
+                    ? "bg-blue-700 text-white dark:bg-blue-600"
+                    : "text-slate-700 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800"}`}>
+                {n.label}
+              </NavLink>
+            ))}
+          </nav>
+          <div className="ml-auto flex items-center gap-2">
+            <button type="button" onClick={() => setHelp((h) => !h)} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)"
+              className="rounded-md px-2 py-1 text-sm text-slate-700 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800">
+              ?
+            </button>
+            <button type="button" data-testid="theme-toggle" onClick={toggleTheme}
+              aria-label={`Switch to ${theme === "dark" ? "light" : "dark"} theme`} title="Toggle theme (t)"
+              className="rounded-md border border-slate-300 px-2 py-1 text-sm dark:border-slate-700">
+              {theme === "dark" ? "☀ Light" : "☾ Dark"}
+            </button>
+          </div>
+        </div>
+      </header>
+      <ApiBanner />
+      {help && (
+        <div role="dialog" aria-modal="false" aria-label="Keyboard shortcuts"
+          className="mx-auto mt-3 max-w-md rounded-lg border border-slate-300 bg-white p-4 text-sm shadow dark:border-slate-700 dark:bg-slate-900">
+          <div className="mb-2 font-semibold">Keyboard shortcuts</div>
+          <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1">
+            {SHORTCUTS.map((s) => (
+              <div key={s.key} className="contents">
+                <dt><kbd className="rounded border border-slate-300 px-1.5 font-mono dark:border-slate-600">{s.key}</kbd></dt>
+                <dd>{s.what}</dd>
+              </div>
+            ))}
+          </dl>
+        </div>
+      )}
+      <main id="main" className="mx-auto max-w-7xl px-3 py-4 sm:px-4">
+        <Suspense fallback={<Loading what="page" />}>
+          <Routes>
+            <Route path="/" element={<Dashboard />} />
+            <Route path="/predict" element={<Predict />} />
+            <Route path="/analytics" element={<Analytics />} />
+            <Route path="/system" element={<System />} />
+            <Route path="*" element={<p className="py-10 text-center">Page not found.</p>} />
+          </Routes>
+        </Suspense>
+      </main>
+    </div>
+  );
+}

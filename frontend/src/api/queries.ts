@@ -1,0 +1,90 @@
+// React Query hooks, one per API route the pages read. Retries: a 4xx is an answer (no retry),
+// a network error or 5xx is retried with backoff, so a restarting server heals on its own.
+import { useQuery } from "@tanstack/react-query";
+import { ApiError, get, getStatic } from "./client";
+import type { ModelInfo, Prediction, PredictionList, Ready, Report, TrackRecord } from "./types";
+
+export function shouldRetry(failures: number, error: unknown): boolean {
+  if (error instanceof ApiError && error.status >= 400 && error.status < 500) return false;
+  return failures < 3;
+}
+
+export const keys = {
+  health: ["health"] as const,
+  ready: ["ready"] as const,
+  model: ["model"] as const,
+  report: ["report"] as const,
+  latest: (s: string) => ["predictions", "latest", s] as const,
+  history: (s: string, since: string) => ["predictions", "history", s, since] as const,
+  track: (s: string) => ["track-record", s] as const,
+  prices: (s: string, hours: number) => ["prices", s, hours] as const,
+  config: ["config"] as const,
+};
+
+/** Polled liveness: drives the "API unreachable" banner. */
+export const useHealth = () =>
+  useQuery({ queryKey: keys.health, queryFn: ({ signal }) => get<{ status: string }>("/health", undefined, signal),
+    refetchInterval: (q) => (q.state.status === "error" ? 3000 : 10000), retry: false });
+
+/** /ready answers 503 with the same body when not ready: keep that body rather than an error. */
+export const useReady = () =>
+  useQuery({
+    queryKey: keys.ready,
+    queryFn: async ({ signal }) => {
+      try {
+        return await get<Ready>("/ready", undefined, signal);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 503 && e.detail === undefined) throw e;
+        if (e instanceof ApiError && e.status === 503) return readyFrom503(e);
+        throw e;
+      }
+    },
+    refetchInterval: 15000,
+  });
+
+function readyFrom503(e: ApiError): Ready {
+  // The ready body has no `detail` wrapper at top level, so ApiError kept the whole body.
+  const b = (e.detail ?? {}) as Partial<Ready>;
+  return { ready: false, model_loaded: !!b.model_loaded, model_version: b.model_version ?? null,
+    redis: !!b.redis, postgres: !!b.postgres, detail: (b.detail as Record<string, unknown>) ?? {} };
+}
+
+export const useModel = () =>
+  useQuery({ queryKey: keys.model, queryFn: ({ signal }) => get<ModelInfo>("/model", undefined, signal),
+    refetchInterval: 60000 });
+
+export const useReport = () =>
+  useQuery({ queryKey: keys.report, queryFn: ({ signal }) => get<Report>("/report", undefined, signal),
+    staleTime: 5 * 60000 });
+
+export const useLatest = (symbol: string) =>
+  useQuery({ queryKey: keys.latest(symbol),
+    queryFn: ({ signal }) => get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
+    retry: shouldRetry });
+
+/** Forecasts logged since `since` (ISO), oldest first, up to the API's page limit. */
+export const useHistory = (symbol: string, since: string) =>
+  useQuery({ queryKey: keys.history(symbol, since),
+    queryFn: ({ signal }) => get<PredictionList, "/predictions">("/predictions", { symbol, since, limit: 1000 }, signal),
+    refetchInterval: 60000 });
+
+export const useTrackRecord = (symbol: string) =>
+  useQuery({ queryKey: keys.track(symbol),
+    queryFn: ({ signal }) => get<TrackRecord, "/track-record">("/track-record", { symbol }, signal),
+    refetchInterval: 60000 });
+
+/** Hourly closes for the price chart. See src/api/pending.ts: not in the OpenAPI document yet. */
+export const usePrices = (symbol: string, hours: number) =>
+  useQuery({ queryKey: keys.prices(symbol, hours), retry: shouldRetry,
+    queryFn: ({ signal }) => get<import("./pending").PriceSeries>("/prices", { symbol, hours }, signal) });
+
+export interface DashboardConfig {
+  links?: Partial<Record<"ray_dashboard" | "mlflow" | "grafana", string>>;
+}
+export const useDashboardConfig = () =>
+  useQuery({ queryKey: keys.config, queryFn: () => getStatic<DashboardConfig>("config.json"), staleTime: Infinity });
+
+/** Newest data per source. See src/api/pending.ts: not in the OpenAPI document yet. */
+export const useFreshness = () =>
+  useQuery({ queryKey: ["freshness"], retry: shouldRetry, refetchInterval: 60000,
+    queryFn: ({ signal }) => get<import("./pending").Freshness>("/freshness", undefined, signal) });

@@ -1,0 +1,43 @@
+// Names for the generated OpenAPI schema types (schema.d.ts is generated; never edit it by hand).
+import type { components, paths } from "./schema";
+
+type S = components["schemas"];
+export type Prediction = S["Prediction"];
+export type PredictionList = S["PredictionList"];
+export type PredictRequest = S["PredictRequest"];
+export type Explanation = S["Explanation"];
+export type Factor = S["Factor"];
+export type ModelInfo = S["ModelInfo"];
+export type Ready = S["Ready"];
+export type Health = S["Health"];
+export type Report = S["Report"];
+export type TrackRecord = S["TrackRecord"];
+export type ErrorBody = S["ErrorBody"];
+
+export type ApiPath = keyof paths;
+/** Query parameters of a GET route, straight from the OpenAPI document. */
+export type QueryOf<P extends ApiPath> = paths[P] extends { get: { parameters: { query?: infer Q } } }
+  ? NonNullable<Q>
+  : never;
+
+/** A FastAPI validation error item (`detail` of a 422). */
+export interface ValidationItem {
+  loc: (string | number)[];
+  msg: string;
+  type?: string;
+}
+
+/** One message of /ws/predictions or /ws/metrics (rayapp/serving/ws.py). */
+export type WsMessage =
+  | { type: "prediction"; seq: number; data: Prediction; replay?: boolean }
+  | { type: "heartbeat"; seq: number; ts: number; model_version?: string | null }
+  | { type: "metrics"; seq: number; ts: number; data: MetricsSnapshot }
+  | { type: "pong"; seq: number; ts: number };
+
+export interface MetricsSnapshot {
+  requests: Record<string, { count: number; errors: number; mean_latency_ms?: number }>;
+  predictions: number;
+  ws_clients: Record<string, number>;
+  staleness_s: Record<string, number>;
+  model?: Record<string, string>;
+}

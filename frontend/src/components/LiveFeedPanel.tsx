@@ -1,0 +1,70 @@
+// The live feed over /ws/predictions: connection state, pause/resume, newest forecast first.
+import { useEffect, useState } from "react";
+import type { LiveFeed } from "../hooks/useLiveFeed";
+import { ago, logRetPct, pct, utcHour } from "../lib/format";
+import { btn, Card, Dot, type Level } from "./ui";
+
+function stateOf(feed: LiveFeed, now: number): { level: Level; text: string } {
+  if (feed.paused) return { level: "warn", text: `Paused${feed.buffered ? ` (${feed.buffered} waiting)` : ""}` };
+  switch (feed.status) {
+    case "open":
+      return { level: "ok", text: "Live" };
+    case "connecting":
+      return { level: "idle", text: "Connecting…" };
+    case "reconnecting": {
+      const s = feed.retryAt ? Math.max(0, Math.ceil((feed.retryAt - now) / 1000)) : 0;
+      return { level: "bad", text: `Reconnecting${s ? ` in ${s}s` : "…"} (attempt ${feed.attempt})` };
+    }
+    default:
+      return { level: "bad", text: `Disconnected${feed.lastError ? `: ${feed.lastError}` : ""}` };
+  }
+}
+
+export function LiveFeedPanel({ feed }: { feed: LiveFeed }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(id);
+  }, []);
+  const st = stateOf(feed, now);
+  return (
+    <Card id="feed" title="Live predictions"
+      actions={
+        <div className="flex items-center gap-2 text-sm">
+          <span data-testid="ws-state" data-status={feed.status} aria-live="polite"><Dot level={st.level} label={st.text} /></span>
+          {feed.status === "reconnecting" && (
+            <button type="button" className={btn} onClick={feed.retryNow}>Retry now</button>
+          )}
+          <button type="button" className={btn} data-testid="feed-pause" aria-pressed={feed.paused}
+            onClick={feed.paused ? feed.resume : feed.pause} title="Pause/resume (p)">
+            {feed.paused ? "Resume" : "Pause"}
+          </button>
+        </div>
+      }>
+      <p className="mb-2 text-xs text-slate-600 dark:text-slate-400">
+        Last message {ago(feed.lastMessageAt, now)}
+        {feed.heartbeatVersion ? ` · server model v${feed.heartbeatVersion}` : ""}
+      </p>
+      {feed.items.length === 0 ? (
+        <p className="py-4 text-sm text-slate-600 dark:text-slate-400">Waiting for the first prediction…</p>
+      ) : (
+        <ol role="log" aria-label="Predictions, newest first" data-testid="feed-list" className="max-h-96 divide-y divide-slate-200 overflow-y-auto dark:divide-slate-800">
+          {feed.items.map((p) => (
+            <li key={p.prediction_id ?? p.ts} data-testid="feed-item" className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm">
+              <span aria-label={p.direction_label}
+                className={`w-12 rounded px-1.5 py-0.5 text-center text-xs font-bold text-white ${p.direction === 1 ? "bg-emerald-700" : "bg-red-700"}`}>
+                {p.direction === 1 ? "▲ UP" : "▼ DN"}
+              </span>
+              <span className="tabular min-w-0">
+                <span className="font-medium">{utcHour(p.ts)}</span>{" "}
+                <span className="text-slate-600 dark:text-slate-400">+{p.horizon_h}h · exp {logRetPct(p.expected_return)} · [{logRetPct(p.interval.low)}, {logRetPct(p.interval.high)}]</span>
+                {p.degraded && <span className="ml-1 rounded bg-amber-200 px-1 text-xs text-amber-900">degraded</span>}
+              </span>
+              <span className="tabular text-right font-semibold">P(up) {pct(p.p_up)}</span>
+            </li>
+          ))}
+        </ol>
+      )}
+    </Card>
+  );
+}

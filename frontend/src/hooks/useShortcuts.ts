@@ -1,0 +1,39 @@
+// Global single-key shortcuts, ignored while typing in a field or with a modifier held.
+import { useEffect, useRef } from "react";
+
+export type ShortcutMap = Record<string, (e: KeyboardEvent) => void>;
+
+export const SHORTCUTS: { key: string; what: string }[] = [
+  { key: "1", what: "Dashboard" },
+  { key: "2", what: "Predict" },
+  { key: "3", what: "Analytics" },
+  { key: "4", what: "System" },
+  { key: "t", what: "Toggle light/dark theme" },
+  { key: "p", what: "Pause/resume the live feed (Dashboard)" },
+  { key: "/", what: "Focus the first field (Predict)" },
+  { key: "?", what: "Show/hide this help" },
+];
+
+function typing(target: EventTarget | null): boolean {
+  const el = target as HTMLElement | null;
+  if (!el) return false;
+  const tag = el.tagName;
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+}
+
+export function useShortcuts(map: ShortcutMap): void {
+  const ref = useRef(map);
+  ref.current = map;
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+      const fn = ref.current[e.key];
+      if (fn) {
+        e.preventDefault();
+        fn(e);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+}

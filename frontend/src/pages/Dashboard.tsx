@@ -1,0 +1,105 @@
+// Dashboard: price + forecasts for the last 7 days, the live feed, model/health, track record.
+import { useQueryClient } from "@tanstack/react-query";
+import { useMemo } from "react";
+import { useLocation } from "react-router-dom";
+import { ApiError } from "../api/client";
+import { keys, useHistory, useModel, usePrices, useReady, useTrackRecord } from "../api/queries";
+import type { Prediction } from "../api/types";
+import { LiveFeedPanel } from "../components/LiveFeedPanel";
+import { PriceChart } from "../components/PriceChart";
+import { TrackRecordPanel } from "../components/TrackRecordPanel";
+import { Card, Dot, ErrorNote, Loading, Stat } from "../components/ui";
+import { useLiveFeed } from "../hooks/useLiveFeed";
+import { useShortcuts } from "../hooks/useShortcuts";
+import { logRetPct, pct, utcHour } from "../lib/format";
+import { currentSymbol } from "../lib/symbol";
+
+const DAYS = 7;
+
+export default function Dashboard() {
+  const symbol = currentSymbol(useLocation().search);
+  const qc = useQueryClient();
+  // one week back, on the hour, so the query key is stable for an hour
+  const since = useMemo(() => new Date(Math.floor(Date.now() / 3600e3) * 3600e3 - DAYS * 86400e3).toISOString(), []);
+  const history = useHistory(symbol, since);
+  const prices = usePrices(symbol, DAYS * 24);
+  const model = useModel();
+  const ready = useReady();
+  const track = useTrackRecord(symbol);
+  const feed = useLiveFeed({
+    symbol,
+    onPrediction: () => {
+      void qc.invalidateQueries({ queryKey: keys.track(symbol) });
+    },
+  });
+  useShortcuts({ p: () => (feed.paused ? feed.resume() : feed.pause()) });
+
+  // chart forecasts: the history page plus whatever arrived live since
+  const preds = useMemo(() => {
+    const byId = new Map<string, Prediction>();
+    for (const p of history.data?.items ?? []) byId.set(p.prediction_id ?? String(p.ts), p);
+    for (const p of feed.items) if (p.ts && p.ts > since) byId.set(p.prediction_id ?? String(p.ts), p);
+    return [...byId.values()].sort((a, b) => String(a.ts).localeCompare(String(b.ts)));
+  }, [history.data, feed.items, since]);
+  const latest = feed.items[0] ?? preds[preds.length - 1];
+  const pricesMissing = prices.error instanceof ApiError && prices.error.status === 404 ? "the API has no /prices route" :
+    prices.isError ? (prices.error as Error).message : undefined;
+
+  return (
+    <div className="grid gap-4">
+      <h1 className="sr-only">Dashboard</h1>
+      <div className="grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
+        <Card id="latest" title="Latest forecast">
+          {latest ? (
+            <div className="grid grid-cols-2 gap-2">
+              <Stat testId="latest-pup" label={`P(up), ${symbol} +${latest.horizon_h}h`} value={pct(latest.p_up)}
+                sub={latest.direction === 1 ? "▲ up" : "▼ down"} />
+              <Stat label="Expected return" value={logRetPct(latest.expected_return)}
+                sub={`[${logRetPct(latest.interval.low)}, ${logRetPct(latest.interval.high)}]`} />
+              <p className="col-span-2 text-xs text-slate-600 dark:text-slate-400">for {utcHour(latest.ts)}</p>
+            </div>
+          ) : history.isLoading ? <Loading what="forecasts" /> : <p className="text-sm">No forecast yet.</p>}
+        </Card>
+        <Card id="model" title="Model">
+          {model.isLoading ? <Loading what="model" /> : model.isError ? <ErrorNote error={model.error} retry={() => void model.refetch()} /> : (
+            <div className="grid gap-1 text-sm">
+              <div data-testid="model-version" className="text-xl font-semibold">
+                {model.data?.loaded ? `${model.data.name} v${model.data.version}` : "no model loaded"}
+              </div>
+              <div className="text-slate-600 dark:text-slate-400">
+                {model.data?.feature_set_version ?? "–"} · horizon {model.data?.horizon_h ?? "–"}h
+              </div>
+            </div>
+          )}
+        </Card>
+        <Card id="health" title="Health">
+          {ready.isLoading ? <Loading what="health" /> : ready.isError ? <ErrorNote error={ready.error} retry={() => void ready.refetch()} /> : (
+            <ul className="grid gap-1 text-sm" data-testid="health-list">
+              <li><Dot level={ready.data?.ready ? "ok" : "bad"} label={ready.data?.ready ? "Ready" : "Not ready"} /></li>
+              <li><Dot level={ready.data?.model_loaded ? "ok" : "bad"} label="Model" /></li>
+              <li><Dot level={ready.data?.redis ? "ok" : "bad"} label="Online store (Redis)" /></li>
+              <li><Dot level={ready.data?.postgres ? "ok" : "bad"} label="Warehouse (PostgreSQL)" /></li>
+            </ul>
+          )}
+        </Card>
+        <Card id="calls" title="Last 7 days">
+          <Stat label="Forecasts" value={preds.length}
+            sub={`${preds.filter((p) => p.direction === 1).length} up · ${preds.filter((p) => p.direction !== 1).length} down`} />
+        </Card>
+      </div>
+      <Card id="chart" title={`${symbol} hourly, last ${DAYS} days`}>
+        {history.isLoading && prices.isLoading ? <Loading what="chart" /> : history.isError ? (
+          <ErrorNote error={history.error} retry={() => void history.refetch()} />
+        ) : (
+          <PriceChart prices={prices.data?.items ?? []} preds={preds} pricesMissing={pricesMissing} />
+        )}
+      </Card>
+      <div className="grid gap-4 lg:grid-cols-2">
+        <LiveFeedPanel feed={feed} />
+        {track.isLoading ? <Card title="Live track record"><Loading what="track record" /></Card> : track.isError ? (
+          <Card title="Live track record"><ErrorNote error={track.error} retry={() => void track.refetch()} /></Card>
+        ) : track.data ? <TrackRecordPanel tr={track.data} /> : null}
+      </div>
+    </div>
+  );
+}

@@ -25,7 +25,6 @@ def test_real_data_build(db, state_dir, services, ray_cluster, shared_data):
     assert loaded["prices"] == 48023 and scored == loaded["news"] > 7000
 
     [s] = run_build(cfg)
-    print('TIMINGS', s.timings_s)
     fs = feature_set_from_settings(cfg, db)
     assert fs.params.sentiment_model_id == VADER_MODEL_ID and s.candle_source == "cryptocompare"
     assert s.rows == 48023 and s.quarantined == 0 and s.chunks >= 2

@@ -319,7 +319,7 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         on_plan(plan)
     log.info("ingest planned", partitions=len(plan.partitions), sources=",".join(names),
              skipped=",".join(plan.skipped) or None, now=now.isoformat())
-    done: dict[tuple[str, str], set[int]] = {}
+    tracker = WatermarkTracker(pool, plan)
     if plan.partitions:
         _ensure_ray(settings)
         for name in {p.source for p in plan.partitions}:
@@ -330,7 +330,7 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         items = ray.data.from_items([p.to_row() for p in plan.partitions],
                                     override_num_blocks=len(plan.partitions))
         ds = items.map_batches(PartitionWorker, fn_constructor_kwargs={"settings": settings}, batch_size=1,
-                            compute=ray.data.ActorPoolStrategy(size=n), num_cpus=0.25)
+                               compute=ray.data.ActorPoolStrategy(size=n), num_cpus=0.25)
         seen = 0
         try:
             for row in ds.iter_rows():
@@ -339,14 +339,14 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
                 summaries[part.source].add(got)
                 seen += 1
                 if got.ok:
-                    done.setdefault((part.source, part.key), set()).add(part.seq)
+                    tracker.finished(part)
                 if on_partition:
                     on_partition(part, got)
         except Exception as exc:  # the fan-out itself broke (an actor died): report, don't hide
             log.error("fan-out failed", error=str(exc), finished=seen, planned=len(plan.partitions))
             for src in {p.source for p in plan.partitions}:
                 summaries[src].errors.append(f"fan-out failed after {seen} partitions: {exc}")
-    watermarks = _advance_all(pool, plan, done)
+    watermarks = tracker.current()
     for s in summaries.values():
         log.info("source done", source=s.source, table=s.table, partitions=s.partitions,
                  requests=s.requests, read=s.read, written=s.written, unchanged=s.unchanged,
@@ -354,21 +354,39 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
     return IngestReport(summaries, plan, watermarks)
 
 
-def _advance_all(pool: Any, plan: Plan, done: dict[tuple[str, str], set[int]]
-                 ) -> dict[tuple[str, str], pd.Timestamp]:
-    """Walk each (source, key)'s windows in order and move its watermark over the finished ones."""
-    by_key: dict[tuple[str, str], list[Partition]] = {}
-    for p in plan.partitions:
-        by_key.setdefault((p.source, p.key), []).append(p)
-    out = {}
-    with pool.connection() as conn:
-        for (source, key), parts in by_key.items():
-            for p in sorted(parts, key=lambda p: p.seq):
-                if p.seq not in done.get((source, key), set()):
-                    break  # a hole: later windows are refetched next run rather than skipped
-                advance_watermark(conn, source, key, p.start, p.end)
+class WatermarkTracker:
+    """Moves each (source, key)'s watermark over its finished windows, in window order.
+
+    Called as results stream in, so a run killed at any moment has committed every contiguous
+    finished window; a window that finished ahead of a missing one waits (and is refetched if
+    the run dies first: an idempotent upsert, never a gap).
+    """
+
+    def __init__(self, pool: Any, plan: Plan) -> None:
+        self.pool = pool
+        self.pending: dict[tuple[str, str], list[Partition]] = {}
+        for p in sorted(plan.partitions, key=lambda p: p.seq):
+            self.pending.setdefault((p.source, p.key), []).append(p)
+        self.done: dict[tuple[str, str], set[int]] = {}
+
+    def finished(self, part: Partition) -> None:
+        k = (part.source, part.key)
+        self.done.setdefault(k, set()).add(part.seq)
+        queue = self.pending[k]
+        moved = False
+        with self.pool.connection() as conn:
+            while queue and queue[0].seq in self.done[k]:
+                p = queue.pop(0)
+                moved |= advance_watermark(conn, p.source, p.key, p.start, p.end)
             conn.commit()
-            wm = read_watermark(conn, source, key)
-            if wm:
-                out[(source, key)] = wm[1]
-    return out
+        if moved:
+            log.debug("watermark advanced", source=part.source, key=part.key)
+
+    def current(self) -> dict[tuple[str, str], pd.Timestamp]:
+        out = {}
+        with self.pool.connection() as conn:
+            for source, key in self.pending:
+                wm = read_watermark(conn, source, key)
+                if wm:
+                    out[(source, key)] = wm[1]
+        return out

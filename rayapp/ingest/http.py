@@ -315,13 +315,22 @@ class _Wait:
 Observer = Callable[[HttpResponse], Awaitable[None]]
 
 
+def _decode(body: bytes, charset: str | None) -> str:
+    # A body in a wrong or unknown charset is still kept (for bronze and the error message)
+    # rather than crashing the fetch; undecodable bytes become U+FFFD.
+    try:
+        return body.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        return body.decode("utf-8", errors="replace")
+
+
 async def _attempt(session: aiohttp.ClientSession, limiter: RateLimiter, settings: Settings,
                    source: str, method: str, url: str, weight: float, observe: Observer | None,
                    kw: dict[str, Any]) -> HttpResponse:
     await limiter.acquire(weight)
     try:
         async with session.request(method, url, **kw) as resp:
-            text = await resp.text()
+            text = _decode(await resp.read(), resp.charset)
             out = HttpResponse(str(resp.url), resp.status, text, CIMultiDictProxy(CIMultiDict(resp.headers)),
                                pd.Timestamp.now(tz="UTC"))
     except TimeoutError as exc:

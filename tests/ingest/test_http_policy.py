@@ -189,3 +189,15 @@ def test_ray_limiter_is_one_budget_across_workers(ray_cluster):
     assert ray.get(lim.handle.total_reserved.remote()) == 12
     # a second handle by name reaches the same actor (how workers that were not passed one find it)
     assert ray.get(RayRateLimiter.lookup("test-shared").handle.total_reserved.remote()) == 12
+
+
+async def test_undecodable_body_is_kept_not_crashing(fast):
+    from aiohttp import web
+
+    async def latin1_labelled_utf8(request):
+        return web.Response(body="café [1]".encode("latin-1"), content_type="text/plain", charset="utf-8")
+
+    async with FaultServer() as srv:
+        srv.script("/x", latin1_labelled_utf8)
+        resp = await call(fast, srv)
+        assert resp.status == 200 and resp.text == "caf\ufffd [1]"

@@ -212,3 +212,17 @@ def test_replay_command_help(capsys):
         build_parser().parse_args(["replay", "--help"])
     out = capsys.readouterr().out
     assert done.value.code == 0 and "--speed" in out and "--start" in out and "key=value" in out
+
+
+def test_replay_serves_binance_exports_with_their_trade_counts(fast, shared_data):
+    data = ReplayData.load(shared_data, ["binance_BTCUSDT-1h-2023-0*.csv"])
+    assert len(data.klines) == 3_623
+
+    async def go():
+        async with serve(make_app(data)) as url:
+            return await fetch(point(fast, url), "binance", "BTCUSDT", T("2023-01-01", tz=UTC),
+                               T("2023-06-01", tz=UTC))
+
+    df = frame(asyncio.run(go()))
+    csv = pd.concat(pd.read_csv(p) for p in sorted(shared_data.glob("binance_BTCUSDT-1h-2023-0*.csv")))
+    assert len(df) == 3_623 and df["trades"].astype(int).tolist() == csv["count"].tolist()

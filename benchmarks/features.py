@@ -125,6 +125,7 @@ def main() -> int:
             _, cold_s, cold_parts = build()
             frame, build_s, parts = build()
             print(f"build cold {cold_s:.2f}s {cold_parts}; warm {build_s:.2f}s {parts}", file=sys.stderr)
+            ray.shutdown()  # its daemons would only add noise to the lookup latencies
 
             t0 = time.perf_counter()
             inputs = read_inputs(conn, symbol, fs.params)
@@ -144,6 +145,8 @@ def main() -> int:
             print(f"store write (not in build_s): {res.as_dict()} in {time.perf_counter() - t:.2f}s",
                   file=sys.stderr)
 
+        print(f"load average before lookups: {os.getloadavg()} on {os.cpu_count()} CPUs",
+              file=sys.stderr)
         lat = np.empty(args.lookups)
         for _ in range(200):
             store.read(symbol, fs.version)
@@ -152,8 +155,7 @@ def main() -> int:
             vec = store.read(symbol, fs.version)
             lat[i] = time.perf_counter() - t
         assert vec is not None and len(vec.values) == len(fs.names)
-        ray.shutdown()
-        result = {"rows": int(len(frame)), "build_s": round(build_s, 3), "pandas_s": round(pandas_s, 3),
+        result = {"rows": len(frame), "build_s": round(build_s, 3), "pandas_s": round(pandas_s, 3),
                   "online_p50_ms": round(float(np.percentile(lat, 50)) * 1e3, 4),
                   "online_p99_ms": round(float(np.percentile(lat, 99)) * 1e3, 4)}
     finally:

@@ -166,11 +166,12 @@ def build_symbol(conn: psycopg.Connection, symbol: str, fs: FeatureSet, *, start
 
 def run_build(settings: Settings, *, symbols: list[str] | None = None, start: Any = None,
               end: Any = None, last_hours: int | None = None, online: bool = True,
-              parallel: bool = True) -> list[BuildSummary]:
+              parallel: bool = True, skip_missing: bool = False) -> list[BuildSummary]:
     """The `rayapp features build` job: every symbol, then the latest row of each to Redis.
 
     `last_hours` recomputes only the newest N candle hours per symbol (the incremental path
-    ingest calls after each run).
+    ingest calls after each run); `skip_missing` skips (and logs) symbols without candles
+    instead of failing.
     """
     from rayapp.features.online import online_store
     from rayapp.warehouse import get_pool
@@ -185,6 +186,9 @@ def run_build(settings: Settings, *, symbols: list[str] | None = None, start: An
         for symbol in symbols or settings.symbols:
             lo = start
             counts = candle_sources(conn, symbol)
+            if not counts and skip_missing:
+                log.warning("no candles: features skipped", symbol=symbol, skipped=1)
+                continue
             if last_hours is not None and counts:
                 last = _last_candle(conn, pick_source(counts, fs.params.candle_sources), symbol)
                 lo = None if last is None else last - pd.Timedelta(hours=last_hours - 1)
@@ -200,4 +204,5 @@ def update_after_ingest(settings: Settings, symbols: list[str] | None = None,
 
     Ingest calls this after every incremental run so the online vector follows new candles.
     """
-    return run_build(settings, symbols=symbols, last_hours=hours, online=True, parallel=False)
+    return run_build(settings, symbols=symbols, last_hours=hours, online=True, parallel=False,
+                     skip_missing=True)

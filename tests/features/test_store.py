@@ -104,6 +104,7 @@ def test_bad_requests_fail_clearly(db, cfg, capsys):
     assert main(["features", "build", "--symbols", "ETHUSDT", "--no-online",
                  f"state_dir={cfg.state_dir}"]) == 1
     assert "no candles" in capsys.readouterr().err
+    assert update_after_ingest(cfg, symbols=["ETHUSDT"]) == []  # ingest's hook skips, logs
     with pytest.raises(KeyError, match="not registered"):
         load_features(db, SYMBOL, "core-doesnotexist")
     with pytest.raises(KeyError, match="no stored features"):

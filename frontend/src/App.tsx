@@ -38,7 +38,7 @@ export default function App() {
       <header className="sticky top-0 z-20 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
         <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-4 gap-y-2 px-3 py-2 sm:px-4">
           <span className="text-base font-bold">
-            <span aria-hidden="true">₿ </span>rayapp
+            <svg aria-hidden="true" viewBox="0 0 16 16" className="mr-1 inline h-4 w-4 align-[-2px] text-amber-500"><circle cx="8" cy="8" r="8" fill="currentColor" /><path d="M5 4h4a2 2 0 0 1 0 4H5zm0 4h4.5a2 2 0 0 1 0 4H5z" fill="none" stroke="#fff" strokeWidth="1.5" /></svg>rayapp
           </span>
           <nav aria-label="Main" className="order-3 -mx-1 flex w-full gap-1 overflow-x-auto sm:order-none sm:w-auto">
             {NAV.map((n) => (

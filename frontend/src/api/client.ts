@@ -2,7 +2,12 @@
 // API together (the Vite dev server proxies), so there is no CORS and no base URL to configure.
 import type { ApiPath, QueryOf, ValidationItem } from "./types";
 
-export const API_BASE: string = (import.meta.env.VITE_API_BASE as string | undefined) ?? "";
+let API_BASE: string = (import.meta.env.VITE_API_BASE as string | undefined) ?? "";
+
+/** Point the client at another origin (tests; a dashboard hosted apart from the API). */
+export function setApiBase(base: string): void {
+  API_BASE = base.replace(/\/$/, "");
+}
 
 export class ApiError extends Error {
   constructor(

@@ -50,7 +50,7 @@ export function LiveFeedPanel({ feed }: { feed: LiveFeed }) {
       ) : (
         <ol role="log" aria-label="Predictions, newest first" data-testid="feed-list" className="max-h-96 divide-y divide-slate-200 overflow-y-auto dark:divide-slate-800">
           {feed.items.map((p) => (
-            <li key={p.prediction_id ?? p.ts} data-testid="feed-item" className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm">
+            <li key={p.prediction_id ?? p.ts} data-testid="feed-item" data-ts={p.ts ?? ""} className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm">
               <span aria-label={p.direction_label}
                 className={`w-12 rounded px-1.5 py-0.5 text-center text-xs font-bold text-white ${p.direction === 1 ? "bg-emerald-700" : "bg-red-700"}`}>
                 {p.direction === 1 ? "▲ UP" : "▼ DN"}

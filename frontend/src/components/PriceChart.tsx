@@ -49,7 +49,9 @@ function Triangle(props: { cx?: number; cy?: number; fill?: string; up: boolean 
   return <path d={d} fill={fill} />;
 }
 
-export function PriceChart({ prices, preds, pricesMissing }: { prices: PricePoint[]; preds: Prediction[]; pricesMissing?: string }) {
+export function PriceChart({ prices, preds, pricesMissing, from, to }: {
+  prices: PricePoint[]; preds: Prediction[]; pricesMissing?: string; from: number; to: number;
+}) {
   const [theme] = useTheme();
   const c = chartColors(theme === "dark");
   const rows = chartRows(prices, preds);
@@ -67,7 +69,7 @@ export function PriceChart({ prices, preds, pricesMissing }: { prices: PricePoin
         <ResponsiveContainer width="100%" height="100%">
           <ComposedChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
             <CartesianGrid stroke={c.grid} strokeDasharray="3 3" />
-            <XAxis dataKey="t" type="number" scale="time" domain={["dataMin", "dataMax"]} tickFormatter={tick}
+            <XAxis dataKey="t" type="number" scale="time" domain={[from, to]} tickFormatter={tick}
               stroke={c.axis} fontSize={11} minTickGap={40} allowDuplicatedCategory={false} />
             {hasPrice && (
               <YAxis yAxisId="price" orientation="left" stroke={c.axis} fontSize={11} width={64} domain={["auto", "auto"]}

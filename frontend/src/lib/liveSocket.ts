@@ -121,7 +121,9 @@ export class LiveSocket {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      this.set({ status: "open", attempt: 0, lastError: null });
+      // attempt is reset by the first message, not here: a server that accepts and then closes
+      // at once must still back off rather than be hammered at the initial delay.
+      this.set({ status: "open", lastError: null });
     };
     ws.onmessage = (ev: MessageEvent) => {
       if (this.ws !== ws) return;
@@ -136,7 +138,7 @@ export class LiveSocket {
         if (msg.seq <= this.lastSeq) return; // duplicate or out of order within this connection
         this.lastSeq = msg.seq;
       }
-      this.set({ lastMessageAt: Date.now() });
+      this.set({ lastMessageAt: Date.now(), attempt: 0 });
       if (this.state.paused) {
         this.buffer.push(msg);
         this.set({ buffered: this.buffer.length });

@@ -91,7 +91,8 @@ export default function Dashboard() {
         {history.isLoading && prices.isLoading ? <Loading what="chart" /> : history.isError ? (
           <ErrorNote error={history.error} retry={() => void history.refetch()} />
         ) : (
-          <PriceChart prices={prices.data?.items ?? []} preds={preds} pricesMissing={pricesMissing} />
+          <PriceChart prices={prices.data?.items ?? []} preds={preds} pricesMissing={pricesMissing}
+            from={Date.parse(since)} to={Date.now() + ((model.data?.horizon_h ?? 1) + 1) * 3600e3} />
         )}
       </Card>
       <div className="grid gap-4 lg:grid-cols-2">

@@ -1,0 +1,120 @@
+// End-to-end: the built dashboard served by a real `rayapp` Serve app, in headless Chromium.
+//
+// Driven by tests/e2e/test_dashboard.py, which deploys the app (trained model, stores, feature
+// watch) and reads this script's stdout: one JSON event per line. When the dashboard's socket is
+// open it prints {"event":"ws-open", "newest_ts": ...}; the test then lands a newer feature vector
+// and this script waits for the prediction it causes to arrive over /ws/predictions.
+//
+// Env: BASE_URL (the app), API_KEY (for POST /predict), OUT_DIR (screenshots), TIMEOUT_MS.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { launch } from "./browser.mjs";
+
+const BASE = process.env.BASE_URL;
+const KEY = process.env.API_KEY;
+const OUT = process.env.OUT_DIR || "e2e-artifacts";
+const T = Number(process.env.TIMEOUT_MS || 60000);
+if (!BASE || !KEY) {
+  console.error("BASE_URL and API_KEY are required");
+  process.exit(2);
+}
+mkdirSync(OUT, { recursive: true });
+const emit = (event, extra = {}) => console.log(JSON.stringify({ event, ...extra }));
+const fail = (msg) => {
+  throw new Error(msg);
+};
+
+const { ctx, close } = await launch();
+const consoleErrors = [];
+try {
+  const page = await ctx.newPage();
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+  // 1. Dashboard: the socket opens and the latest logged forecast is replayed to us.
+  await page.goto(`${BASE}/`, { waitUntil: "domcontentloaded" });
+  await page.getByRole("heading", { name: "Live predictions" }).waitFor({ timeout: T });
+  await page.locator('[data-testid="ws-state"][data-status="open"]').waitFor({ timeout: T });
+  await page.locator('[data-testid="feed-item"]').first().waitFor({ timeout: T });
+  const newest = await page.locator('[data-testid="feed-item"]').first().getAttribute("data-ts");
+  await page.locator('[data-testid="model-version"]').filter({ hasText: " v" }).waitFor({ timeout: T });
+  emit("ws-open", { newest_ts: newest });
+
+  // 2. The test lands a newer feature vector; its forecast must arrive over the WebSocket.
+  const fresh = page.locator('[data-testid="feed-item"]').first();
+  await page.waitForFunction(
+    (prev) => {
+      const el = document.querySelector('[data-testid="feed-item"]');
+      return el && el.getAttribute("data-ts") && el.getAttribute("data-ts") > (prev || "");
+    },
+    newest,
+    { timeout: T },
+  );
+  const arrived = await fresh.getAttribute("data-ts");
+  const count = await page.locator('[data-testid="feed-item"]').count();
+  emit("ws-prediction", { ts: arrived, items: count });
+  await page.locator('[data-testid="price-chart"]').waitFor({ timeout: T });
+  await page.screenshot({ path: join(OUT, "dashboard-light.png"), fullPage: true });
+
+  // Pause and resume (the button and its pressed state).
+  await page.getByTestId("feed-pause").click();
+  await page.locator('[data-testid="feed-pause"][aria-pressed="true"]').waitFor({ timeout: T });
+  await page.getByTestId("feed-pause").click();
+  await page.locator('[data-testid="feed-pause"][aria-pressed="false"]').waitFor({ timeout: T });
+
+  // 3. Theme: switch, then reload and check it was remembered.
+  const before = await page.evaluate(() => document.documentElement.classList.contains("dark"));
+  await page.getByTestId("theme-toggle").click();
+  const after = await page.evaluate(() => document.documentElement.classList.contains("dark"));
+  if (after === before) fail("theme toggle did not change the theme");
+  await page.reload({ waitUntil: "domcontentloaded" });
+  await page.locator('[data-testid="feed-item"]').first().waitFor({ timeout: T });
+  const remembered = await page.evaluate(() => document.documentElement.classList.contains("dark"));
+  if (remembered !== after) fail("theme was not remembered across a reload");
+  emit("theme", { dark: after, remembered });
+  await page.screenshot({ path: join(OUT, `dashboard-${after ? "dark" : "light2"}.png`), fullPage: true });
+
+  // 4. Predict: invalid input is flagged at once; a valid submit shows P(up) and the explanation.
+  await page.keyboard.press("2");
+  await page.getByTestId("predict-form").waitFor({ timeout: T });
+  await page.getByLabel("Symbol", { exact: true }).fill("bt");
+  await page.locator("#symbol-err").filter({ hasText: "2–20" }).waitFor({ timeout: T });
+  await page.getByLabel("Symbol", { exact: true }).fill("BTCUSDT");
+  await page.getByLabel("API key (X-API-Key)").fill(KEY);
+  await page.getByTestId("predict-submit").click();
+  await page.getByTestId("explanation-text").waitFor({ timeout: T });
+  const text = (await page.getByTestId("explanation-text").textContent())?.trim();
+  const pup = (await page.getByTestId("result-pup").textContent())?.trim();
+  if (!text) fail("empty explanation");
+  await page.getByTestId("shap-chart").waitFor({ timeout: T });
+  emit("predict", { explanation: text, p_up: pup });
+  await page.screenshot({ path: join(OUT, "predict.png"), fullPage: true });
+
+  // 5. The other pages render from the live API (screenshots for a human look).
+  await page.keyboard.press("3");
+  await page.getByText(/evaluation/).first().waitFor({ timeout: T });
+  await page.getByText("Walk-forward folds", { exact: false }).waitFor({ timeout: T });
+  await page.screenshot({ path: join(OUT, "analytics.png"), fullPage: true });
+  await page.keyboard.press("4");
+  await page.getByTestId("components").waitFor({ timeout: T });
+  await page.getByText("Predictions served:").waitFor({ timeout: T });
+  await page.screenshot({ path: join(OUT, "system.png"), fullPage: true });
+
+  // 6. Phone width: the dashboard still lays out (no horizontal scroll of the page).
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.keyboard.press("1");
+  await page.locator('[data-testid="feed-item"]').first().waitFor({ timeout: T });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: join(OUT, "dashboard-phone.png"), fullPage: true });
+  if (overflow > 1) fail(`page scrolls sideways at phone width (${overflow}px)`);
+  emit("phone", { overflow });
+
+  const real = consoleErrors.filter((e) => !/\/prices|\/freshness|404/.test(e));
+  if (real.length) fail(`console errors: ${real.join(" | ")}`);
+  emit("done", { screenshots: OUT });
+} catch (e) {
+  emit("error", { message: String(e?.message ?? e), console: consoleErrors.slice(-5) });
+  process.exitCode = 1;
+} finally {
+  await close();
+}

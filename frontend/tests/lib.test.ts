@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { cell, toCsv } from "../src/lib/csv";
+import { ablationTables, baselineTable, foldTable, importance, reliability } from "../src/lib/report";
+import { parseFeature, symbolError, validateVector } from "../src/lib/validation";
+import type { ModelInfo, Report } from "../src/api/types";
+
+describe("validation", () => {
+  it("checks symbols like the API does", () => {
+    expect(symbolError("BTCUSDT")).toBeNull();
+    expect(symbolError("")).toMatch(/Enter a symbol/);
+    expect(symbolError("btc")).toMatch(/upper-case/);
+    expect(symbolError("B")).toMatch(/2–20/);
+    expect(symbolError("ETHUSDT", ["BTCUSDT"])).toMatch(/Not served/);
+  });
+  it("parses feature values: empty is missing, junk and non-finite are errors", () => {
+    expect(parseFeature("")).toEqual({ value: null, error: null });
+    expect(parseFeature(" -1.5e-3 ")).toEqual({ value: -0.0015, error: null });
+    expect(parseFeature("1,5").error).toMatch(/Not a number/);
+    expect(parseFeature("Infinity").error).toMatch(/Not a number/);
+    expect(parseFeature("1e999").error).toMatch(/finite/);
+    expect(parseFeature("NaN").error).toMatch(/Not a number/);
+  });
+  it("validates a whole vector and refuses an all-missing one", () => {
+    const v = validateVector(["a", "b", "c"], { a: "1", b: "x" });
+    expect(v.values).toEqual({ a: 1, b: null, c: null });
+    expect(v.errors).toEqual({ b: "Not a number." });
+    expect(v.missing).toBe(1);
+    expect(validateVector(["a"], {}).errors._form).toMatch(/at least one/);
+  });
+});
+
+describe("csv", () => {
+  it("quotes per RFC 4180", () => {
+    expect(cell('say "hi", ok')).toBe('"say ""hi"", ok"');
+    expect(cell(null)).toBe("");
+    expect(cell(0.5)).toBe("0.5");
+  });
+  it("writes one table plainly and several with a table column", () => {
+    const a = { name: "a", columns: ["x"], rows: [{ x: 1 }] };
+    const b = { name: "b", columns: ["y"], rows: [{ y: "q,r" }] };
+    expect(toCsv([a])).toBe("x\r\n1\r\n");
+    expect(toCsv([a, b])).toBe('table,x,y\r\na,1,\r\nb,,"q,r"\r\n');
+  });
+});
+
+// Shapes as training logs them (rayapp/training/pipeline.py, ablation.py via mlflow.log_table).
+const model = {
+  loaded: true, version: "4", feature_names: [], swaps: 0, data_range: [],
+  cv_metrics: {
+    mean: { accuracy: 0.53 },
+    folds: [{ fold: 0, accuracy: 0.52, acc_low: 0.5, acc_high: 0.54, sharpe_net: 0.3 },
+      { fold: 1, accuracy: 0.54, acc_low: 0.52, acc_high: 0.56, sharpe_net: 0.5 }],
+    pooled: { accuracy: 0.53, acc_low: 0.52, acc_high: 0.54 },
+  },
+  baselines: { mean: { always_up: { accuracy: 0.51 } }, pooled: { always_up: { accuracy: 0.51, acc_low: 0.5, acc_high: 0.52 },
+    persistence: { accuracy: 0.49 } }, best: "always_up" },
+  gate: {},
+} as unknown as ModelInfo;
+
+const report = {
+  model_version: "4", run_id: "r",
+  reports: {
+    training: { artifacts: {
+      "explain.shap_importance": { rsi: 0.2, sma_20: 0.05, bad: "x" },
+      "training.calibration": { method: "isotonic", brier_raw: 0.25,
+        reliability_raw: [{ bin_low: 0, bin_high: 0.1, mean_pred: 0.05, observed: 0.1, count: 3 }],
+        reliability_calibrated: [{ mean_pred: 0.5, observed: 0.52, count: 40 }, { mean_pred: "x", observed: 1 }] },
+    } },
+    ablation: { artifacts: {
+      "ablation.all": { columns: ["config", "accuracy", "p_boot", "significant"], data: [["price_only", 0.52, 0.03, true], ["all_minus_x", 0.5, 0.4, false]] },
+      "ablation.all_groups": { price: { has_data: true } },
+      "ablation.all_md": "# table",
+    } },
+  },
+} as unknown as Report;
+
+describe("report readers", () => {
+  it("reads folds with their intervals", () => {
+    const t = foldTable(model)!;
+    expect(t.columns.slice(0, 4)).toEqual(["fold", "accuracy", "acc_low", "acc_high"]);
+    expect(t.rows).toHaveLength(2);
+  });
+  it("puts the model beside the pooled baselines and marks the best", () => {
+    const t = baselineTable(model)!;
+    expect(t.rows.map((r) => r.name)).toEqual(["model", "always_up", "persistence"]);
+    expect(t.rows[1].best).toBe("best baseline");
+  });
+  it("reads the ablation log_table and ignores other artifacts", () => {
+    const [t, ...rest] = ablationTables(report);
+    expect(rest).toHaveLength(0);
+    expect(t.name).toBe("ablation all");
+    expect(t.rows[0]).toEqual({ config: "price_only", accuracy: 0.52, p_boot: 0.03, significant: true });
+  });
+  it("reads importance (numbers only, largest first) and the reliability curves", () => {
+    expect(importance(report)).toEqual([{ feature: "rsi", value: 0.2 }, { feature: "sma_20", value: 0.05 }]);
+    const r = reliability(report);
+    expect(r.raw).toHaveLength(1);
+    expect(r.calibrated).toEqual([{ mean_pred: 0.5, observed: 0.52, count: 40 }]);
+    expect(r.info).toEqual({ method: "isotonic", brier_raw: 0.25 });
+  });
+  it("returns nothing for an empty report rather than guessing", () => {
+    const empty = { model_version: null, run_id: null, reports: {} } as Report;
+    expect(ablationTables(empty)).toEqual([]);
+    expect(importance(empty)).toEqual([]);
+    expect(foldTable({ loaded: false } as ModelInfo)).toBeNull();
+  });
+});

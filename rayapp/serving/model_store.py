@@ -7,7 +7,10 @@ consistent pair even while training moves the alias.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +42,7 @@ class LoadedModel:
     booster: xgb.Booster
     bundle: ModelBundle
     tags: dict[str, str] = field(default_factory=dict)
+    source: str = "registry"  # registry | cache
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -71,8 +75,82 @@ def alias_version(settings: Settings, alias: str = CHAMPION) -> str:
     return str(mv.version)
 
 
+def _cache_dir(settings: Settings) -> Path:
+    # Keyed by registry and model name: two registries sharing a state dir never mix versions.
+    key = hashlib.sha1(f"{settings.mlflow_tracking_uri}|{settings.mlflow.registered_model}".encode())
+    return settings.state_path / "serving" / "model-cache" / key.hexdigest()[:16]
+
+
+def _check(model: LoadedModel) -> LoadedModel:
+    b, tags = model.bundle, model.tags
+    # The version tags and the bundle must agree, or the booster would see misordered columns.
+    if tags.get("feature_set_version") not in (None, b.feature_set_version):
+        raise ValueError(f"{model.name} v{model.version}: tag feature_set_version="
+                         f"{tags['feature_set_version']} but bundle has {b.feature_set_version}")
+    if model.booster.num_features() != len(b.feature_names):
+        raise ValueError(f"{model.name} v{model.version}: booster has {model.booster.num_features()} "
+                         f"features, bundle names {len(b.feature_names)}")
+    return model
+
+
+def _write_cache(settings: Settings, model: LoadedModel) -> None:
+    """Save a loaded version locally (atomically): a registered version never changes, so a
+    replacement replica can start from disk without importing MLflow or asking the registry."""
+    d = _cache_dir(settings) / model.version
+    if (d / "meta.json").exists():
+        return
+    tmp = d.parent / f".{model.version}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.booster.save_model(str(tmp / "model.ubj"))
+    (tmp / "bundle.json").write_text(model.bundle.to_json())
+    (tmp / "meta.json").write_text(json.dumps({"name": model.name, "version": model.version,
+                                               "run_id": model.run_id, "tags": model.tags}))
+    try:
+        os.replace(tmp, d)
+    except OSError:  # another replica cached it first: theirs is the same version
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_cache(settings: Settings, version: str) -> LoadedModel | None:
+    import xgboost as xgb
+
+    d = _cache_dir(settings) / str(version)
+    if not (d / "meta.json").exists():
+        return None
+    meta = json.loads((d / "meta.json").read_text())
+    booster = xgb.Booster()
+    booster.load_model(str(d / "model.ubj"))
+    return _check(LoadedModel(name=meta["name"], version=meta["version"], run_id=meta["run_id"],
+                              booster=booster, bundle=ModelBundle.from_json((d / "bundle.json").read_text()),
+                              tags=meta["tags"], source="cache"))
+
+
+def remember_alias(settings: Settings, alias: str, version: str) -> None:
+    d = _cache_dir(settings)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{alias}.{os.getpid()}.tmp"
+    tmp.write_text(str(version))
+    os.replace(tmp, d / alias)
+
+
+def last_known_alias(settings: Settings, alias: str = CHAMPION) -> str | None:
+    """The version this alias pointed at when a replica last loaded it (may be outdated)."""
+    f = _cache_dir(settings) / alias
+    return f.read_text().strip() if f.exists() else None
+
+
 def load_version(settings: Settings, version: str) -> LoadedModel:
-    """Booster and bundle of one registered version."""
+    """Booster and bundle of one registered version (from the local cache when present)."""
+    try:
+        cached = _read_cache(settings, version)
+    except Exception as exc:  # a damaged cache entry: fall back to the registry
+        log.warning("model cache unreadable", version=str(version), error=type(exc).__name__)
+        cached = None
+    if cached is not None:
+        log.info("model loaded", model=cached.name, version=cached.version, source="cache",
+                 features=len(cached.feature_names), feature_set_version=cached.feature_set_version)
+        return cached
     import mlflow.artifacts
     import mlflow.xgboost
 
@@ -85,19 +163,15 @@ def load_version(settings: Settings, version: str) -> LoadedModel:
     local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=BUNDLE_ARTIFACT,
                                                tracking_uri=settings.mlflow_tracking_uri)
     bundle = ModelBundle.from_json(Path(local).read_text())
-    tags = dict(mv.tags or {})
-    # The version tags and the bundle must agree, or the booster would see misordered columns.
-    if tags.get("feature_set_version") not in (None, bundle.feature_set_version):
-        raise ValueError(f"{name} v{mv.version}: tag feature_set_version={tags['feature_set_version']} "
-                         f"but bundle has {bundle.feature_set_version}")
-    n_booster = booster.num_features()
-    if n_booster != len(bundle.feature_names):
-        raise ValueError(f"{name} v{mv.version}: booster has {n_booster} features, bundle names "
-                         f"{len(bundle.feature_names)}")
-    log.info("model loaded", model=name, version=str(mv.version), run_id=mv.run_id,
+    model = _check(LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id, booster=booster,
+                               bundle=bundle, tags=dict(mv.tags or {})))
+    log.info("model loaded", model=name, version=str(mv.version), run_id=mv.run_id, source="registry",
              features=len(bundle.feature_names), feature_set_version=bundle.feature_set_version)
-    return LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id, booster=booster,
-                       bundle=bundle, tags=tags)
+    try:
+        _write_cache(settings, model)
+    except OSError as exc:  # a read-only state dir only costs the fast restart
+        log.warning("model cache not written", version=model.version, error=type(exc).__name__)
+    return model
 
 
 def load_alias(settings: Settings, alias: str = CHAMPION) -> LoadedModel:

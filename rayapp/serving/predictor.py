@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rayapp.log import configure, get_logger
-from rayapp.serving.model_store import CHAMPION, LoadedModel, ModelNotFound, alias_version, load_version
+from rayapp.serving.model_store import (
+    CHAMPION,
+    LoadedModel,
+    ModelNotFound,
+    alias_version,
+    last_known_alias,
+    load_version,
+    remember_alias,
+)
 
 if TYPE_CHECKING:
     from rayapp.config import Settings
@@ -40,7 +48,17 @@ class Predictor:
         self._swap_lock = threading.Lock()
         self.last_error: str | None = None
         self.swaps = 0
-        self.check_champion()
+        # Warm start: the champion's last known version from the local cache serves at once (a
+        # replacement replica is back in seconds); the registry is asked right after, in the
+        # background, and a moved alias is swapped in like any other.
+        known = last_known_alias(settings, CHAMPION)
+        if known is not None:
+            try:
+                self._model = load_version(settings, known)
+            except Exception as exc:
+                log.warning("warm start failed", version=known, error=type(exc).__name__)
+        if self._model is None:
+            self.check_champion()
         if poll:
             threading.Thread(target=self._poll_loop, name="champion-poll", daemon=True).start()
 
@@ -59,6 +77,9 @@ class Predictor:
                 return self.info()
             current = self._model
             if current is not None and current.version == version:
+                if current.source == "cache":  # confirmed by the registry: no longer provisional
+                    current.source = "registry"
+                self.last_error = None
                 return self.info()
             try:
                 model = load_version(self.settings, version)
@@ -68,12 +89,15 @@ class Predictor:
                 return self.info()
             self._model = model  # the swap: one reference assignment
             self.last_error = None
+            remember_alias(self.settings, CHAMPION, model.version)
             if current is not None:
                 self.swaps += 1
                 log.info("champion swapped", old=current.version, new=model.version)
             return self.info()
 
     def _poll_loop(self) -> None:
+        if self._model is None or self._model.source == "cache":
+            self.check_champion()  # at once after a warm start
         while True:
             time.sleep(self.settings.serving.champion_poll_s)
             self.check_champion()
@@ -95,6 +119,7 @@ class Predictor:
                 "horizon_h": b.horizon_h, "cv_metrics": b.cv_metrics, "baselines": b.baselines,
                 "gate": b.gate, "data_range": b.data_range, "calibration": b.calibration.method,
                 "conformal_alpha": b.conformal.alpha, "tags": m.tags, "loaded_at": m.loaded_at,
+                "source": m.source,
             })
         return out
 

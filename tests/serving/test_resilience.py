@@ -1,0 +1,142 @@
+"""Champion hot swap, Redis loss and a killed Predictor replica, on the deployed app under load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+from tests.serving.factories import fit_bundle, log_and_promote, train_booster
+
+
+@dataclass
+class Load:
+    results: list[tuple[float, int, str | None]] = field(default_factory=list)  # (t, status, version)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for _, s, _ in self.results if s != 200)
+
+
+@contextmanager
+def load(url: str, auth: dict[str, str], clients: int = 4) -> Iterator[Load]:
+    """Clients posting /predict back to back until the block exits."""
+    out = Load()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(timeout=30) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post(f"{url}/predict", json={"symbol": "BTCUSDT"}, headers=auth)
+                    status, version = r.status_code, (r.json().get("model_version") if r.status_code == 200
+                                                      else None)
+                except httpx.HTTPError:
+                    status, version = 0, None
+                with lock:
+                    out.results.append((time.monotonic(), status, version))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+
+def wait_for(check, timeout_s: float, what: str) -> float:
+    """Poll `check()` until true; returns the seconds it took (fails with `what` on timeout)."""
+    t0 = time.monotonic()
+    while not check():
+        assert time.monotonic() - t0 < timeout_s, f"timed out after {timeout_s}s waiting for {what}"
+        time.sleep(0.2)
+    return time.monotonic() - t0
+
+
+def test_champion_hot_swap_drops_no_request(app_url: str, auth: dict[str, str], world) -> None:
+    old = world.version
+    booster = train_booster(world.market, depth=2, rounds=15, seed=7)
+    with load(app_url, auth) as traffic:
+        wait_for(lambda: len(traffic.results) >= 10, 30, "traffic on the old champion")
+        new = log_and_promote(world.settings, booster, fit_bundle(booster, world.market))
+
+        def all_new() -> bool:
+            recent = [v for _, s, v in traffic.results[-8:] if s == 200]
+            return len(recent) == 8 and all(v == new for v in recent)
+        wait_for(all_new, 60, "every predictor replica to serve the new champion")
+    assert traffic.failed == 0, [r for r in traffic.results if r[1] != 200][:5]
+    versions = {v for _, _, v in traffic.results}
+    assert {old, new} <= versions
+    model = httpx.get(f"{app_url}/model", timeout=30).json()
+    assert model["version"] == new and model["swaps"] >= 1
+    world.version = new
+
+
+def test_redis_down_degrades_then_recovers(app_url: str, auth: dict[str, str], serving_redis) -> None:
+    ok = httpx.post(f"{app_url}/predict", json={"symbol": "BTCUSDT"}, headers=auth, timeout=30).json()
+    assert ok["feature_source"]["source"] == "online"
+    serving_redis.stop()
+    try:
+        r = httpx.post(f"{app_url}/predict", json={"symbol": "BTCUSDT"}, headers=auth, timeout=30)
+        assert r.status_code == 200, r.text
+        p = r.json()
+        fs = p["feature_source"]
+        assert p["degraded"]
+        assert (fs["source"], fs["fallback"], fs["reason"]) == ("offline", True, "online store unavailable")
+        assert p["ts"] == ok["ts"] and p["features"] == ok["features"]  # the same row from PostgreSQL
+        ready = httpx.get(f"{app_url}/ready", timeout=30)
+        assert ready.status_code == 503 and ready.json()["redis"] is False and ready.json()["postgres"]
+        assert 'rayapp_feature_fallback_total{reason="online store unavailable"}' in \
+            httpx.get(f"{app_url}/metrics").text
+    finally:
+        serving_redis.start()
+
+    def online_again() -> bool:
+        body = httpx.post(f"{app_url}/predict", json={"symbol": "BTCUSDT"}, headers=auth, timeout=30).json()
+        return body.get("feature_source", {}).get("source") == "online" and not body["degraded"]
+    wait_for(online_again, 30, "predictions from Redis again")
+    assert httpx.get(f"{app_url}/ready", timeout=30).status_code == 200
+
+
+def test_predictor_replica_killed_under_load(app_url: str, auth: dict[str, str], world) -> None:
+    from ray import serve
+
+    app = world.settings.serving.app_name
+    handle = serve.get_deployment_handle("Predictor", app_name=app)
+
+    def pids() -> set[int]:
+        return {handle.ping.remote().result(timeout_s=10)["pid"] for _ in range(12)}
+    before = pids()
+    assert len(before) == 2, f"expected 2 predictor replicas, saw pids {before}"
+    victim = min(before)
+
+    def healthy() -> bool:
+        d = serve.status().applications[app].deployments["Predictor"]
+        return str(d.status).endswith("HEALTHY") and d.replica_states.get("RUNNING", 0) == 2
+
+    with load(app_url, auth, clients=8) as traffic:
+        wait_for(lambda: len(traffic.results) >= 20, 30, "traffic before the kill")
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        # recovered: the controller has replaced the replica and a new process answers
+        wait_for(lambda: healthy() and len(pids() - before) >= 1, 15, "the Predictor to recover")
+        recovered_s = time.monotonic() - killed_at
+        n_at_recovery = len(traffic.results)
+        wait_for(lambda: len(traffic.results) >= n_at_recovery + 20, 30, "traffic after recovery")
+    total = len(traffic.results)
+    assert total >= 40
+    failures = [(round(t - killed_at, 2), s) for t, s, _ in traffic.results if s != 200]
+    assert traffic.failed <= 0.01 * total, f"{traffic.failed}/{total} requests failed: {failures[:10]}"
+    assert recovered_s <= 15
+    after = [s for t, s, _ in traffic.results if t > killed_at + recovered_s]
+    assert after and all(s == 200 for s in after)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,6 +179,8 @@ class PartitionWorker:
     """A Ray Data actor: fetch -> bronze -> silver (+ watermark) for one partition per call."""
 
     def __init__(self, settings: Settings) -> None:
+        t0 = time.perf_counter()
+        from rayapp.ingest import CLIENTS
         from rayapp.lake import BronzeLake
         from rayapp.warehouse import get_pool
 
@@ -187,6 +190,10 @@ class PartitionWorker:
         self.lake = BronzeLake.from_settings(settings)
         self.loop = asyncio.new_event_loop()
         self.limiters: dict[str, Any] = {}
+        for name in settings.ingest.sources or settings.sources.enabled:
+            if name in CLIENTS:
+                CLIENTS[name]  # import the client modules now, not inside the first partition
+        log.debug("worker ready", init_s=round(time.perf_counter() - t0, 3))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"source": [], "key": [], "start": [], "end": [], "seq": [],
@@ -222,6 +229,7 @@ class PartitionWorker:
         from rayapp.ingest.types import IngestError
 
         summary = SourceSummary(source=part.source, partitions=1)
+        t0 = time.perf_counter()
         try:
             results = self.loop.run_until_complete(self._fetch(part))
         except IngestError as exc:
@@ -241,7 +249,9 @@ class PartitionWorker:
                       error=traceback.format_exc(limit=5))
             return summary
         summary.requests = sum(1 for r in results if not r.derived)
+        t1 = time.perf_counter()
         write_bronze(self.lake, part.source, results, key=part.key, start=part.start, end=part.end)
+        t2 = time.perf_counter()
         try:
             with self.pool.connection() as conn, conn.transaction():
                 summary.add(write_results(conn, part.source, results))
@@ -249,6 +259,9 @@ class PartitionWorker:
         except Exception as exc:
             summary.errors.append(f"{part.key}: silver write failed: {type(exc).__name__}: {exc}")
             log.error("silver write failed", source=part.source, key=part.key, error=str(exc))
+        log.debug("partition done", source=part.source, key=part.key, start=part.start.isoformat(),
+                  fetch_s=round(t1 - t0, 3), bronze_s=round(t2 - t1, 3),
+                  silver_s=round(time.perf_counter() - t2, 3), read=summary.read)
         return summary
 
 

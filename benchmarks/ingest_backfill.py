@@ -1,0 +1,169 @@
+"""The whole 48,024-hour price history through the Binance client, from the replay server, cold.
+
+Two runs over the same paged `/api/v3/klines` calls (1000 bars a call) into bronze and silver,
+each from an empty warehouse and an empty lake:
+
+1. `rayapp ingest` proper: Ray Data fan-out over (source, window) partitions with the shared
+   Ray-actor rate limiter, bronze per window, validation + upsert + watermark per window.
+2. the baseline: one plain sequential aiohttp loop, no Ray, doing the same work per page
+   (bronze write, the same validation, the same upsert).
+
+Both see the inconsistent 2021-01-04 05:00 bar; both must quarantine it. Ray's own start-up
+(`ray.init`) is excluded and reported apart; the actor pool's start-up is inside `wall_s`.
+Last line: JSON {"rows", "requests", "wall_s", "rows_per_s", "sequential_wall_s", "ratio", ...}.
+
+    python benchmarks/ingest_backfill.py [--data ../shared/data] [--workers 4] [--window-h 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = "candles, quarantine, watermarks"
+
+
+def _truncate(pool) -> None:
+    with pool.connection() as conn:
+        conn.execute(f"TRUNCATE {TABLES}")
+
+
+def _count(pool, sql: str) -> int:
+    with pool.connection() as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+async def sequential(settings, lake, pool, start: pd.Timestamp, end: pd.Timestamp) -> tuple[int, int]:
+    """The baseline: page through klines one request at a time, bronze + silver per page."""
+    import aiohttp
+
+    from rayapp.ingest.bronze import BRONZE_SCHEMA
+    from rayapp.ingest.silver import write_silver
+
+    url = f"{settings.sources.binance_url.rstrip('/')}/api/v3/klines"
+    cursor, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000) - 1
+    requests = rows = 0
+    async with aiohttp.ClientSession() as session:
+        while cursor <= end_ms:
+            params = {"symbol": "BTCUSDT", "interval": "1h", "startTime": cursor, "endTime": end_ms,
+                      "limit": 1000}
+            async with session.get(url, params=params) as resp:
+                text = await resp.text()
+                status, final_url = resp.status, str(resp.url)
+            fetched = pd.Timestamp.now(tz="UTC")
+            requests += 1
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {text[:200]}")
+            bars = json.loads(text)
+            if not bars:
+                break
+            page_start = pd.Timestamp(bars[0][0], unit="ms", tz="UTC")
+            table = pa.Table.from_pylist([{
+                "source": "binance", "dataset": "klines", "key": "BTCUSDT", "window_start": page_start,
+                "window_end": pd.Timestamp(bars[-1][0], unit="ms", tz="UTC"), "page": 0, "url": final_url,
+                "status": status, "fetched_at": fetched, "payload": text, "records": len(bars),
+                "rejected": 0, "meta": "{}", "error": None}], schema=BRONZE_SCHEMA)
+            lake.write("binance", "klines", page_start.date(), table, part=f"seq_{cursor}")
+            raw = pd.DataFrame(bars).iloc[:, :9]
+            df = pd.DataFrame({
+                "source": "binance", "symbol": "BTCUSDT",
+                "open_time": pd.to_datetime(raw[0], unit="ms", utc=True),
+                "open": raw[1].astype(float), "high": raw[2].astype(float), "low": raw[3].astype(float),
+                "close": raw[4].astype(float), "volume": raw[5].astype(float),
+                "quote_volume": raw[7].astype(float), "trades": raw[8].astype("Int64")})
+            with pool.connection() as conn:
+                rows += write_silver(conn, "candles", df, source="binance").read
+            if len(bars) < 1000:
+                break
+            cursor = int(bars[-1][0]) + 3_600_000
+    return rows, requests
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--workers", type=int, default=4, help="Ray Data actors (ingest.workers)")
+    ap.add_argument("--window-h", type=int, default=1000, help="hours per partition (one call each)")
+    ap.add_argument("--num-cpus", type=int, default=None, help="ray.init num_cpus (default: all)")
+    args = ap.parse_args()
+    price = sorted(args.data.glob("btc_usd_1h_*.csv"))
+    if not price:
+        print(f"no btc_usd_1h_*.csv under {args.data}: nothing to benchmark", file=sys.stderr)
+        return 2
+
+    import ray
+
+    from rayapp.config import load_settings
+    from rayapp.ingest.pipeline import run_ingest
+    from rayapp.ingest.replay import ReplayServer, app_from_settings
+    from rayapp.lake import BronzeLake
+    from rayapp.log import configure
+    from rayapp.services import services_down, services_up
+    from rayapp.warehouse import get_pool
+    from rayapp.warehouse.db import close_pools
+
+    configure("WARNING")
+    first = pd.read_csv(price[0], usecols=["time"])["time"]
+    start = pd.Timestamp(int(first.min()), unit="s", tz="UTC")
+    end = pd.Timestamp(int(first.max()), unit="s", tz="UTC") + pd.Timedelta(hours=1)
+    with tempfile.TemporaryDirectory(prefix="rb", dir="/tmp") as tmp:
+        base = [f"state_dir={tmp}", "sources=replay"]
+        services_up(load_settings(base))
+        try:
+            t = time.perf_counter()
+            ray.init(num_cpus=args.num_cpus, include_dashboard=False, configure_logging=False,
+                     log_to_driver=False)
+            ray_init_s = time.perf_counter() - t
+            with ReplayServer(app_from_settings(load_settings(base).replay, str(args.data))) as url:
+                common = [*base, f"sources.replay_url={url}", f"ingest.window_h={args.window_h}",
+                          f"ingest.workers={args.workers}"]
+                # ---- Ray fan-out, cold
+                s = load_settings([*common, f"storage.root={tmp}/lake_ray"])
+                pool = get_pool(s)
+                _truncate(pool)
+                t = time.perf_counter()
+                report = run_ingest(s, sources=["binance"], start=start, end=end)
+                wall = time.perf_counter() - t
+                b = report.summaries["binance"]
+                if not report.ok:
+                    print(f"ray run failed: {b.errors[:3]}", file=sys.stderr)
+                    return 1
+                ray_rows = _count(pool, "SELECT count(*) FROM candles")
+                ray_q = _count(pool, "SELECT count(*) FROM quarantine")
+                # ---- sequential aiohttp loop, cold
+                _truncate(pool)
+                lake = BronzeLake.local(f"{tmp}/lake_seq")
+                t = time.perf_counter()
+                seq_read, seq_requests = asyncio.run(sequential(s, lake, pool, start, end))
+                seq_wall = time.perf_counter() - t
+                seq_rows = _count(pool, "SELECT count(*) FROM candles")
+                seq_q = _count(pool, "SELECT count(*) FROM quarantine")
+        finally:
+            ray.shutdown()
+            close_pools()
+            services_down(load_settings(base))
+    result = {
+        "rows": b.read, "requests": b.requests, "wall_s": round(wall, 3),
+        "rows_per_s": round(b.read / wall, 1), "sequential_wall_s": round(seq_wall, 3),
+        "ratio": round(wall / seq_wall, 3),
+        "written": b.written, "quarantined": b.quarantined, "candles": ray_rows,
+        "quarantine_rows": ray_q, "partitions": b.partitions, "workers": args.workers,
+        "sequential_rows": seq_read, "sequential_requests": seq_requests,
+        "sequential_candles": seq_rows, "sequential_quarantined": seq_q,
+        "ray_init_s": round(ray_init_s, 3),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

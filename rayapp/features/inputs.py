@@ -22,13 +22,23 @@ class FeatureInputError(ValueError):
     """The silver data cannot make features (e.g. no candles for the symbol)."""
 
 
+MIN_SHARE = 0.5  # a preferred source needs at least half the candles of the fullest one
+
+
 def pick_source(counts: dict[str, int], preference: Sequence[str]) -> str:
-    """The first preferred source that has candles; else the one with most rows (then by name)."""
+    """The first preferred source with at least half as many candles as the fullest source; else
+    the fullest (then by name).
+
+    One source per symbol: mixing exchanges would put price jumps at every switch. The share
+    rule keeps a short export of a preferred exchange (5 months of Binance) from replacing
+    years of history from another source.
+    """
     have = {s: n for s, n in counts.items() if n > 0}
     if not have:
         raise FeatureInputError("no candles")
+    most = max(have.values())
     for s in preference:
-        if s in have:
+        if have.get(s, 0) >= MIN_SHARE * most:
             return s
     return sorted(have, key=lambda s: (-have[s], s))[0]
 

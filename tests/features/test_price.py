@@ -136,3 +136,15 @@ def test_gap_fill_and_restart_after_long_gap():
     # The indicators restart after the long gap: RSI needs 15 fresh bars again.
     assert math.isnan(fr.at[t110 + pd.Timedelta(hours=13), "rsi"])
     assert not math.isnan(fr.at[t110 + pd.Timedelta(hours=14), "rsi"])
+
+
+def test_candle_source_choice():
+    from rayapp.features.inputs import FeatureInputError, pick_source
+
+    pref = ["binance", "coinbase", "cryptocompare"]
+    assert pick_source({"cryptocompare": 100, "binance": 60}, pref) == "binance"
+    # A short export of a preferred exchange does not replace the long history of another.
+    assert pick_source({"cryptocompare": 48_000, "binance": 3_600}, pref) == "cryptocompare"
+    assert pick_source({"x": 10, "y": 10}, pref) == "x"
+    with pytest.raises(FeatureInputError):
+        pick_source({"binance": 0}, pref)

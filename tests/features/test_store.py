@@ -91,6 +91,8 @@ def test_incremental_refresh_after_ingest(db, cfg, silver):
     [s] = update_after_ingest(cfg, hours=48)
     assert s.rows == 48 and s.inserted == 30 and s.online_ts == more["open_time"].max().isoformat()
     assert online_check(cfg, hours=72).mismatches == []
+    assert main(["features", "build", "--serial", "--last-hours", "5", "--json",
+                 f"state_dir={cfg.state_dir}"]) == 0
     fs = feature_set_from_settings(cfg, db)
     stored = load_features(db, SYMBOL, fs.version)
     full = F.Silver(pd.concat([silver.candles, more], ignore_index=True), silver.articles,

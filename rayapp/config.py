@@ -99,8 +99,8 @@ class SourcesSettings(_Section):
     # Shared client policy (rayapp/ingest/http.py). Rates are request weight per minute per source,
     # enforced once across all Ray workers by the Ray-actor limiter.
     rate_limits: dict[str, float] = Field(default_factory=lambda: {
-        "binance": 6000, "coinbase": 600, "cryptocompare": 600, "coindesk": 30,
-        "fear_greed": 60, "reddit": 90})
+        "binance": 6000.0, "coinbase": 600.0, "cryptocompare": 600.0, "coindesk": 30.0,
+        "fear_greed": 60.0, "reddit": 90.0})
     binance_weight_limit: int = Field(6000, ge=1)      # X-MBX-USED-WEIGHT-1M ceiling
     binance_weight_window_s: float = Field(60, gt=0)   # the window the used-weight header counts
     binance_weight_soft: float = Field(0.8, gt=0, le=1)  # pause to the window's end past this share

@@ -113,7 +113,9 @@ def unscored_articles(conn: Any, model_id: str, limit: int | None = None) -> tup
 def write_scores(conn: Any, frame: pd.DataFrame) -> int:
     from rayapp.warehouse import upsert_frame
 
-    frame = frame.assign(scored_at=pd.Timestamp(datetime.now(UTC)))[SENTIMENT_COLUMNS]
+    # Batches that went through Arrow (the GPU layout's tensor column) come back Arrow-backed.
+    probs = {c: frame[c].to_numpy(dtype="float64") for c in ("p_bearish", "p_neutral", "p_bullish", "score")}
+    frame = frame.assign(scored_at=pd.Timestamp(datetime.now(UTC)), **probs)[SENTIMENT_COLUMNS]
     result = upsert_frame(conn, "article_sentiment", frame, key=["article_id", "model_id"])
     conn.commit()
     return result.inserted + result.updated

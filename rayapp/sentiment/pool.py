@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rayapp.sentiment.model import ModelSpec
-from rayapp.sentiment.scorer import SentimentScorer
+from rayapp.sentiment.scorer import SentimentScorer, TextTokenizer
 
 DEFAULT_BATCH = {"cpu": 32, "cuda": 256}
 BLOCKS_PER_ACTOR_BATCH = 4  # batches per block: small blocks keep every actor busy to the end
@@ -27,10 +27,12 @@ class PoolPlan:
     cpus_per_actor: float
     gpus_per_actor: float
     batch_size: int
+    tokenizer_actors: int = 0  # >0: a CPU tokenization stage feeds the model actors
 
     def as_dict(self) -> dict[str, Any]:
         return {"device": self.device, "actors": self.actors, "cpus_per_actor": self.cpus_per_actor,
-                "gpus_per_actor": self.gpus_per_actor, "batch_size": self.batch_size}
+                "gpus_per_actor": self.gpus_per_actor, "batch_size": self.batch_size,
+                "tokenizer_actors": self.tokenizer_actors}
 
 
 def plan_pool(resources: dict[str, float], batch_size: int | None = None, rows: int | None = None,
@@ -41,18 +43,24 @@ def plan_pool(resources: dict[str, float], batch_size: int | None = None, rows: 
     separate single-threaded processes scale better than intra-op threads on short sequences, on
     big ones fewer, wider actors keep the model copies in memory down. The pool never has more
     actors than there are batches to score.
+
+    With GPUs, tokenization (BERTweet's tokenizer is pure Python, a few thousand texts a second
+    per core) would leave the GPU waiting, so a separate stage of CPU actors tokenizes: the CPUs
+    the GPU actors do not hold, less one for the driver, at most 8.
     """
     cpus = max(1, int(resources.get("CPU", 1)))
     gpus = int(resources.get("GPU", 0))
+    tokenizers = 0
     if gpus > 0 and not vader:
         device, actors, per_cpu, per_gpu = "cuda", gpus, 1.0, 1.0
+        tokenizers = max(1, min(8, cpus - gpus - 1))
     else:
         per = 1 if cpus <= 4 else min(8, cpus // 4)
         device, actors, per_cpu, per_gpu = "cpu", max(1, cpus // per), float(per), 0.0
     bs = batch_size or DEFAULT_BATCH[device]
     if rows is not None:
         actors = max(1, min(actors, math.ceil(rows / bs)))
-    return PoolPlan(device, actors, per_cpu, per_gpu, bs)
+    return PoolPlan(device, actors, per_cpu, per_gpu, bs, tokenizers)
 
 
 def order_for_scoring(df: pd.DataFrame, text_column: str = "text") -> pd.DataFrame:
@@ -72,12 +80,22 @@ def to_dataset(df: pd.DataFrame, plan: PoolPlan) -> Any:
     return ray.data.from_pandas(parts)
 
 
-def score_dataset(ds: Any, spec: ModelSpec, plan: PoolPlan, text_column: str = "text") -> Any:
+def score_dataset(ds: Any, spec: ModelSpec, plan: PoolPlan, text_column: str = "text",
+                  scorer: type[SentimentScorer] = SentimentScorer) -> Any:
     """The dataset with sentiment columns added by a fixed-size actor pool (lazy)."""
     import ray.data
 
+    if plan.tokenizer_actors and not spec.is_vader:
+        ds = ds.map_batches(
+            TextTokenizer,
+            fn_constructor_kwargs={"spec": spec, "text_column": text_column},
+            batch_size=plan.batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=plan.tokenizer_actors),
+            num_cpus=1,
+        )
     return ds.map_batches(
-        SentimentScorer,
+        scorer,
         fn_constructor_kwargs={"spec": spec, "text_column": text_column,
                                "device": plan.device if plan.device == "cpu" else None,
                                "num_threads": int(plan.cpus_per_actor) if plan.device == "cpu" else None},

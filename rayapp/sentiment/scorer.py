@@ -36,6 +36,20 @@ def _actor_cpus() -> int | None:
     return max(1, int(cpus)) if cpus else None
 
 
+def _verified_directory(spec: ModelSpec) -> Any:
+    """Re-resolve the model in this process and check it is the one the driver chose.
+
+    Not trusting a path from the driver: on a cluster the actor may run on another node, and a
+    local directory is re-hashed so that the id stored with every score is the hash of the files
+    this process actually loads.
+    """
+    actual, directory = resolve(spec.name, spec.revision if not spec.local else None, spec.max_length)
+    if actual.model_id != spec.model_id:
+        raise ModelLoadError(f"sentiment model changed while scoring: expected {spec.model_id}, "
+                             f"found {actual.model_id} in {directory}")
+    return directory
+
+
 class TransformersBackend:
     def __init__(self, spec: ModelSpec, device: str | None = None, num_threads: int | None = None) -> None:
         import torch
@@ -49,27 +63,59 @@ class TransformersBackend:
             threads = num_threads or _actor_cpus()
             if threads:
                 torch.set_num_threads(threads)
-        # Re-resolve here rather than trusting a path from the driver: on a cluster the actor may
-        # run on another node, and a local directory is re-hashed so that the id stored with every
-        # score is the hash of the weights this process actually loaded.
-        pinned = spec.revision if not spec.local else None
-        actual, directory = resolve(spec.name, pinned, spec.max_length)
-        if actual.model_id != spec.model_id:
-            raise ModelLoadError(f"sentiment model changed while scoring: expected {spec.model_id}, "
-                                 f"found {actual.model_id} in {directory}")
-        self.loaded: LoadedModel = load(spec, directory, device=device, dtype=dtype)
+        self.loaded: LoadedModel = load(spec, _verified_directory(spec), device=device, dtype=dtype)
         self._torch = torch
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        torch = self._torch
         lm = self.loaded
         enc = lm.tokenizer(list(texts), truncation=True, max_length=lm.max_length, padding="longest",
                            return_tensors="pt")
+        return self._forward(enc["input_ids"], enc["attention_mask"])
+
+    def predict_ids(self, input_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Score rows tokenized upstream (right-padded to max_length): trim to the batch's longest."""
+        torch = self._torch
+        width = max(int(lengths.max()), 1) if len(lengths) else 1
+        ids = torch.from_numpy(np.ascontiguousarray(input_ids[:, :width], dtype=np.int64))
+        mask = (torch.arange(width)[None, :] < torch.from_numpy(lengths.astype(np.int64))[:, None]).long()
+        return self._forward(ids, mask)
+
+    def _forward(self, input_ids: Any, attention_mask: Any) -> np.ndarray:
+        torch = self._torch
+        lm = self.loaded
         with torch.inference_mode():
-            logits = lm.model(input_ids=enc["input_ids"].to(lm.device),
-                              attention_mask=enc["attention_mask"].to(lm.device)).logits
+            logits = lm.model(input_ids=input_ids.to(lm.device), attention_mask=attention_mask.to(lm.device)).logits
             probs = torch.softmax(logits.float(), dim=-1)[:, list(lm.label_index)]
         return probs.cpu().numpy().astype(np.float64)
+
+
+class TextTokenizer:
+    """CPU stage for GPU pools: tokenizes in parallel so the GPU actor only runs the model.
+
+    Output: the input columns without the text, plus `input_ids` right-padded to max_length (a
+    fixed width, so blocks concatenate) and `n_tokens`, from which the scorer trims each batch to
+    its longest row: the same dynamic padding as tokenizing inside the scorer.
+    """
+
+    def __init__(self, spec: ModelSpec, text_column: str = "text") -> None:
+        from transformers import AutoTokenizer
+
+        self.text_column = text_column
+        self.max_length = spec.max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(_verified_directory(spec))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        texts = ["" if t is None else str(t) for t in batch[self.text_column]]
+        out: dict[str, Any] = {k: v for k, v in batch.items() if k != self.text_column}
+        if not texts:
+            out["input_ids"] = np.zeros((0, self.max_length), dtype=np.int32)
+            out["n_tokens"] = np.zeros(0, dtype=np.int32)
+            return out
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding="max_length",
+                             return_tensors="np")
+        out["input_ids"] = enc["input_ids"].astype(np.int32)
+        out["n_tokens"] = enc["attention_mask"].sum(axis=1).astype(np.int32)
+        return out
 
 
 class SentimentScorer:
@@ -92,10 +138,18 @@ class SentimentScorer:
         return self.backend.predict(texts)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        texts = ["" if t is None else str(t) for t in batch[self.text_column]]
-        probs = self.predict(texts)
-        n = len(texts)
-        out: dict[str, Any] = {k: v for k, v in batch.items() if k != self.text_column}
+        if "input_ids" in batch and isinstance(self.backend, TransformersBackend):
+            lengths = np.asarray(batch["n_tokens"])
+            n = len(lengths)
+            probs = (self.backend.predict_ids(np.asarray(batch["input_ids"]), lengths) if n
+                     else np.zeros((0, 3), dtype=np.float64))
+            drop = {"input_ids", "n_tokens"}
+        else:
+            texts = ["" if t is None else str(t) for t in batch[self.text_column]]
+            probs = self.predict(texts)
+            n = len(texts)
+            drop = {self.text_column}
+        out: dict[str, Any] = {k: v for k, v in batch.items() if k not in drop}
         for j, col in enumerate(PROB_COLUMNS):
             out[col] = probs[:, j]
         out["score"] = np.clip(probs[:, 2] - probs[:, 0], -1.0, 1.0)

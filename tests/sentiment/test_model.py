@@ -86,7 +86,7 @@ def test_corrupt_weights_are_a_clear_error(model_copy: Path):
 
 def test_corrupt_config_is_a_clear_error(model_copy: Path):
     (model_copy / "config.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="config.json is corrupt"):
+    with pytest.raises(ModelLoadError, match=r"config\.json is corrupt"):
         resolve(str(model_copy))
 
 
@@ -98,7 +98,7 @@ def test_checkpoint_without_classifier_weights_is_refused(model_copy: Path):
     tensors = {k: v for k, v in load_file(weights).items() if not k.startswith("classifier.")}
     save_file(tensors, weights, metadata={"format": "pt"})
     spec, directory = resolve(str(model_copy))
-    with pytest.raises(ModelLoadError, match="lacks weights .* initialise them randomly"):
+    with pytest.raises(ModelLoadError, match=r"lacks weights .* initialise them randomly"):
         load(spec, directory)
 
 

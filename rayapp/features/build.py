@@ -75,7 +75,7 @@ def chunk_bounds(hours: pd.DatetimeIndex, chunk_h: int) -> list[tuple[pd.Timesta
 
 def build_frame(inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp | None = None,
                 end: pd.Timestamp | None = None, *, chunk_h: int = 4096,
-                parallel: bool = True) -> tuple[pd.DataFrame, int]:
+                parallel: bool = True, settings: Settings | None = None) -> tuple[pd.DataFrame, int]:
     """The feature frame for candle hours in [start, end); returns (frame, number of chunks)."""
     hours = output_hours(inputs, start, end)
     bounds = chunk_bounds(hours, chunk_h)
@@ -83,7 +83,7 @@ def build_frame(inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp | Non
         return compute_features(inputs, fs, start, end), max(len(bounds), 1)
     import ray
 
-    ensure_ray()
+    ensure_ray(settings)  # only now: a one-chunk or failing build never starts Ray
     task = ray.remote(num_cpus=1)(_compute_chunk)
     warm = pd.Timedelta(hours=fs.params.warmup_h)
     fs_ref = ray.put(fs)
@@ -124,7 +124,7 @@ def _last_candle(conn: psycopg.Connection, inputs_source: str, symbol: str) -> p
 
 def build_symbol(conn: psycopg.Connection, symbol: str, fs: FeatureSet, *, start: Any = None,
                  end: Any = None, chunk_h: int = 4096, parallel: bool = True,
-                 online: Any = None) -> BuildSummary:
+                 online: Any = None, settings: Settings | None = None) -> BuildSummary:
     """Read, compute, validate, upsert one symbol; write its latest row online if a store is given."""
     from rayapp.features.online import materialize_latest
 
@@ -134,7 +134,8 @@ def build_symbol(conn: psycopg.Connection, symbol: str, fs: FeatureSet, *, start
     inputs = read_inputs(conn, symbol, fs.params, lo, hi)
     summary.candle_source = inputs.candle_source
     t1 = time.perf_counter()
-    frame, summary.chunks = build_frame(inputs, fs, lo, hi, chunk_h=chunk_h, parallel=parallel)
+    frame, summary.chunks = build_frame(inputs, fs, lo, hi, chunk_h=chunk_h, parallel=parallel,
+                                        settings=settings)
     frame.attrs["symbol"] = symbol
     t2 = time.perf_counter()
     valid, bad = validate_features(frame, fs)
@@ -176,8 +177,6 @@ def run_build(settings: Settings, *, symbols: list[str] | None = None, start: An
     from rayapp.features.online import online_store
     from rayapp.warehouse import get_pool
 
-    if parallel:
-        ensure_ray(settings)
     store = online_store(settings) if online else None
     out = []
     with get_pool(settings).connection() as conn:
@@ -194,7 +193,7 @@ def run_build(settings: Settings, *, symbols: list[str] | None = None, start: An
                 lo = None if last is None else last - pd.Timedelta(hours=last_hours - 1)
             out.append(build_symbol(conn, symbol, fs, start=lo, end=end,
                                     chunk_h=settings.features.chunk_h, parallel=parallel,
-                                    online=store))
+                                    online=store, settings=settings))
     return out
 
 

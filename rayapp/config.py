@@ -212,18 +212,6 @@ class FeatureSettings(_Section):
     set: Literal["core", "extended"] = "core"
     horizon_h: int = Field(1, ge=1)
     horizons_h: list[int] = Field(default_factory=lambda: [1, 4, 24])
-
-
-class LogSettings(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["console", "json"] = "console"
-
-
-class Settings(_Section):
-    state_dir: str = ".rayapp"
-    symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT"], min_length=1)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    redis: RedisSettings = Field(default_factory=RedisSettings)
     # Point-in-time and indicator parameters (rayapp/features, docs/FEATURES.md). Every one of
     # them feeds the feature-set version hash, except chunk_h, which only sets the parallelism.
     sentiment_model_id: str | None = None  # null = the newest model id in article_sentiment
@@ -237,6 +225,18 @@ class Settings(_Section):
     sentiment_change_max_gap_h: int = Field(6, ge=1)
     social_max_age_h: int = Field(3, ge=0)
     market_max_age_h: int = Field(48, ge=0)
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["console", "json"] = "console"
+
+
+class Settings(_Section):
+    state_dir: str = ".rayapp"
+    symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT"], min_length=1)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -59,11 +59,6 @@ def ensure_ray(settings: Settings | None = None) -> None:
                  include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
-def _compute_chunk(inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp,
-                   end: pd.Timestamp | None) -> pd.DataFrame:
-    return compute_features(inputs, fs, start, end)
-
-
 def chunk_bounds(hours: pd.DatetimeIndex, chunk_h: int) -> list[tuple[pd.Timestamp, pd.Timestamp | None]]:
     """[start, end) spans of `chunk_h` hours from the first output hour; the last is open."""
     if len(hours) == 0:
@@ -84,7 +79,9 @@ def build_frame(inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp | Non
     import ray
 
     ensure_ray(settings)  # only now: a one-chunk or failing build never starts Ray
-    task = ray.remote(num_cpus=1)(_compute_chunk)
+    # The task is compute_features itself: workers import rayapp.features.frame (numpy, pandas,
+    # TA-Lib) and nothing of the warehouse or pandera.
+    task = ray.remote(num_cpus=1)(compute_features)
     warm = pd.Timedelta(hours=fs.params.warmup_h)
     fs_ref = ray.put(fs)
     refs = []

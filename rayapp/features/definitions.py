@@ -15,11 +15,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import psycopg
-
-from rayapp.warehouse import upsert_frame
-
 if TYPE_CHECKING:
+    # Only for types: Ray workers import this module and should not pay for the warehouse.
+    import psycopg
+
     from rayapp.config import Settings
 
 # Bump when any formula changes: old versions then stay readable under their old hash.
@@ -160,6 +159,8 @@ def feature_set_from_settings(settings: Settings, conn: psycopg.Connection | Non
 def register_feature_set(conn: psycopg.Connection, fs: FeatureSet) -> str:
     """Upsert the `feature_sets` row for this version (idempotent); returns the version."""
     import pandas as pd
+
+    from rayapp.warehouse import upsert_frame
 
     row = pd.DataFrame([{"feature_set_version": fs.version, "name": fs.name,
                          "feature_names": fs.names,

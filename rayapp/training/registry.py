@@ -9,6 +9,7 @@ re-evaluated on those folds. The decision and every reason are logged to the run
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,10 @@ def setup_mlflow(settings: Any) -> str:
 
 
 def git_commit(repo: Path | None = None) -> str:
+    """HEAD of the checkout; RAYAPP_GIT_COMMIT wins (a `ray job submit` working dir has no .git)."""
+    env = os.environ.get("RAYAPP_GIT_COMMIT")
+    if env:
+        return env
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -1,0 +1,111 @@
+"""`ray job submit --working-dir . -- python jobs/train.py ...` against a real `ray start --head`.
+
+The head runs in its own process group, with its own temp dir (so its `ray_current_cluster`
+file does not redirect other processes' `ray.init()`), free ports and its own worker-port range,
+so it cannot collide with the session's `ray.init` cluster. It is stopped by signalling that
+process group only: `ray stop` would kill every Ray process of this user on the machine,
+including the session cluster and other test runs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from tests.training.conftest import SMALL
+from tests.training.factories import make_frame
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+PORT_FLAGS = ("port", "dashboard-port", "ray-client-server-port", "node-manager-port", "object-manager-port",
+              "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
+              "metrics-export-port")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAYAPP_STATE_DIR")}
+    env["RAY_AUTH_MODE"] = env.get("RAY_AUTH_MODE", "token")  # the job client must send the token
+    return env
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the head's own process group: `ray start --block` drains and stops its children."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(90)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+@pytest.fixture
+def ray_head() -> Iterator[str]:
+    if shutil.which("ray") is None:
+        pytest.skip("the ray CLI is not on PATH")
+    tmp = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's unix sockets live under it
+    ports = {flag: _free_port() for flag in PORT_FLAGS}
+    low = random.randint(41000, 59000)
+    cmd = ["ray", "start", "--head", "--block", "--num-cpus", "1", "--disable-usage-stats",
+           "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--temp-dir", tmp,
+           "--min-worker-port", str(low), "--max-worker-port", str(low + 300)]
+    for flag, port in ports.items():
+        cmd += [f"--{flag}", str(port)]
+    log = open(Path(tmp) / "head.log", "w")  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+    url = f"http://127.0.0.1:{ports['dashboard-port']}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(url + "/api/version", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # answering (e.g. 401 without a token) means it is up
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"ray head did not start: {(Path(tmp) / 'head.log').read_text()[-2000:]}")
+                time.sleep(1)
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_submitted_training_job_succeeds_and_registers_a_model(ray_head, tmp_path: Path):
+    data = tmp_path / "frame.parquet"
+    make_frame(1300, {"sentiment_mean": 0.9}, seed=4).to_frame().rename_axis("ts").to_parquet(data)
+    state = tmp_path / "state"
+    overrides = [f"state_dir={state}", f"tune.report_dir={tmp_path / 'reports'}", *SMALL, "tune.num_samples=1"]
+    cmd = ["ray", "job", "submit", "--address", ray_head, "--working-dir", ".", "--",
+           "python", "jobs/train.py", "--data", str(data), *overrides]
+    r = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=480)
+    out = r.stdout + r.stderr
+    print(out[-6000:])
+    assert r.returncode == 0, out[-4000:]
+    assert "succeeded" in out and "bitcoin_predictor v1" in out
+    mlflow.set_tracking_uri(f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
+    mv = mlflow.MlflowClient().get_model_version_by_alias("bitcoin_predictor", "challenger")
+    assert str(mv.version) == "1" and mv.tags["feature_set_version"] == "file:frame.parquet"
+    assert (tmp_path / "reports" / "report.md").exists()

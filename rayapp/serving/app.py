@@ -239,13 +239,17 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
     # ---- WebSockets ----------------------------------------------------------------------------
     @app.websocket("/ws/predictions")
     async def ws_predictions(ws: WebSocket, symbol: str | None = None, since: str | None = None) -> None:
+        # Bad parameters: accept, then close with 1008 and a reason a browser client can read
+        # (a rejected handshake only shows up as a bare 403 there).
         if symbol is not None and symbol not in symbols:
+            await ws.accept()
             await ws.close(code=1008, reason="unknown symbol")
             return
         if since is not None:
             try:
                 since_dt = _utc(datetime.fromisoformat(since))
             except ValueError:
+                await ws.accept()
                 await ws.close(code=1008, reason="since must be an ISO timestamp")
                 return
             since = since_dt.isoformat() if since_dt else None

@@ -28,16 +28,17 @@ BACKFILL_KINDS = {
 }
 
 
-def summary_table(summaries: Iterable[SourceSummary], title: str) -> Table:
-    table = Table("source", "table", "read", "written", "unchanged", "quarantined", "skipped",
-                  "requests", "status", title=title)
+def summary_table(summaries: Iterable[SourceSummary], title: str, *, requests: bool = True) -> Table:
+    cols = ["source", "table", "read", "written", "unchanged", "quarantined", "skipped",
+            *(["requests"] if requests else []), "status"]
+    table = Table(*cols, title=title)
     for s in summaries:
         if not s.ok:
             status = f"[red]failed[/red] ({len(s.errors)}): " + "; ".join(s.errors)[:200]
         else:
             status = f"[yellow]{s.note}[/yellow]" if s.note else "[green]ok[/green]"
-        table.add_row(s.source, s.table, f"{s.read:,}", f"{s.written:,}", f"{s.unchanged:,}",
-                      f"{s.quarantined:,}", f"{s.skipped:,}", f"{s.requests:,}", status)
+        counts = [s.read, s.written, s.unchanged, s.quarantined, s.skipped, *([s.requests] if requests else [])]
+        table.add_row(s.source, s.table, *(f"{n:,}" for n in counts), status)
     return table
 
 
@@ -106,7 +107,8 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
                 s = SourceSummary(source=path.name, errors=[str(exc)])
             summaries.setdefault(s.source, SourceSummary(source=s.source)).add(s)
             progress.advance(task)
-    out.print(summary_table(summaries.values(), f"backfill {args.kind} ({len(paths)} file(s))"))
+    out.print(summary_table(summaries.values(), f"backfill {args.kind} ({len(paths)} file(s))",
+                            requests=False))
     return 1 if failed else 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -179,12 +178,12 @@ def _rayapp(*args: str, **kw) -> list[str]:
     return [sys.executable, "-m", "rayapp.cli", *args]
 
 
-def test_killed_run_restarts_without_gap_or_duplicate(db, replay_url, state_dir, tmp_path):
+def test_killed_run_restarts_without_gap_or_duplicate(db, ray_cluster, replay_url, state_dir, tmp_path):
+    from rayapp.ingest.pipeline import run_ingest
     from rayapp.lake import BronzeLake
 
     end = T0 + pd.Timedelta(days=60)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray, killed with it
-    env["COLUMNS"] = "200"
     common = ["ingest", "--no-progress", "sources=replay", f"sources.replay_url={replay_url}",
               "sources=binance", "start=2024-01-01", f"end={end.isoformat()}", "ingest.window_h=48",
               f"storage.root={tmp_path / 'lake'}", "ingest.workers=2", f"state_dir={state_dir}"]
@@ -211,10 +210,12 @@ def test_killed_run_restarts_without_gap_or_duplicate(db, replay_url, state_dir,
     db.commit()
     assert T0 < killed_at < end
 
-    r = subprocess.run(_rayapp(*common), env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    planned = int(re.search(r"ingest planned partitions=(\d+)", r.stderr).group(1))
-    assert planned == len(windows(killed_at, end, pd.Timedelta(hours=48)))  # resumed, not restarted
+    # The restart: a new driver (in this process, on the session's Ray) with the same request.
+    s = _settings(state_dir, replay_url, tmp_path, "ingest.window_h=48")
+    rep = run_ingest(s, sources=["binance"], start=T0, end=end)
+    assert rep.ok, rep.summaries
+    assert rep.plan.partitions[0].start == killed_at  # resumed, not restarted
+    assert len(rep.plan.partitions) == len(windows(killed_at, end, pd.Timedelta(hours=48)))
 
     rows = db.execute("SELECT open_time FROM candles WHERE source = 'binance' ORDER BY open_time").fetchall()
     times = pd.DatetimeIndex([r[0] for r in rows])
@@ -223,7 +224,7 @@ def test_killed_run_restarts_without_gap_or_duplicate(db, replay_url, state_dir,
     assert (times[1:] - times[:-1] == pd.Timedelta(hours=1)).all()  # no gap
     assert _count(db, "SELECT count(*) FROM quarantine") == 0  # no duplicate was even offered
     assert read_watermark(db, "binance", "BTCUSDT")[1] == end
-    bronze = BronzeLake.from_settings(_settings(state_dir, replay_url, tmp_path)).read("binance", "klines")
+    bronze = BronzeLake.from_settings(s).read("binance", "klines")
     # One file per window, replaced when a window is fetched again: no duplicate receipts.
     n_windows = len(windows(T0, end, pd.Timedelta(hours=48)))
     assert bronze.num_rows == n_windows

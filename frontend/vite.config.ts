@@ -7,7 +7,7 @@ import tailwindcss from "@tailwindcss/vite";
 // origin, exactly as in production where the ingress serves frontend/dist at "/".
 const API = process.env.RAYAPP_API ?? "http://127.0.0.1:8000";
 const apiRoutes = ["/health", "/ready", "/predict", "/predictions", "/explain", "/model", "/report",
-  "/metrics", "/track-record", "/prices", "/system", "/openapi.json", "/admin"];
+  "/metrics", "/track-record", "/prices", "/freshness", "/openapi.json", "/admin"];
 
 export default defineConfig({
   plugins: [react(), tailwindcss()],

@@ -77,7 +77,7 @@ try {
   // 4. Predict: invalid input is flagged at once; a valid submit shows P(up) and the explanation.
   await page.keyboard.press("2");
   await page.getByTestId("predict-form").waitFor({ timeout: T });
-  await page.getByLabel("Symbol", { exact: true }).fill("bt");
+  await page.getByLabel("Symbol", { exact: true }).fill("b!");
   await page.locator("#symbol-err").filter({ hasText: "2–20" }).waitFor({ timeout: T });
   await page.getByLabel("Symbol", { exact: true }).fill("BTCUSDT");
   await page.getByLabel("API key (X-API-Key)").fill(KEY);

@@ -7,7 +7,9 @@ import { Loading } from "./components/ui";
 import { SHORTCUTS, useShortcuts } from "./hooks/useShortcuts";
 import { useTheme } from "./hooks/useTheme";
 
-const Dashboard = lazy(() => import("./pages/Dashboard"));
+// The landing page is in the entry chunk (no second round trip before it can render); its
+// charts and the other pages load lazily.
+import Dashboard from "./pages/Dashboard";
 const Predict = lazy(() => import("./pages/Predict"));
 const Analytics = lazy(() => import("./pages/Analytics"));
 const System = lazy(() => import("./pages/System"));

@@ -1,13 +1,11 @@
 // Dashboard: price + forecasts for the last 7 days, the live feed, model/health, track record.
 import { useQueryClient } from "@tanstack/react-query";
-import { useMemo } from "react";
+import { lazy, Suspense, useMemo } from "react";
 import { useLocation } from "react-router-dom";
 import { ApiError } from "../api/client";
 import { keys, useHistory, useModel, usePrices, useReady, useTrackRecord } from "../api/queries";
 import type { Prediction } from "../api/types";
 import { LiveFeedPanel } from "../components/LiveFeedPanel";
-import { PriceChart } from "../components/PriceChart";
-import { TrackRecordPanel } from "../components/TrackRecordPanel";
 import { Card, Dot, ErrorNote, Loading, Stat } from "../components/ui";
 import { useLiveFeed } from "../hooks/useLiveFeed";
 import { useShortcuts } from "../hooks/useShortcuts";
@@ -15,6 +13,10 @@ import { logRetPct, pct, utcHour } from "../lib/format";
 import { currentSymbol } from "../lib/symbol";
 
 const DAYS = 7;
+// Recharts is most of the JS: the charts load in parallel while the cards and the live feed
+// (which need no chart code) render first.
+const PriceChart = lazy(() => import("../components/PriceChart").then((m) => ({ default: m.PriceChart })));
+const TrackRecordPanel = lazy(() => import("../components/TrackRecordPanel").then((m) => ({ default: m.TrackRecordPanel })));
 
 export default function Dashboard() {
   const symbol = currentSymbol(useLocation().search);
@@ -91,15 +93,21 @@ export default function Dashboard() {
         {history.isLoading && prices.isLoading ? <Loading what="chart" /> : history.isError ? (
           <ErrorNote error={history.error} retry={() => void history.refetch()} />
         ) : (
-          <PriceChart prices={prices.data?.items ?? []} preds={preds} pricesMissing={pricesMissing}
-            from={Date.parse(since)} to={Date.now() + ((model.data?.horizon_h ?? 1) + 1) * 3600e3} />
+          <Suspense fallback={<Loading what="chart" />}>
+            <PriceChart prices={prices.data?.items ?? []} preds={preds} pricesMissing={pricesMissing}
+              from={Date.parse(since)} to={Date.now() + ((model.data?.horizon_h ?? 1) + 1) * 3600e3} />
+          </Suspense>
         )}
       </Card>
       <div className="grid gap-4 lg:grid-cols-2">
         <LiveFeedPanel feed={feed} />
         {track.isLoading ? <Card title="Live track record"><Loading what="track record" /></Card> : track.isError ? (
           <Card title="Live track record"><ErrorNote error={track.error} retry={() => void track.refetch()} /></Card>
-        ) : track.data ? <TrackRecordPanel tr={track.data} /> : null}
+        ) : track.data ? (
+          <Suspense fallback={<Card title="Live track record"><Loading what="track record" /></Card>}>
+            <TrackRecordPanel tr={track.data} />
+          </Suspense>
+        ) : null}
       </div>
     </div>
   );

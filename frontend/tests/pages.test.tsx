@@ -1,0 +1,157 @@
+// Pages against a local HTTP server standing in for the API (tests/apiServer.ts).
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import type { ReactNode } from "react";
+import { MemoryRouter } from "react-router-dom";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { setApiBase } from "../src/api/client";
+import { shouldRetry } from "../src/api/queries";
+import { ApiBanner } from "../src/components/ApiBanner";
+import { applyTheme, THEME_KEY } from "../src/hooks/useTheme";
+import Predict from "../src/pages/Predict";
+import App from "../src/App";
+import { type ApiServer, startApi } from "./apiServer";
+import { prediction } from "./wsServer";
+
+let api: ApiServer;
+beforeEach(async () => {
+  api = await startApi();
+  setApiBase(api.url);
+  sessionStorage.clear();
+});
+afterEach(async () => {
+  await api.close();
+});
+
+function wrap(ui: ReactNode, path = "/") {
+  const qc = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
+  return render(<QueryClientProvider client={qc}><MemoryRouter initialEntries={[path]}>{ui}</MemoryRouter></QueryClientProvider>);
+}
+
+const NAMES = ["rsi", "sma_20"];
+const explained = {
+  ...prediction("2026-01-01T10:00:00+00:00", 0.64),
+  explanation: { method: "pred_contribs", model_version: "3", units: "log-odds", base_value: 0.01, margin: 0.58,
+    contributions: { rsi: 0.42, sma_20: -0.12 }, top_positive: [], top_negative: [],
+    text: "Up 64%: driven by rsi (+0.42), against sma_20 (−0.12)." },
+};
+
+function serveModel() {
+  api.route("GET", "/model", () => ({ body: { loaded: true, name: "m", version: "3", feature_names: NAMES, swaps: 0 } }));
+  api.route("GET", "/predictions/latest", () => ({ body: { ...explained, features: { rsi: 31.5, sma_20: null } } }));
+}
+
+describe("Predict", () => {
+  it("flags invalid input as it is typed and sends nothing until it is fixed", async () => {
+    serveModel();
+    const user = userEvent.setup();
+    wrap(<Predict />);
+    const sym = screen.getByLabelText("Symbol", { exact: true });
+    await user.clear(sym);
+    await user.type(sym, "b!");
+    expect(screen.getByText(/2–20 upper-case/)).toBeInTheDocument();
+    expect(sym).toHaveAttribute("aria-invalid", "true");
+    await user.click(screen.getByTestId("predict-submit"));
+    expect(screen.getByText(/API key is required/)).toBeInTheDocument();
+    expect(api.requests.filter((r) => r.path === "/predict")).toHaveLength(0);
+  });
+
+  it("submits a symbol with the API key and shows P(up), interval and the explanation", async () => {
+    serveModel();
+    api.route("POST", "/predict", (r) =>
+      r.headers["x-api-key"] === "k-123" ? { body: explained } : { status: 401, body: { detail: "missing or invalid X-API-Key header" } });
+    const user = userEvent.setup();
+    wrap(<Predict />);
+    await user.type(screen.getByLabelText("API key (X-API-Key)"), "k-123");
+    await user.click(screen.getByTestId("predict-submit"));
+    expect(await screen.findByTestId("explanation-text")).toHaveTextContent("driven by rsi");
+    expect(screen.getByTestId("result-pup")).toHaveTextContent("64.0%");
+    expect(screen.getByTestId("shap-chart")).toHaveAttribute("aria-label", expect.stringContaining("rsi +0.420"));
+    const sent = api.requests.find((r) => r.path === "/predict")!;
+    expect(sent.body).toEqual({ symbol: "BTCUSDT", explain: true });
+    expect(sessionStorage.getItem("rayapp.apiKey")).toBe("k-123");
+  });
+
+  it("shows the server's refusal (wrong key) as an error", async () => {
+    serveModel();
+    api.route("POST", "/predict", () => ({ status: 401, body: { detail: "missing or invalid X-API-Key header" } }));
+    const user = userEvent.setup();
+    wrap(<Predict />);
+    await user.type(screen.getByLabelText("API key (X-API-Key)"), "wrong");
+    await user.click(screen.getByTestId("predict-submit"));
+    expect(await screen.findByRole("alert")).toHaveTextContent("HTTP 401: missing or invalid X-API-Key header");
+  });
+
+  it("sends an explicit vector (empty = null) and shows the API's 422 beside the field", async () => {
+    serveModel();
+    api.route("POST", "/predict", () => ({ status: 422, body: { detail: [
+      { type: "value_error", loc: ["body", "features", "rsi"], msg: "out of the training range", input: 500 }] } }));
+    const user = userEvent.setup();
+    wrap(<Predict />);
+    await user.click(screen.getByLabelText("Explicit feature vector"));
+    const rsi = await screen.findByLabelText("rsi");
+    await user.type(rsi, "abc");
+    expect(screen.getByText("Not a number.")).toBeInTheDocument();
+    await user.clear(rsi);
+    await user.type(rsi, "500");
+    await user.type(screen.getByLabelText("API key (X-API-Key)"), "k");
+    await user.click(screen.getByTestId("predict-submit"));
+    expect(await screen.findByText("out of the training range")).toBeInTheDocument();
+    expect(api.requests.find((r) => r.path === "/predict")!.body).toEqual({ symbol: "BTCUSDT", explain: true,
+      features: { rsi: 500, sma_20: null } });
+  });
+
+  it("fills the vector from the latest forecast's features", async () => {
+    serveModel();
+    const user = userEvent.setup();
+    wrap(<Predict />);
+    await user.click(screen.getByLabelText("Explicit feature vector"));
+    const fill = await screen.findByRole("button", { name: /Fill from the latest/ });
+    await waitFor(() => expect(fill).toBeEnabled());
+    await user.click(fill);
+    expect(screen.getByLabelText("rsi")).toHaveValue("31.5");
+    expect(screen.getByLabelText("sma_20")).toHaveValue("");
+  });
+});
+
+describe("API down", () => {
+  it("shows a banner while /health fails and clears it when the API is back", async () => {
+    await api.close(); // nothing listens: a network error
+    wrap(<ApiBanner />);
+    expect(await screen.findByTestId("api-down")).toHaveTextContent(/API unreachable/);
+    api = await startApi();
+    api.route("GET", "/health", () => ({ body: { status: "ok" } }));
+    setApiBase(api.url);
+    await userEvent.click(screen.getByRole("button", { name: "Retry now" }));
+    await waitFor(() => expect(screen.queryByTestId("api-down")).toBeNull());
+  });
+
+  it("retries network and 5xx failures but not 4xx answers", async () => {
+    const { ApiError, NetworkError } = await import("../src/api/client");
+    expect(shouldRetry(0, new NetworkError("/x", new Error("refused")))).toBe(true);
+    expect(shouldRetry(0, new ApiError(503, "down", "/x"))).toBe(true);
+    expect(shouldRetry(3, new ApiError(503, "down", "/x"))).toBe(false);
+    expect(shouldRetry(0, new ApiError(404, "nope", "/x"))).toBe(false);
+  });
+});
+
+describe("shell", () => {
+  it("toggles and remembers the theme, and navigates with number keys", async () => {
+    applyTheme("light");
+    api.route("GET", "/health", () => ({ body: { status: "ok" } }));
+    serveModel();
+    const user = userEvent.setup();
+    wrap(<App />, "/analytics");
+    await user.click(screen.getByTestId("theme-toggle"));
+    expect(document.documentElement).toHaveClass("dark");
+    expect(localStorage.getItem(THEME_KEY)).toBe("dark");
+    await user.keyboard("t");
+    expect(localStorage.getItem(THEME_KEY)).toBe("light");
+    await user.keyboard("2");
+    expect(await screen.findByTestId("predict-form")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Predict" })).toHaveAttribute("aria-current", "page");
+    await user.keyboard("?");
+    expect(screen.getByRole("dialog", { name: "Keyboard shortcuts" })).toBeInTheDocument();
+  });
+});

@@ -5,7 +5,9 @@
    actor starts. A hub model that cannot be had (offline, not cached) falls back to the VADER
    lexicon with one warning when `model.sentiment.fallback=vader`; a local directory the user
    named is never replaced silently: missing or corrupt, it is an error.
-2. Read the articles (kind news and social) that have no row for that model_id.
+2. Read the articles (kind news and social) that have no row for that model_id. The text scored
+   is the title: the headline carries the claim, and CryptoBERT was trained on posts of at most
+   128 tokens, which a title fits and a body does not.
 3. Score them on a Ray Data actor pool sized from `ray.cluster_resources()`.
 4. Upsert article_sentiment as results stream back, so a crash keeps what was scored; a re-run
    finds nothing left and scores nothing.
@@ -116,9 +118,11 @@ def write_scores(conn: Any, frame: pd.DataFrame) -> int:
     # Batches that went through Arrow (the GPU layout's tensor column) come back Arrow-backed.
     probs = {c: frame[c].to_numpy(dtype="float64") for c in ("p_bearish", "p_neutral", "p_bullish", "score")}
     frame = frame.assign(scored_at=pd.Timestamp(datetime.now(UTC)), **probs)[SENTIMENT_COLUMNS]
-    result = upsert_frame(conn, "article_sentiment", frame, key=["article_id", "model_id"])
+    # A score for (article, model_id) is final: the same model gives the same score, so a row that
+    # is already there (a concurrent run wrote it) is left alone rather than re-stamped.
+    result = upsert_frame(conn, "article_sentiment", frame, key=["article_id", "model_id"], update=[])
     conn.commit()
-    return result.inserted + result.updated
+    return result.inserted
 
 
 def run_score(settings: Settings, limit: int | None = None, pool: Any = None) -> ScoreSummary:

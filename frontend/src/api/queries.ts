@@ -57,8 +57,8 @@ export const useReport = () =>
   useQuery({ queryKey: keys.report, queryFn: ({ signal }) => get<Report>("/report", undefined, signal),
     staleTime: 5 * 60000 });
 
-export const useLatest = (symbol: string) =>
-  useQuery({ queryKey: keys.latest(symbol),
+export const useLatest = (symbol: string, enabled = true) =>
+  useQuery({ queryKey: keys.latest(symbol), enabled,
     queryFn: ({ signal }) => get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
     retry: shouldRetry });
 

@@ -1,5 +1,6 @@
 // The live feed over /ws/predictions: connection state, pause/resume, newest forecast first.
 import { useEffect, useState } from "react";
+import type { Prediction } from "../api/types";
 import type { LiveFeed } from "../hooks/useLiveFeed";
 import { ago, logRetPct, pct, utcHour } from "../lib/format";
 import { btn, Card, Dot, type Level } from "./ui";
@@ -20,13 +21,21 @@ function stateOf(feed: LiveFeed, now: number): { level: Level; text: string } {
   }
 }
 
-export function LiveFeedPanel({ feed }: { feed: LiveFeed }) {
+/** The feed: what arrived over the socket, then recent history (older, from /predictions). */
+export function feedRows(live: Prediction[], history: Prediction[], max = 20): { p: Prediction; live: boolean }[] {
+  const seen = new Set(live.map((p) => p.prediction_id));
+  const older = history.filter((p) => !seen.has(p.prediction_id)).sort((a, b) => String(b.ts).localeCompare(String(a.ts)));
+  return [...live.map((p) => ({ p, live: true })), ...older.map((p) => ({ p, live: false }))].slice(0, max);
+}
+
+export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?: Prediction[] }) {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const id = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(id);
   }, []);
   const st = stateOf(feed, now);
+  const rows = feedRows(feed.items, history);
   return (
     <Card id="feed" title="Live predictions"
       actions={
@@ -45,12 +54,13 @@ export function LiveFeedPanel({ feed }: { feed: LiveFeed }) {
         Last message {ago(feed.lastMessageAt, now)}
         {feed.heartbeatVersion ? ` · server model v${feed.heartbeatVersion}` : ""}
       </p>
-      {feed.items.length === 0 ? (
+      {rows.length === 0 ? (
         <p className="py-4 text-sm text-slate-600 dark:text-slate-400">Waiting for the first prediction…</p>
       ) : (
         <ol role="log" aria-label="Predictions, newest first" data-testid="feed-list" className="max-h-96 divide-y divide-slate-200 overflow-y-auto dark:divide-slate-800">
-          {feed.items.map((p) => (
-            <li key={p.prediction_id ?? p.ts} data-testid="feed-item" data-ts={p.ts ?? ""} className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm">
+          {rows.map(({ p, live }) => (
+            <li key={p.prediction_id ?? p.ts} data-testid="feed-item" data-ts={p.ts ?? ""} data-source={live ? "live" : "history"}
+              title={live ? "received over the WebSocket" : "from the predictions history"} className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm">
               <span aria-label={p.direction_label}
                 className={`w-12 rounded px-1.5 py-0.5 text-center text-xs font-bold text-white ${p.direction === 1 ? "bg-emerald-700" : "bg-red-700"}`}>
                 {p.direction === 1 ? "▲ UP" : "▼ DN"}

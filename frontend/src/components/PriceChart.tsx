@@ -41,7 +41,14 @@ export function markers(preds: Prediction[]): Marker[] {
   return preds.filter((p) => p.ts).map((p) => ({ t: Date.parse(p.ts!), p_up: p.p_up, direction: p.direction }));
 }
 
-const tick = (t: number) => new Date(t).toISOString().slice(5, 13).replace("T", " ") + "h";
+/** One tick per UTC midnight in [from, to]: readable at any width, stable between renders. */
+export function dayTicks(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let t = Math.ceil(from / 86400e3) * 86400e3; t <= to; t += 86400e3) out.push(t);
+  return out;
+}
+
+const tick = (t: number) => new Date(t).toISOString().slice(5, 10);
 
 function Triangle(props: { cx?: number; cy?: number; fill?: string; up: boolean }) {
   const { cx = 0, cy = 0, fill, up } = props;
@@ -70,7 +77,7 @@ export function PriceChart({ prices, preds, pricesMissing, from, to }: {
           <ComposedChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
             <CartesianGrid stroke={c.grid} strokeDasharray="3 3" />
             <XAxis dataKey="t" type="number" scale="time" domain={[from, to]} tickFormatter={tick}
-              stroke={c.axis} fontSize={11} minTickGap={40} allowDuplicatedCategory={false} />
+              ticks={dayTicks(from, to)} stroke={c.axis} fontSize={11} minTickGap={24} allowDataOverflow />
             {hasPrice && (
               <YAxis yAxisId="price" orientation="left" stroke={c.axis} fontSize={11} width={64} domain={["auto", "auto"]}
                 tickFormatter={(v: number) => `${Math.round(v / 1000)}k`} />

@@ -42,7 +42,7 @@ function DataTable({ t, caption }: { t: Table; caption: string }) {
 
 const csvButton = (tables: Table[], file: string, label = "CSV") => (
   <button type="button" className={btn} onClick={() => download(file, toCsv(tables))} aria-label={`Download ${file}`}>
-    ⭳ {label}
+    <span aria-hidden="true">↓</span> {label}
   </button>
 );
 

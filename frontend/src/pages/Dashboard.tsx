@@ -100,7 +100,7 @@ export default function Dashboard() {
         )}
       </Card>
       <div className="grid gap-4 lg:grid-cols-2">
-        <LiveFeedPanel feed={feed} />
+        <LiveFeedPanel feed={feed} history={history.data?.items ?? []} />
         {track.isLoading ? <Card title="Live track record"><Loading what="track record" /></Card> : track.isError ? (
           <Card title="Live track record"><ErrorNote error={track.error} retry={() => void track.refetch()} /></Card>
         ) : track.data ? (

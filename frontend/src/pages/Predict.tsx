@@ -32,7 +32,7 @@ export default function Predict() {
   const [apiKey, setApiKey] = useState(loadKey);
   const [raw, setRaw] = useState<Record<string, string>>({});
   const [touched, setTouched] = useState<Record<string, boolean>>({});
-  const latest = useLatest(symbol);
+  const latest = useLatest(symbol, symbolError(symbol) === null);
   const first = useRef<HTMLInputElement>(null);
   useShortcuts({ "/": () => first.current?.focus() });
 

@@ -23,6 +23,13 @@ function Row({ name, level, status, detail }: { name: string; level: Level; stat
   );
 }
 
+/** A flat, readable rendering of a small info value (numbers rounded, objects as k v pairs). */
+function brief(v: unknown): string {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  if (v && typeof v === "object") return Object.entries(v).map(([k, x]) => `${k} ${brief(x)}`).join(", ");
+  return String(v);
+}
+
 const staleLevel = (age: number | null | undefined, warnS: number): Level =>
   age === null || age === undefined ? "idle" : age > 2 * warnS ? "bad" : age > warnS ? "warn" : "ok";
 
@@ -55,7 +62,7 @@ export default function System() {
                   detail={model.data?.last_error ?? (model.data ? `swaps: ${model.data.swaps}` : undefined)} />
                 <Row name="Explainer" level={ex && !("error" in ex) ? "ok" : ex ? "bad" : "idle"}
                   status={ex ? ("error" in ex ? String(ex.error) : "ready") : "unknown"}
-                  detail={ex && !("error" in ex) ? Object.entries(ex).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ") : undefined} />
+                  detail={ex && !("error" in ex) ? Object.entries(ex).map(([k, v]) => `${k}: ${brief(v)}`).join(" · ") : undefined} />
                 <Row name="Online store (Redis)" level={r?.redis ? "ok" : "bad"} status={r?.redis ? "up" : "down"} />
                 <Row name="Warehouse (PostgreSQL)" level={r?.postgres ? "ok" : "bad"} status={r?.postgres ? "up" : "down"} />
                 <Row name="Metrics channel (/ws/metrics)" level={metrics.state?.status === "open" ? "ok" : "warn"}

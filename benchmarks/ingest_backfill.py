@@ -29,12 +29,24 @@ import pandas as pd
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = "candles, quarantine, watermarks"
+TABLES = "candles, articles, market_index, quarantine, watermarks"
+MULTI = ["binance", "cryptocompare", "fear_greed"]
+
+
+def _latency(seconds: float):
+    from aiohttp import web
+
+    @web.middleware
+    async def delay(request, handler):
+        await asyncio.sleep(seconds)
+        return await handler(request)
+
+    return delay
 
 
 def _truncate(pool) -> None:
     with pool.connection() as conn:
-        conn.execute(f"TRUNCATE {TABLES}")
+        conn.execute(f"TRUNCATE {TABLES} CASCADE")
 
 
 def _count(pool, sql: str) -> int:
@@ -88,12 +100,39 @@ async def sequential(settings, lake, pool, start: pd.Timestamp, end: pd.Timestam
     return rows, requests
 
 
+async def sequential_clients(settings, lake, pool, sources: list[str], start: pd.Timestamp,
+                             end: pd.Timestamp) -> tuple[int, int]:
+    """The multi-source baseline: the same clients, one source and one page after another, no Ray."""
+    from rayapp.ingest import CLIENTS
+    from rayapp.ingest.bronze import bronze_rows
+    from rayapp.ingest.http import make_limiter, open_session
+    from rayapp.ingest.pipeline import write_results
+
+    rows = requests = 0
+    async with open_session(settings) as session:
+        for src in sources:
+            cls = CLIENTS[src]
+            client = cls(settings, session, make_limiter(src, settings))
+            for key in cls.default_keys(settings):
+                async for page in client.pages(key, start, end):
+                    requests += 0 if page.derived else 1
+                    for dataset, table in bronze_rows([page], key=key, start=start, end=end).items():
+                        lake.write(src, dataset, start.date(), table, part=f"seq_{key}_{requests}")
+                    with pool.connection() as conn, conn.transaction():
+                        rows += write_results(conn, src, [page]).read
+    return rows, requests
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--workers", type=int, default=4, help="Ray Data actors (ingest.workers)")
     ap.add_argument("--window-h", type=int, default=1000, help="hours per partition (one call each)")
     ap.add_argument("--num-cpus", type=int, default=None, help="ray.init num_cpus (default: all)")
+    ap.add_argument("--latency-ms", type=float, default=0.0,
+                    help="added to every replay response, to stand in for an internet round trip")
+    ap.add_argument("--no-multi", action="store_true",
+                    help="skip the second scenario (binance + cryptocompare news + fear & greed)")
     args = ap.parse_args()
     price = sorted(args.data.glob("btc_usd_1h_*.csv"))
     if not price:
@@ -123,7 +162,10 @@ def main() -> int:
             ray.init(num_cpus=args.num_cpus, include_dashboard=False, configure_logging=False,
                      log_to_driver=False)
             ray_init_s = time.perf_counter() - t
-            with ReplayServer(app_from_settings(load_settings(base).replay, str(args.data))) as url:
+            app = app_from_settings(load_settings(base).replay, str(args.data))
+            if args.latency_ms > 0:
+                app.middlewares.append(_latency(args.latency_ms / 1000))
+            with ReplayServer(app) as url:
                 common = [*base, f"sources.replay_url={url}", f"ingest.window_h={args.window_h}",
                           f"ingest.workers={args.workers}"]
                 # ---- Ray fan-out, cold
@@ -147,6 +189,28 @@ def main() -> int:
                 seq_wall = time.perf_counter() - t
                 seq_rows = _count(pool, "SELECT count(*) FROM candles")
                 seq_q = _count(pool, "SELECT count(*) FROM quarantine")
+                multi: dict[str, float | int] = {}
+                if not args.no_multi:
+                    # ---- three sources in flight: Ray fan-out vs the same clients in sequence
+                    _truncate(pool)
+                    sm = load_settings([*common, f"storage.root={tmp}/lake_ray_multi"])
+                    t = time.perf_counter()
+                    rep = run_ingest(sm, sources=MULTI, start=start, end=end)
+                    m_wall = time.perf_counter() - t
+                    m_counts = _count(pool, "SELECT (SELECT count(*) FROM candles) + "
+                                            "(SELECT count(*) FROM articles) + (SELECT count(*) FROM market_index)")
+                    _truncate(pool)
+                    t = time.perf_counter()
+                    m_rows, m_req = asyncio.run(sequential_clients(
+                        sm, BronzeLake.local(f"{tmp}/lake_seq_multi"), pool, MULTI, start, end))
+                    m_seq_wall = time.perf_counter() - t
+                    multi = {
+                        "multi_ok": rep.ok, "multi_rows": sum(x.read for x in rep.summaries.values()),
+                        "multi_requests": sum(x.requests for x in rep.summaries.values()),
+                        "multi_silver_rows": m_counts, "multi_wall_s": round(m_wall, 3),
+                        "multi_sequential_rows": m_rows, "multi_sequential_requests": m_req,
+                        "multi_sequential_wall_s": round(m_seq_wall, 3),
+                        "multi_ratio": round(m_wall / m_seq_wall, 3)}
         finally:
             ray.shutdown()
             close_pools()
@@ -159,7 +223,7 @@ def main() -> int:
         "quarantine_rows": ray_q, "partitions": b.partitions, "workers": args.workers,
         "sequential_rows": seq_read, "sequential_requests": seq_requests,
         "sequential_candles": seq_rows, "sequential_quarantined": seq_q,
-        "ray_init_s": round(ray_init_s, 3),
+        "ray_init_s": round(ray_init_s, 3), "latency_ms": args.latency_ms, **multi,
     }
     print(json.dumps(result))
     return 0

@@ -343,7 +343,8 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         items = ray.data.from_items([p.to_row() for p in plan.partitions],
                                     override_num_blocks=len(plan.partitions))
         ds = items.map_batches(PartitionWorker, fn_constructor_kwargs={"settings": settings}, batch_size=1,
-                               compute=ray.data.ActorPoolStrategy(size=n), num_cpus=0.25)
+                               compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n, initial_size=n),
+                               num_cpus=0.25)
         seen = 0
         try:
             for row in ds.iter_rows():

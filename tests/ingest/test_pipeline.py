@@ -165,10 +165,13 @@ def test_ingest_fans_out_keeps_going_when_one_source_is_down(db, ray_cluster, re
     assert len(bronze) == n_windows and set(bronze["status"]) == {200}
     assert bronze["payload"].str.startswith("[[").all()
 
-    # Re-run later: only what is new since each watermark is fetched.
-    rep = run_ingest(s, sources=["binance", "fear_greed"], end=end + pd.Timedelta(days=2))
+    # Re-run later: only what is new since each watermark is fetched. The RSS feed has no
+    # history (one partition: the feed as it is now); Reddit has no credentials here: skipped.
+    rep = run_ingest(s, sources=["binance", "fear_greed", "coindesk", "reddit"], end=end + pd.Timedelta(days=2))
     assert rep.ok, rep.summaries
-    assert {p.start for p in rep.plan.partitions} == {end}
+    assert {p.start for p in rep.plan.partitions if p.source != "coindesk"} == {end}
+    assert rep.summaries["reddit"].note.startswith("skipped") and rep.summaries["reddit"].read == 0
+    assert rep.summaries["coindesk"].written > 0
     assert rep.summaries["binance"].read == 48 and rep.summaries["binance"].written == 48
     assert rep.summaries["fear_greed"].written == 2
     assert _count(db, "SELECT count(*) FROM candles WHERE source = 'binance'") == 32 * 24

@@ -24,11 +24,13 @@ from rayapp.config import load_settings
 from rayapp.ingest.commands import ingest_override
 from rayapp.ingest.pipeline import (
     Partition,
+    PartitionWorker,
     Plan,
     WatermarkTracker,
     advance_watermark,
     make_plan,
     read_watermark,
+    reset_watermark,
     windows,
 )
 from tests.factories import candles
@@ -232,6 +234,39 @@ def test_killed_run_restarts_without_gap_or_duplicate(db, ray_cluster, replay_ur
     n_windows = len(windows(T0, end, pd.Timedelta(hours=48)))
     assert bronze.num_rows == n_windows
     assert len(set(bronze.column("window_start").to_pylist())) == n_windows
+
+
+async def test_one_partition_bad_payload_then_duplicates(db, ray_cluster, settings, tmp_path):
+    """A worker on its own (no Ray Data): a malformed page fails the window and is kept in bronze;
+    the refetch with duplicate and out-of-order rows loads each hour once."""
+    import asyncio
+
+    from rayapp.lake import BronzeLake
+    from tests.ingest.faults import HOUR_MS, FaultServer, kline, respond
+
+    t0_ms = int(T0.timestamp() * 1000)
+    bars = [kline(t0_ms + i * HOUR_MS, 40_000 + i) for i in range(24)]
+    messy = bars[:5] + bars[3:5] + bars[5:][::-1]  # two repeats, the rest newest first
+    part = Partition("binance", "BTCUSDT", T0, T0 + pd.Timedelta(hours=24), 0)
+    async with FaultServer() as srv:
+        srv.script("/api/v3/klines", respond(text='[[1704067200000,"42000.1"'), respond(200, messy))
+        s = load_settings([f"state_dir={settings.state_dir}", f"sources.binance_url={srv.url}",
+                           f"sources.binance_fallback_url={srv.url}", f"storage.root={tmp_path / 'lake'}"])
+        worker = PartitionWorker(s)
+        reset_watermark(db, "binance", "BTCUSDT", T0)
+        db.commit()
+        bad = await asyncio.to_thread(worker.process, part)
+        assert not bad.ok and "JSON" in bad.errors[0]
+        kept = BronzeLake.from_settings(s).read("binance", "klines_errors").to_pylist()
+        assert kept[0]["payload"] == '[[1704067200000,"42000.1"' and kept[0]["status"] == 200
+        assert _count(db, "SELECT count(*) FROM candles") == 0
+        assert read_watermark(db, "binance", "BTCUSDT")[1] == T0
+        good = await asyncio.to_thread(worker.process, part)
+    assert good.ok, good.errors
+    assert (good.read, good.written, good.quarantined) == (26, 24, 2)
+    assert _count(db, "SELECT count(DISTINCT open_time) FROM candles") == 24
+    assert _count(db, "SELECT count(*) FROM quarantine WHERE check_name = 'duplicate_key'") == 2
+    assert read_watermark(db, "binance", "BTCUSDT")[1] == T0 + pd.Timedelta(hours=24)
 
 
 def test_partition_round_trip():

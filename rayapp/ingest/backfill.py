@@ -92,7 +92,8 @@ def read_records(path: Path, columns: Sequence[str], sep: str = ",",
                        {"file": path.name, "record": int(records[i]), "fields": rows[i]})
         for i in np.nonzero(keep & ~good)[0]
     ]
-    good_rows = [rows[i] for i in np.nonzero(good)[0]] if len(rejected) else [r for r in rows if r]
+    # Only a file with bad or blank lines pays for picking rows out one by one.
+    good_rows = rows if good.all() else [rows[i] for i in np.nonzero(good)[0]]
     frame = pd.DataFrame(good_rows, columns=list(columns), dtype=object)
     frame.index = pd.Index(records[good], name="record")
     frame = frame.astype("string")
@@ -181,7 +182,8 @@ def parse_binance(path: Path, symbol: str, source: str = "binance") -> Parsed:
 
 def _lag(lags: dict[str, float], source: pd.Series) -> pd.Series:
     default = float(lags.get("default", 0.0))
-    minutes = source.map(lambda s: float(lags.get(s, default))).astype("float64")
+    per_source = {k: float(v) for k, v in lags.items() if k != "default"}
+    minutes = source.astype(object).map(per_source).astype("float64").fillna(default)
     return pd.to_timedelta(minutes, unit="min")
 
 

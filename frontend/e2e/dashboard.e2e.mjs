@@ -82,6 +82,8 @@ try {
   const remembered = await page.evaluate(() => document.documentElement.classList.contains("dark"));
   if (remembered !== after) fail("theme was not remembered across a reload");
   emit("theme", { dark: after, remembered });
+  await page.locator('[data-testid="price-chart"]').waitFor({ timeout: T });
+  await page.getByTestId("track-accuracy").waitFor({ timeout: T });
   await page.screenshot({ path: join(OUT, `dashboard-${after ? "dark" : "light2"}.png`), fullPage: true });
 
   // 4. Predict: invalid input is flagged at once; a valid submit shows P(up) and the explanation.

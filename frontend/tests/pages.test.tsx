@@ -155,3 +155,34 @@ describe("shell", () => {
     expect(screen.getByRole("dialog", { name: "Keyboard shortcuts" })).toBeInTheDocument();
   });
 });
+
+describe("Analytics", () => {
+  it("renders folds, baselines, the ablation with p-values and the empty states from the API", async () => {
+    const Analytics = (await import("../src/pages/Analytics")).default;
+    api.route("GET", "/model", () => ({ body: { loaded: true, version: "7", feature_names: [], swaps: 0,
+      cv_metrics: { folds: [{ fold: 0, accuracy: 0.55, acc_low: 0.51, acc_high: 0.59 }], pooled: { accuracy: 0.55 } },
+      baselines: { pooled: { always_up: { accuracy: 0.5 } }, best: "always_up" },
+      gate: { promote: false, reasons: ["not better than always_up (p=0.2)"] } } }));
+    api.route("GET", "/report", () => ({ body: { model_version: "7", run_id: "r", reports: {
+      training: { artifacts: {} },
+      ablation: { artifacts: { "ablation.recent": { columns: ["config", "accuracy", "p_boot", "significant"],
+        data: [["price_only", 0.52, 0.0004, true]] } } } } } }));
+    wrap(<Analytics />);
+    expect(await screen.findByText("Model v7 evaluation")).toBeInTheDocument();
+    expect(screen.getByTestId("gate")).toHaveTextContent("refused – not better than always_up (p=0.2)");
+    expect(screen.getByTestId("table-folds")).toHaveTextContent("0.5100");
+    expect(screen.getByTestId("table-baselines")).toHaveTextContent("best baseline");
+    expect(screen.getByTestId("table-ablation-recent")).toHaveTextContent("<0.001");
+    expect(screen.getByText("No calibration report in this training run.")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: /Download rayapp-report-v7.csv/ })).toBeInTheDocument();
+  });
+
+  it("shows the API's error with a retry when there is no model", async () => {
+    const Analytics = (await import("../src/pages/Analytics")).default;
+    api.route("GET", "/model", () => ({ status: 503, body: { detail: "no model loaded: no champion" } }));
+    api.route("GET", "/report", () => ({ status: 503, body: { detail: "no model loaded: no champion" } }));
+    wrap(<Analytics />);
+    expect(await screen.findByRole("alert")).toHaveTextContent("HTTP 503: no model loaded");
+    expect(screen.getByRole("button", { name: "Retry" })).toBeInTheDocument();
+  });
+});

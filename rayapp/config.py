@@ -206,6 +206,7 @@ class ServingSettings(_Section):
     price_sources: list[str] = Field(default_factory=lambda: ["binance", "coinbase", "cryptocompare"])
     static_dir: str = "frontend/dist"
     explain_top_k: int = Field(3, ge=1, le=20)
+    access_log: bool = False
 
 
 class FeatureSettings(_Section):

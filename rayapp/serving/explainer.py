@@ -139,11 +139,18 @@ def summarise(contributions: dict[str, float], base_value: float, method: str, m
     neg = [factor(n, c) for n, c in reversed(ordered) if c < 0][:top_k]
     margin = base_value + sum(contributions.values())
 
+    out = {"method": method, "model_version": model_version, "base_value": base_value,
+           "margin": margin, "contributions": contributions, "top_positive": pos,
+           "top_negative": neg, "units": "log-odds"}
+    return with_probability(out, p_up)
+
+
+def with_probability(explanation: dict[str, Any], p_up: float | None) -> dict[str, Any]:
+    """The explanation with its one-line text led by the served (calibrated) P(up)."""
     def fmt(items: list[dict[str, Any]]) -> str:
         return ", ".join(f"{f['feature']} ({f['contribution']:+.3f})" for f in items) or "nothing"
 
-    lead = f"P(up) {p_up:.2f}" if p_up is not None else f"log-odds {margin:+.3f}"
-    text = f"{lead}: pushed up most by {fmt(pos)}; pushed down most by {fmt(neg)}."
-    return {"method": method, "model_version": model_version, "base_value": base_value,
-            "margin": margin, "contributions": contributions, "top_positive": pos,
-            "top_negative": neg, "text": text, "units": "log-odds"}
+    lead = f"P(up) {p_up:.2f}" if p_up is not None else f"log-odds {explanation['margin']:+.3f}"
+    text = (f"{lead}: pushed up most by {fmt(explanation['top_positive'])}; "
+            f"pushed down most by {fmt(explanation['top_negative'])}.")
+    return {**explanation, "text": text}

@@ -82,6 +82,9 @@ def _cache_dir(settings: Settings) -> Path:
 
 
 def _check(model: LoadedModel) -> LoadedModel:
+    # One row per call: OpenMP threads only add wake-up latency, and busy-wait badly when several
+    # replicas share few cores. Parallelism comes from replicas and concurrent requests instead.
+    model.booster.set_param({"nthread": 1})
     b, tags = model.bundle, model.tags
     # The version tags and the bundle must agree, or the booster would see misordered columns.
     if tags.get("feature_set_version") not in (None, b.feature_set_version):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rayapp.log import get_logger
 from rayapp.serving import prediction_log
+from rayapp.serving.explainer import with_probability
 from rayapp.serving.predictor import FeatureSetMismatch
 
 if TYPE_CHECKING:
@@ -76,12 +77,17 @@ class PredictionService:
         self.hub: Hub | None = None
         self._seen_ts: dict[str, str | None] = {}
         self._retry_on = _retryable()
+        self._methods: dict[tuple[str, str], Any] = {}
 
     async def call(self, name: str, handle: Any, method: str, *args: Any) -> Any:
+        key = (name, method)
+        bound = self._methods.get(key)
+        if bound is None:  # `handle.method` builds a new handle each time: build it once
+            bound = self._methods[key] = getattr(handle, method)
         delay = 0.05
         for attempt in range(5):
             try:
-                return await getattr(handle, method).remote(*args)
+                return await bound.remote(*args)
             except self._retry_on as exc:
                 if attempt == 4:
                     raise
@@ -114,6 +120,7 @@ class PredictionService:
                       explain: bool = True) -> dict[str, Any]:
         if not self.meta.get("loaded"):
             await self.refresh_model()
+        expl_call: asyncio.Future[Any] | None = None
         for attempt in range(2):
             meta = self.meta
             if not meta.get("loaded"):
@@ -129,18 +136,29 @@ class PredictionService:
                 found = await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv)
                 if not found["found"]:
                     raise NotFound(f"no features for {symbol} (feature set {fsv}): {found['reason']}")
+            # The explanation does not depend on the prediction, only on the model version: ask
+            # for both at once (one round trip of latency instead of two) and redo the explanation
+            # in the rare case a hot swap made the Predictor answer with another version.
+            expl_call = (asyncio.ensure_future(self.call("Explainer", self.explainer, "explain",
+                                                         meta["version"], found["values"]))
+                         if explain else None)
             try:
                 pred = await self.call("Predictor", self.predictor, "predict", found["values"], fsv)
                 break
             except FeatureSetMismatch:
                 # The champion was swapped between our metadata read and the call: re-read, retry.
+                if expl_call is not None:
+                    expl_call.cancel()
                 await self.refresh_model()
                 if attempt == 1:
                     raise
         explanation = None
-        if explain:
-            explanation = await self.call("Explainer", self.explainer, "explain", pred["model_version"],
-                                          found["values"], pred["p_up"])
+        if expl_call is not None:
+            explanation = await expl_call
+            if explanation["model_version"] != pred["model_version"]:
+                explanation = await self.call("Explainer", self.explainer, "explain",
+                                              pred["model_version"], found["values"])
+            explanation = with_probability(explanation, pred["p_up"])
         if found["fallback"]:
             self.metrics.fallbacks.labels(found["reason"] or "unknown").inc()
         self.metrics.observe_prediction(symbol, pred, found["source"], found.get("age_s"))

@@ -1,0 +1,194 @@
+"""POST /predict (with explanation) latency: Ray Serve vs the same code in plain uvicorn.
+
+Both servers run the same FastAPI app (rayapp.serving.app.build_api) over the same FeatureLookup,
+Predictor and Explainer classes against the same embedded PostgreSQL/Redis and the same registered
+model: Serve composes them as deployments by handle; the baseline calls them in-process in one
+uvicorn worker. The same aiohttp client measures both at concurrency 1, 8 and 32.
+
+    python benchmarks/serve_latency.py [--seconds 8] [--levels 1,8,32]
+
+Last line: {"serve_p50_ms", "serve_p99_ms", "plain_p50_ms", "plain_p99_ms", "ratio_p50",
+"serve_max_rps", "levels": {...}} (headline numbers at concurrency 8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+API_KEY = "bench-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(state: Path) -> Any:
+    """Embedded services, generated features (offline + online) and a registered champion."""
+    import pandas as pd
+
+    from rayapp.config import load_settings
+    from rayapp.serving.deployments import resolve_settings
+    from rayapp.services import services_up
+    from rayapp.warehouse import get_pool
+    from tests.serving.factories import (
+        fit_bundle,
+        log_and_promote,
+        make_market,
+        train_booster,
+        write_offline,
+        write_online,
+    )
+
+    s = load_settings([f"state_dir={state}", "mlflow.registered_model=bench_model",
+                       "mlflow.experiment=bench", f"serving.api_key={API_KEY}",
+                       f"serving.port={free_port()}", "serving.feature_staleness_s=86400",
+                       "log.level=WARNING"])
+    urls = services_up(s)
+    s.database.url, s.redis.url = urls["postgres"]["url"], urls["redis"]["url"]
+    s = resolve_settings(s)
+    market = make_market(300, pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1), seed=3)
+    write_offline(get_pool(s), market)
+    write_online(s.redis.url, market)
+    booster = train_booster(market, depth=4, rounds=100)  # a realistically sized booster
+    log_and_promote(s, booster, fit_bundle(booster, market))
+    return s
+
+
+async def measure(url: str, concurrency: int, seconds: float) -> dict[str, float]:
+    import aiohttp
+
+    body = {"symbol": "BTCUSDT", "explain": True}
+    headers = {"X-API-Key": API_KEY}
+    lat: list[float] = []
+    errors = 0
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as session:
+        async def one() -> None:
+            nonlocal errors
+            t0 = time.perf_counter()
+            async with session.post(f"{url}/predict", json=body, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    errors += 1
+                    return
+            lat.append(time.perf_counter() - t0)
+
+        for _ in range(max(20, concurrency * 2)):  # warm-up: connections, caches, JIT paths
+            await one()
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < stop:
+                await one()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    a = np.array(lat) * 1e3
+    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
+            "rps": len(a) / wall, "requests": len(a), "errors": errors}
+
+
+def wait_http(url: str, timeout_s: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up")
+        time.sleep(0.3)
+
+
+PLAIN = """
+import json, sys, uvicorn
+from rayapp.config import Settings
+from rayapp.serving.deployments import build_local_api
+s = Settings.model_validate(json.loads(open(sys.argv[1]).read()))
+uvicorn.run(build_local_api(s), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
+            access_log=False)
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=8, help="measured seconds per level")
+    ap.add_argument("--levels", default="1,8,32", help="concurrency levels")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    os.environ.setdefault("RAY_SERVE_LOG_TO_STDERR", "0")
+    with tempfile.TemporaryDirectory(prefix="bsl", dir="/tmp") as tmp:
+        state = Path(tmp)
+        s = prepare(state)
+        results: dict[str, dict[str, Any]] = {}
+
+        # ---- plain uvicorn, same classes in one process ---------------------------------------
+        cfg = state / "settings.json"
+        cfg.write_text(s.model_dump_json())
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-c", PLAIN, str(cfg), str(port)], cwd=ROOT)
+        try:
+            plain = f"http://127.0.0.1:{port}"
+            wait_http(plain)
+            results["plain"] = {str(c): asyncio.run(measure(plain, c, args.seconds)) for c in levels}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+        # ---- Ray Serve --------------------------------------------------------------------------
+        import ray
+        from ray import serve
+
+        from rayapp.serving.deployments import run
+
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        try:
+            base = run(s)
+            wait_http(base)
+            results["serve"] = {str(c): asyncio.run(measure(base, c, args.seconds)) for c in levels}
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+            from rayapp.services import services_down
+            from rayapp.warehouse.db import close_pools
+
+            close_pools()
+            services_down(s)
+
+    head = "8" if "8" in results["serve"] else str(levels[0])
+    sv, pl = results["serve"][head], results["plain"][head]
+    print(json.dumps({
+        "serve_p50_ms": round(sv["p50_ms"], 3), "serve_p99_ms": round(sv["p99_ms"], 3),
+        "plain_p50_ms": round(pl["p50_ms"], 3), "plain_p99_ms": round(pl["p99_ms"], 3),
+        "ratio_p50": round(sv["p50_ms"] / pl["p50_ms"], 3),
+        "serve_max_rps": round(max(r["rps"] for r in results["serve"].values()), 1),
+        "concurrency": int(head), "cpus": os.cpu_count(),
+        "levels": {c: {"serve": results["serve"][c], "plain": results["plain"][c]}
+                   for c in results["serve"]},
+    }))
+
+
+if __name__ == "__main__":
+    main()

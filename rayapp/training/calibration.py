@@ -123,6 +123,8 @@ def calibrate_oof(
         "reliability_raw": reliability_curve(p_hold, y[hold_i]),
         "reliability_calibrated": reliability_curve(p_cal, y[hold_i]),
         "conformal_alpha": alpha,
+        "conformal_q_low": conf.q_low,
+        "conformal_q_high": conf.q_high,
         "interval_coverage_holdout": float(np.mean((ret[hold_i] >= lo) & (ret[hold_i] <= hi))),
     }
     return CalibrationResult(cal, conf, rm, report)

@@ -52,11 +52,14 @@ def load_frame(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
 
 
 def _train(args: argparse.Namespace, settings: Any) -> int:
+    from rayapp.training.cv import WalkForwardSplit
     from rayapp.training.data import TrainingDataError
     from rayapp.training.pipeline import train
 
     try:
         frame, src = load_frame(args, settings)
+        # Bad input fails here, before a Ray cluster is started for nothing.
+        WalkForwardSplit.from_settings(settings.tune.cv, frame.horizon).folds(frame.times)
         ensure_ray(settings)
         cols = [c.strip() for c in args.features.split(",") if c.strip()] if args.features else None
         out = train(settings, frame, features=cols, report_dir=args.report_dir, data_source=src)

@@ -33,9 +33,7 @@ def booster_params(
         if k in p:
             p[k] = int(p[k])
     p.setdefault("objective", "binary:logistic")
-    p.update(
-        {"eval_metric": "logloss", "seed": int(seed), "tree_method": "hist", "device": device, "verbosity": 0}
-    )
+    p.update({"eval_metric": "logloss", "seed": int(seed), "tree_method": "hist", "device": device, "verbosity": 0})
     if nthread:
         p["nthread"] = int(nthread)
     return p, int(params.get(_ROUNDS_KEY, 100))
@@ -57,12 +55,8 @@ def fit_booster(
     return xgb.train(bp, dtrain, num_boost_round=rounds)
 
 
-def predict_proba(
-    booster: xgb.Booster, X: np.ndarray, feature_names: Sequence[str] | None = None
-) -> np.ndarray:
-    d = xgb.DMatrix(
-        X, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None
-    )
+def predict_proba(booster: xgb.Booster, X: np.ndarray, feature_names: Sequence[str] | None = None) -> np.ndarray:
+    d = xgb.DMatrix(X, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None)
     return np.asarray(booster.predict(d), dtype=float)
 
 
@@ -131,33 +125,32 @@ def fit_final(
     """The model to register: fit on every labelled row (through Ray Train when num_workers > 1)."""
     if num_workers > 1:
         return fit_distributed(frame, params, seed, num_workers, device)
-    return fit_booster(
-        frame.X.to_numpy(dtype=np.float64), frame.y, params, seed, device, nthread, frame.feature_names
-    )
+    return fit_booster(frame.X.to_numpy(dtype=np.float64), frame.y, params, seed, device, nthread, frame.feature_names)
 
 
 def fit_distributed(
     frame: TrainingFrame, params: dict[str, Any], seed: int, num_workers: int, device: str = "cpu"
 ) -> xgb.Booster:
-    """Data-parallel XGBoost over `num_workers` Ray Train workers (XGBoost's collective backend)."""
-    import ray.data
+    """Data-parallel XGBoost over `num_workers` Ray Train workers (XGBoost's collective backend).
+
+    The training matrix goes into the object store once; each worker takes its row shard
+    (rank::world_size) from there. No Ray Data pipeline: its read tasks would compete with the
+    training workers for the CPUs of a small cluster.
+    """
+    import ray
     import ray.train
     from ray.train import ScalingConfig
     from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
 
     names = frame.feature_names
-    df = frame.X.reset_index(drop=True).copy()
-    df["__label__"] = frame.y.astype(float)
     bp, rounds = booster_params(params, seed, device)
+    data_ref = ray.put((frame.X.to_numpy(dtype=np.float64), frame.y.astype(np.float64)))
 
     def train_fn(config: dict[str, Any]) -> None:
-        shard = ray.train.get_dataset_shard("train").materialize().to_pandas()
-        d = xgb.DMatrix(
-            shard[config["names"]].to_numpy(dtype=np.float64),
-            label=shard["__label__"],
-            missing=np.nan,
-            feature_names=config["names"],
-        )
+        ctx = ray.train.get_context()
+        X, y = ray.get(config["data"][0])
+        rank, size = ctx.get_world_rank(), ctx.get_world_size()
+        d = xgb.DMatrix(X[rank::size], label=y[rank::size], missing=np.nan, feature_names=config["names"])
         xgb.train(
             config["params"],
             d,
@@ -168,15 +161,15 @@ def fit_distributed(
 
     trainer = XGBoostTrainer(
         train_fn,
-        train_loop_config={"params": bp, "rounds": rounds, "names": names},
+        # The ref is wrapped in a list so it travels as a reference, not as the data.
+        train_loop_config={"params": bp, "rounds": rounds, "names": names, "data": [data_ref]},
         scaling_config=ScalingConfig(
             num_workers=num_workers, use_gpu=device == "cuda", resources_per_worker={"CPU": 1}
         ),
-        datasets={"train": ray.data.from_pandas(df)},
     )
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError("distributed XGBoost training returned no checkpoint")
     booster = RayTrainReportCallback.get_model(result.checkpoint)
-    log.info("distributed fit done", workers=num_workers, rows=len(df), rounds=rounds)
+    log.info("distributed fit done", workers=num_workers, rows=len(frame), rounds=rounds)
     return booster

@@ -87,6 +87,11 @@ def _champion_scores(
     cfg = champion_config(client, champ)
     if cfg is None:
         return np.array([np.inf]), f"champion v{champ.version} has no training config: not replaced automatically"
+    if int(cfg.get("horizon_h", frame.horizon)) != frame.horizon:
+        return np.array([np.inf]), (
+            f"champion v{champ.version} predicts a {cfg.get('horizon_h')}h horizon, this run "
+            f"{frame.horizon}h: not comparable, not replaced automatically"
+        )
     cols = cfg["feature_names"]
     missing = [c for c in cols if c not in frame.X.columns]
     if missing:
@@ -188,18 +193,20 @@ def train(
 
         bfolds = fold_baselines(frame, folds, ts.fee_bps)
         bmeans = {b: _mean_metrics(rows) for b, rows in bfolds.items()}
-        bname, _ = best_baseline(bmeans, fm if fm in bmeans["always_up"] else "accuracy")
+        # The gate judges directional accuracy whatever the search objective is: it is the one
+        # metric every baseline and every past champion has on the same folds.
+        bname, _ = best_baseline(bmeans, "accuracy")
         for b, m in bmeans.items():
             mlflow.log_metrics({f"baseline_{b}_{k}": v for k, v in m.items()})
         ti = cv.test_idx
         bpred = baseline_predictions(frame.last_ret[ti], len(ti))[bname]
         diff = cv.correct(frame.y) - (bpred.astype(int) == frame.y[ti]).astype(float)
         p_base = block_bootstrap_pvalue(diff, ts.ablation.block_h, ts.ablation.n_boot, seed, "greater")
-        champ, note = _champion_scores(full_frame, folds, name, seed, device, nthread or 1, ts.fee_bps, fm)
+        champ, note = _champion_scores(full_frame, folds, name, seed, device, nthread or 1, ts.fee_bps, "accuracy")
         gate = quality_gate(
-            cv.fold_scores(fm),
+            cv.fold_scores("accuracy"),
             bname,
-            np.array([m[fm] for m in bfolds[bname]]),
+            np.array([m["accuracy"] for m in bfolds[bname]]),
             p_base,
             champ if champ is None or np.all(np.isfinite(champ)) else None,
             ts.gate_alpha,
@@ -257,7 +264,8 @@ def train(
                 "params": best,
                 "feature_names": frame.feature_names,
                 "metric": fm,
-                "fold_scores": cv.fold_scores(fm).tolist(),
+                "fold_scores": cv.fold_scores("accuracy").tolist(),
+                "horizon_h": frame.horizon,
                 "cv": splitter.params(),
             },
             "training/config.json",

@@ -148,7 +148,9 @@ def write_report(
         f"- Brier raw {_fmt(calibration.get('brier_raw'))}, calibrated "
         f"{_fmt(calibration.get('brier_calibrated'))}, "
         f"climatology {_fmt(calibration.get('brier_climatology'))}",
-        f"- conformal interval: alpha={calibration.get('conformal_alpha')}",
+        f"- conformal interval: alpha={calibration.get('conformal_alpha')}, expected return "
+        f"{_fmt(calibration.get('conformal_q_low'))} / +{_fmt(calibration.get('conformal_q_high'))} "
+        f"(log return, fitted on the later half of the out-of-fold hours)",
         "",
     ]
     md += ["## Feature importance (mean |SHAP|)", ""] + [f"- {k}: {v:.5f}" for k, v in importance.items()]

@@ -71,19 +71,27 @@ class BodySizeLimit:
                     await _reject(send, 413, f"request body larger than {self.max_bytes} bytes")
                     return
         seen = 0
-        started = False
+        started = exceeded = False
 
         async def counted_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge()
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                # The app caught the error while reading the body (FastAPI answers 400): answer
+                # 413 instead of whatever it produced.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _reject(send, 413, f"request body larger than {self.max_bytes} bytes")
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

@@ -1,0 +1,178 @@
+"""`rayapp demo`: the whole system end to end on embedded defaults.
+
+ingest (last N days: live APIs, or the local replay server with `sources=replay`) → sentiment
+scoring → features (offline + online store) → a small Tune search and training run registered in
+MLflow → Ray Serve serving the champion while the feed advances (new candles → new feature row →
+a pushed prediction). Each stage is called through its public function, exactly as its own
+command would; the demo adds only the orchestration and the clock.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from rayapp.log import get_logger
+
+log = get_logger(__name__)
+out = Console()
+REPLAY_SPEED = 120.0  # market seconds per wall second while serving: an hour every 30 s
+REPLAY_STALENESS_S = 10 * 365 * 86400.0
+
+
+def _step(name: str) -> float:
+    out.rule(f"[bold]{name}")
+    return time.monotonic()
+
+
+def _done(t0: float, what: str) -> None:
+    out.print(f"[green]✓[/green] {what} [dim]({time.monotonic() - t0:.1f} s)[/dim]")
+
+
+def start_replay(settings: Any) -> tuple[Any, Any, pd.Timestamp]:
+    """The replay server on a free port with its clock at the newest hour that has news too."""
+    from rayapp.ingest.replay import ReplayData, ReplayServer, app_from_settings
+
+    rs = settings.replay.model_copy(deep=True)
+    data = ReplayData.load(rs.data, rs.klines_files)
+    if rs.start:
+        start = pd.Timestamp(rs.start)
+        start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    else:
+        end = pd.Timestamp(int(data.opens.max()), unit="s", tz="UTC")
+        if len(data.news):
+            # the demo is more telling where articles exist: end where the news history ends
+            end = min(end, pd.Timestamp(int(data.news["published_on"].max()), unit="s", tz="UTC"))
+        start = end.floor("h") - pd.Timedelta(days=1)
+    rs.start, rs.speed = start.isoformat(), rs.speed or REPLAY_SPEED
+    server = ReplayServer(app_from_settings(rs, data=data), host=rs.host, port=0)
+    url = server.start()
+    s = settings.model_copy(deep=True)
+    old = settings.sources.replay_url or ""
+    for name in type(s.sources).model_fields:
+        value = getattr(s.sources, name)
+        if name.endswith("_url") and isinstance(value, str) and old and value.startswith(old):
+            setattr(s.sources, name, url + value[len(old):])
+    s.sources.replay_url = url
+    # Replayed history is years old by the wall clock; staleness is meaningless here.
+    s.serving.feature_staleness_s = REPLAY_STALENESS_S
+    out.print(f"replay server {url}: market clock starts {start.isoformat()} at {rs.speed:g}x")
+    return server, s, start
+
+
+def ingest(settings: Any, start: Any, end: Any) -> None:
+    from rayapp.ingest.pipeline import run_ingest
+
+    report = run_ingest(settings, start=start, end=end)
+    for name, s in report.summaries.items():
+        out.print(f"  {name}: {s}")
+
+
+def train_and_promote(settings: Any, trials: int) -> str:
+    from rayapp.training.data import load_training_frame
+    from rayapp.training.pipeline import train
+    from rayapp.training.registry import promote
+
+    frame = load_training_frame(settings)
+    cv = settings.tune.cv
+    need = cv.n_splits * cv.test_size_h + 2 * 168
+    if len(frame) < need:
+        # A short demo history: smaller walk-forward test windows, still n_splits of them.
+        settings = settings.model_copy(deep=True)
+        settings.tune.cv.test_size_h = max(24, (len(frame) - 2 * 168) // cv.n_splits)
+        out.print(f"  {len(frame)} rows: walk-forward test windows of {settings.tune.cv.test_size_h} h "
+                  f"(configured {cv.test_size_h} h needs {need} rows)")
+    outcome = train(settings, frame, num_samples=trials, data_source="offline_store (demo)")
+    out.print(f"  {settings.mlflow.registered_model} v{outcome.version}: cv {settings.tune.metric}="
+              f"{outcome.cv_mean:.4f}; gate {'promoted' if outcome.promoted else 'refused'}")
+    for reason in outcome.gate.get("reasons", []):
+        out.print(f"    gate: {reason}")
+    if not outcome.promoted and not _has_champion(settings):
+        # Serving needs a model: the demo serves the challenger and says so; the refused gate
+        # decision stays visible at /model and in MLflow.
+        promote(settings.mlflow.registered_model, outcome.version)
+        out.print("[yellow]  no champion existed: the demo serves this challenger although the gate "
+                  "refused it (see /model → gate)[/yellow]")
+    return str(outcome.version)
+
+
+def _has_champion(settings: Any) -> bool:
+    from rayapp.serving.model_store import ModelNotFound, alias_version
+
+    try:
+        alias_version(settings, "champion")
+        return True
+    except ModelNotFound:
+        return False
+
+
+def run_demo(settings: Any, *, days: int = 60, trials: int = 4, duration_s: float | None = None,
+             skip_sentiment: bool = False, feed_interval_s: float = 30.0) -> int:
+    from rayapp.features.build import run_build, update_after_ingest
+    from rayapp.serving.commands import ensure_ray, print_urls, with_api_key
+    from rayapp.serving.deployments import resolve_settings, run
+
+    t_start = time.monotonic()
+    server = None
+    t0 = _step("services and Ray")
+    settings = resolve_settings(settings)
+    dashboard = ensure_ray(settings)
+    if settings.sources.mode == "replay":
+        server, settings, now = start_replay(settings)
+    else:
+        now = pd.Timestamp.now(tz="UTC").floor("h")
+    _done(t0, f"PostgreSQL, Redis, Ray ready ({settings.sources.mode} sources)")
+    try:
+        t0 = _step(f"1/5 ingest {days} days up to {now.isoformat()}")
+        ingest(settings, now - pd.Timedelta(days=days), now)
+        _done(t0, "ingested")
+        if not skip_sentiment:
+            from rayapp.sentiment.pipeline import run_score
+
+            t0 = _step("2/5 sentiment scoring")
+            summary = run_score(settings)
+            _done(t0, f"scored {summary.scored} articles with {summary.model_id} ({summary.backend})")
+        t0 = _step("3/5 features")
+        for b in run_build(settings):
+            out.print(f"  {b.symbol}: {b.rows} rows {b.first_ts} → {b.last_ts}, version "
+                      f"{b.feature_set_version}, online {b.online_ts}")
+        _done(t0, "features in the offline and online stores")
+        t0 = _step(f"4/5 training ({trials} trials)")
+        version = train_and_promote(settings, trials)
+        _done(t0, f"registered v{version}")
+        t0 = _step("5/5 serving")
+        settings, generated = with_api_key(settings)
+        base = run(settings)
+        _done(t0, "Ray Serve application running")
+        print_urls(settings, base, dashboard, generated)
+        out.print(f"[bold]first prediction served {time.monotonic() - t_start:.0f} s after start[/bold] "
+                  f"(GET {base}/predictions/latest)")
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(feed_interval_s if deadline is None else
+                       max(0.0, min(feed_interval_s, deadline - time.monotonic())))
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            # the feed advances: new candles → the newest feature rows → Redis → pushed prediction
+            from rayapp.ingest.pipeline import run_ingest, source_now
+
+            report = run_ingest(settings)
+            built = update_after_ingest(settings)
+            out.print(f"feed: market time {source_now(settings).isoformat()}, "
+                      f"{sum(s.written for s in report.summaries.values())} silver rows written, "
+                      f"online vector {[b.online_ts for b in built]}")
+    except KeyboardInterrupt:
+        out.print("[yellow]stopping[/yellow]")
+    finally:
+        try:
+            from ray import serve
+
+            serve.shutdown()
+        except Exception as exc:
+            log.warning("serve shutdown failed", error=type(exc).__name__)
+        if server is not None:
+            server.stop()
+    return 0

@@ -6,7 +6,8 @@
 // and this script waits for the prediction it causes to arrive over /ws/predictions.
 //
 // Env: BASE_URL (the app), API_KEY (for POST /predict), OUT_DIR (screenshots), TIMEOUT_MS.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { launch } from "./browser.mjs";
 
@@ -23,6 +24,20 @@ const emit = (event, extra = {}) => console.log(JSON.stringify({ event, ...extra
 const fail = (msg) => {
   throw new Error(msg);
 };
+
+// axe-core WCAG 2 A/AA checks (labels, names, contrast) on each page in the theme shown.
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const a11yFailures = [];
+async function a11y(page, name) {
+  await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact,
+      nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`) }));
+  });
+  emit("a11y", { page: name, violations: violations.map((v) => v.id) });
+  if (violations.length) a11yFailures.push({ page: name, violations });
+}
 
 const { ctx, close } = await launch();
 const consoleErrors = [];
@@ -64,7 +79,9 @@ try {
   const count = await page.locator('[data-testid="feed-item"]').count();
   emit("ws-prediction", { ts: arrived, items: count });
   await page.locator('[data-testid="price-chart"]').waitFor({ timeout: T });
+  await page.getByTestId("track-accuracy").waitFor({ timeout: T });
   await page.screenshot({ path: join(OUT, "dashboard-light.png"), fullPage: true });
+  await a11y(page, "dashboard (light)");
 
   // Pause and resume (the button and its pressed state).
   await page.getByTestId("feed-pause").click();
@@ -85,6 +102,7 @@ try {
   await page.locator('[data-testid="price-chart"]').waitFor({ timeout: T });
   await page.getByTestId("track-accuracy").waitFor({ timeout: T });
   await page.screenshot({ path: join(OUT, `dashboard-${after ? "dark" : "light2"}.png`), fullPage: true });
+  await a11y(page, `dashboard (${after ? "dark" : "light"})`);
 
   // 4. Predict: invalid input is flagged at once; a valid submit shows P(up) and the explanation.
   await page.keyboard.press("2");
@@ -101,16 +119,19 @@ try {
   await page.getByTestId("shap-chart").waitFor({ timeout: T });
   emit("predict", { explanation: text, p_up: pup });
   await page.screenshot({ path: join(OUT, "predict.png"), fullPage: true });
+  await a11y(page, "predict");
 
   // 5. The other pages render from the live API (screenshots for a human look).
   await page.keyboard.press("3");
   await page.getByText(/evaluation/).first().waitFor({ timeout: T });
   await page.getByText("Walk-forward folds", { exact: false }).waitFor({ timeout: T });
   await page.screenshot({ path: join(OUT, "analytics.png"), fullPage: true });
+  await a11y(page, "analytics");
   await page.keyboard.press("4");
   await page.getByTestId("components").waitFor({ timeout: T });
   await page.getByText("Predictions served:").waitFor({ timeout: T });
   await page.screenshot({ path: join(OUT, "system.png"), fullPage: true });
+  await a11y(page, "system");
 
   // 6. Phone width: the dashboard still lays out (no horizontal scroll of the page).
   await page.setViewportSize({ width: 390, height: 844 });
@@ -123,6 +144,7 @@ try {
 
   if (consoleErrors.length) fail(`console errors: ${consoleErrors.join(" | ")}`);
   if (badResponses.length) fail(`failed requests: ${badResponses.join(" | ")}`);
+  if (a11yFailures.length) fail(`accessibility (axe, WCAG 2 AA): ${JSON.stringify(a11yFailures)}`);
   emit("done", { screenshots: OUT });
 } catch (e) {
   emit("error", { message: String(e?.message ?? e), console: consoleErrors.slice(-5) });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Prediction } from "../src/api/types";
+import type { Explanation, Prediction } from "../src/api/types";
 import { feedRows } from "../src/components/LiveFeedPanel";
 import { chartRows, dayTicks, markers } from "../src/components/PriceChart";
 import { topContributions } from "../src/components/ShapChart";
@@ -43,7 +43,7 @@ describe("feed rows", () => {
 describe("SHAP bars", () => {
   it("keeps the largest contributions by magnitude", () => {
     const e = { method: "pred_contribs", model_version: "1", units: "log-odds", base_value: 0, margin: 0,
-      contributions: { a: 0.1, b: -0.5, c: 0.3 }, top_positive: [], top_negative: [], text: "" } as const;
+      contributions: { a: 0.1, b: -0.5, c: 0.3 }, top_positive: [], top_negative: [], text: "" } satisfies Explanation;
     expect(topContributions(e, 2)).toEqual([{ feature: "b", value: -0.5 }, { feature: "c", value: 0.3 }]);
   });
 });

@@ -183,6 +183,16 @@ def _rayapp(*args: str, **kw) -> list[str]:
     return [sys.executable, "-m", "rayapp.cli", *args]
 
 
+def _wait_group_gone(pgid: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+
+
 def test_killed_run_restarts_without_gap_or_duplicate(db, ray_cluster, replay_url, state_dir, tmp_path):
     from rayapp.ingest.pipeline import run_ingest
     from rayapp.lake import BronzeLake
@@ -207,6 +217,7 @@ def test_killed_run_restarts_without_gap_or_duplicate(db, ray_cluster, replay_ur
         assert proc.poll() is None, "run finished before it could be killed:\n" + (tmp_path / "run1.log").read_text()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
+        _wait_group_gone(proc.pid)  # its Ray processes too: nothing can commit after this
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

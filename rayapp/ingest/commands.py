@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from rayapp.log import get_logger
 
 log = get_logger(__name__)
 console = Console(stderr=True)
-out = Console()
+# Piped into a log or CI the default 80 columns would cut source names: keep the table whole.
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 BACKFILL_KINDS = {
     "prices": ("hourly candles: CryptoCompare-style export (time,date,hour,open,high,close,low,"

@@ -109,6 +109,22 @@ def _has_champion(settings: Any) -> bool:
         return False
 
 
+def wait_first_prediction(base: str, timeout_s: float = 120) -> dict[str, Any] | None:
+    """The first logged prediction (the ingress predicts as soon as it sees the feature row)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/predictions/latest", timeout=5) as r:
+                return dict(json.loads(r.read()))
+        except (urllib.error.URLError, OSError, ValueError):
+            time.sleep(1)
+    return None
+
+
 def run_demo(settings: Any, *, days: int = 60, trials: int = 4, duration_s: float | None = None,
              skip_sentiment: bool = False, feed_interval_s: float = 30.0) -> int:
     from rayapp.features.build import run_build, update_after_ingest
@@ -148,8 +164,13 @@ def run_demo(settings: Any, *, days: int = 60, trials: int = 4, duration_s: floa
         base = run(settings)
         _done(t0, "Ray Serve application running")
         print_urls(settings, base, dashboard, generated)
-        out.print(f"[bold]first prediction served {time.monotonic() - t_start:.0f} s after start[/bold] "
-                  f"(GET {base}/predictions/latest)")
+        first = wait_first_prediction(base)
+        if first is None:
+            out.print("[red]no prediction logged within 120 s: see /ready and the Serve logs[/red]")
+        else:
+            out.print(f"[bold]first prediction served {time.monotonic() - t_start:.0f} s after start:"
+                      f"[/bold] {first['ts']} {first['direction_label']} p_up={first['p_up']:.3f} "
+                      f"model v{first['model_version']} (GET {base}/predictions/latest)")
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while deadline is None or time.monotonic() < deadline:
             time.sleep(feed_interval_s if deadline is None else

@@ -121,15 +121,21 @@ def fit_final(
     device: str = "cpu",
     num_workers: int = 1,
     nthread: int | None = None,
+    storage_path: str | None = None,
 ) -> xgb.Booster:
     """The model to register: fit on every labelled row (through Ray Train when num_workers > 1)."""
     if num_workers > 1:
-        return fit_distributed(frame, params, seed, num_workers, device)
+        return fit_distributed(frame, params, seed, num_workers, device, storage_path)
     return fit_booster(frame.X.to_numpy(dtype=np.float64), frame.y, params, seed, device, nthread, frame.feature_names)
 
 
 def fit_distributed(
-    frame: TrainingFrame, params: dict[str, Any], seed: int, num_workers: int, device: str = "cpu"
+    frame: TrainingFrame,
+    params: dict[str, Any],
+    seed: int,
+    num_workers: int,
+    device: str = "cpu",
+    storage_path: str | None = None,
 ) -> xgb.Booster:
     """Data-parallel XGBoost over `num_workers` Ray Train workers (XGBoost's collective backend).
 
@@ -139,7 +145,7 @@ def fit_distributed(
     """
     import ray
     import ray.train
-    from ray.train import ScalingConfig
+    from ray.train import RunConfig, ScalingConfig
     from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
 
     names = frame.feature_names
@@ -147,17 +153,22 @@ def fit_distributed(
     data_ref = ray.put((frame.X.to_numpy(dtype=np.float64), frame.y.astype(np.float64)))
 
     def train_fn(config: dict[str, Any]) -> None:
+        import tempfile
+
+        from ray.train import Checkpoint
+
         ctx = ray.train.get_context()
         X, y = ray.get(config["data"][0])
         rank, size = ctx.get_world_rank(), ctx.get_world_size()
         d = xgb.DMatrix(X[rank::size], label=y[rank::size], missing=np.nan, feature_names=config["names"])
-        xgb.train(
-            config["params"],
-            d,
-            num_boost_round=config["rounds"],
-            evals=[(d, "train")],
-            callbacks=[RayTrainReportCallback(frequency=0)],
-        )
+        # No per-round report callback: a report is a barrier across workers, once per round.
+        bst = xgb.train(config["params"], d, num_boost_round=config["rounds"])
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if rank == 0:
+                bst.save_model(f"{tmp}/{RayTrainReportCallback.CHECKPOINT_NAME}")
+                ckpt = Checkpoint.from_directory(tmp)
+            ray.train.report({"rounds": bst.num_boosted_rounds()}, checkpoint=ckpt)
 
     trainer = XGBoostTrainer(
         train_fn,
@@ -166,6 +177,7 @@ def fit_distributed(
         scaling_config=ScalingConfig(
             num_workers=num_workers, use_gpu=device == "cuda", resources_per_worker={"CPU": 1}
         ),
+        run_config=RunConfig(storage_path=str(storage_path)) if storage_path else None,
     )
     result = trainer.fit()
     if result.checkpoint is None:

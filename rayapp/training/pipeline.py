@@ -220,7 +220,9 @@ def train(
         mlflow.log_metrics(
             {"brier_raw": calib.report["brier_raw"], "brier_calibrated": calib.report["brier_calibrated"]}
         )
-        booster = fit_final(frame, best, seed, device, settings.model.num_workers, nthread)
+        booster = fit_final(
+            frame, best, seed, device, settings.model.num_workers, nthread, str(settings.state_path / "train")
+        )
         tail = frame.X.to_numpy(dtype=np.float64)[-min(len(frame), 2000) :]
         importance = global_importance(booster, tail, frame.feature_names)
         pooled = {

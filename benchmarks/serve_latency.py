@@ -44,8 +44,8 @@ def prepare(state: Path) -> Any:
     import pandas as pd
 
     from rayapp.config import load_settings
-    from rayapp.serving.deployments import resolve_settings
     from rayapp.services import services_up
+    from rayapp.serving.deployments import resolve_settings
     from rayapp.warehouse import get_pool
     from tests.serving.factories import (
         fit_bundle,
@@ -59,6 +59,7 @@ def prepare(state: Path) -> Any:
     s = load_settings([f"state_dir={state}", "mlflow.registered_model=bench_model",
                        "mlflow.experiment=bench", f"serving.api_key={API_KEY}",
                        f"serving.port={free_port()}", "serving.feature_staleness_s=86400",
+                       "serving.predictor_replicas=2",
                        "log.level=WARNING"])
     urls = services_up(s)
     s.database.url, s.redis.url = urls["postgres"]["url"], urls["redis"]["url"]
@@ -106,6 +107,50 @@ async def measure(url: str, concurrency: int, seconds: float) -> dict[str, float
             "rps": len(a) / wall, "requests": len(a), "errors": errors}
 
 
+async def kill_and_recover(url: str, app: str, concurrency: int = 8) -> dict[str, Any]:
+    """SIGKILL one Predictor replica under load: failed share and seconds until it is replaced."""
+    import signal
+
+    import aiohttp
+    from ray import serve
+
+    handle = serve.get_deployment_handle("Predictor", app_name=app)
+    before = {(await handle.ping.remote())["pid"] for _ in range(12)}
+    ok = failed = 0
+    stop = False
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal ok, failed
+        while not stop:
+            try:
+                async with session.post(f"{url}/predict", json={"symbol": "BTCUSDT"},
+                                        headers={"X-API-Key": API_KEY}) as r:
+                    await r.read()
+                    ok, failed = (ok + 1, failed) if r.status == 200 else (ok, failed + 1)
+            except aiohttp.ClientError:
+                failed += 1
+
+    async with aiohttp.ClientSession() as session:
+        tasks = [asyncio.create_task(worker(session)) for _ in range(concurrency)]
+        await asyncio.sleep(2)
+        os.kill(min(before), signal.SIGKILL)
+        t0 = time.perf_counter()
+        recovery_s = None
+        while time.perf_counter() - t0 < 120:
+            d = serve.status().applications[app].deployments["Predictor"]
+            if d.replica_states.get("RUNNING", 0) == 2:
+                now = {(await handle.ping.remote())["pid"] for _ in range(12)}
+                if now - before:
+                    recovery_s = time.perf_counter() - t0
+                    break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)
+        stop = True
+        await asyncio.gather(*tasks)
+    return {"recovery_s": recovery_s, "requests": ok + failed, "failed": failed,
+            "failed_share": failed / max(1, ok + failed)}
+
+
 def wait_http(url: str, timeout_s: float = 120) -> None:
     import urllib.request
 
@@ -136,6 +181,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=8, help="measured seconds per level")
     ap.add_argument("--levels", default="1,8,32", help="concurrency levels")
+    ap.add_argument("--no-kill", dest="kill", action="store_false",
+                    help="skip the replica-loss phase (SIGKILL one Predictor replica under load)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     os.environ.setdefault("RAY_SERVE_LOG_TO_STDERR", "0")
@@ -168,6 +215,7 @@ def main() -> None:
             base = run(s)
             wait_http(base)
             results["serve"] = {str(c): asyncio.run(measure(base, c, args.seconds)) for c in levels}
+            recovery = asyncio.run(kill_and_recover(base, s.serving.app_name)) if args.kill else None
         finally:
             serve.shutdown()
             ray.shutdown()
@@ -184,7 +232,7 @@ def main() -> None:
         "plain_p50_ms": round(pl["p50_ms"], 3), "plain_p99_ms": round(pl["p99_ms"], 3),
         "ratio_p50": round(sv["p50_ms"] / pl["p50_ms"], 3),
         "serve_max_rps": round(max(r["rps"] for r in results["serve"].values()), 1),
-        "concurrency": int(head), "cpus": os.cpu_count(),
+        "concurrency": int(head), "cpus": os.cpu_count(), "recovery": recovery,
         "levels": {c: {"serve": results["serve"][c], "plain": results["plain"][c]}
                    for c in results["serve"]},
     }))

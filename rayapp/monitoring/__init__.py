@@ -1,0 +1,1 @@
+"""Monitoring: feature drift between training and serving, feature staleness."""

@@ -29,6 +29,9 @@ const fail = (msg) => {
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const a11yFailures = [];
 async function a11y(page, name) {
+  // the page itself must not scroll sideways (wide tables scroll inside their own box)
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) a11yFailures.push({ page: name, violations: [`page scrolls sideways by ${overflow}px`] });
   await page.addScriptTag({ content: AXE });
   const violations = await page.evaluate(async () => {
     const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } });

@@ -1,6 +1,6 @@
 // React Query hooks, one per API route the pages read. Retries: a 4xx is an answer (no retry),
 // a network error or 5xx is retried with backoff, so a restarting server heals on its own.
-import { useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ApiError, get, getStatic } from "./client";
 import type { ModelInfo, Prediction, PredictionList, Ready, Report, TrackRecord } from "./types";
 
@@ -63,8 +63,8 @@ export const useLatest = (symbol: string, enabled = true) =>
     retry: shouldRetry });
 
 /** Forecasts logged since `since` (ISO), oldest first, up to the API's page limit. */
-export const useHistory = (symbol: string, since: string) =>
-  useQuery({ queryKey: keys.history(symbol, since),
+export const useHistory = (symbol: string, since: string, enabled = true) =>
+  useQuery({ queryKey: keys.history(symbol, since), enabled, placeholderData: keepPreviousData,
     queryFn: ({ signal }) => get<PredictionList, "/predictions">("/predictions", { symbol, since, limit: 1000 }, signal),
     refetchInterval: 60000 });
 

@@ -11,6 +11,9 @@ export function TrackRecordPanel({ tr }: { tr: TrackRecord }) {
   const c = chartColors(theme === "dark");
   const [lo, hi] = tr.accuracy_ci95;
   const series = tr.series.map((s) => ({ t: Date.parse(String(s.ts)), strategy: Number(s.strategy), buy_and_hold: Number(s.buy_and_hold) }));
+  // dates for a long record, hours for a short one (a day of hourly calls would repeat the date)
+  const span = series.length ? series[series.length - 1].t - series[0].t : 0;
+  const tickFmt = (t: number) => new Date(t).toISOString().slice(span > 2 * 86400e3 ? 5 : 11, span > 2 * 86400e3 ? 10 : 16);
   return (
     <Card id="track" title="Live track record">
       <div className="mb-3 grid grid-cols-2 gap-3 sm:grid-cols-4">
@@ -28,7 +31,7 @@ export function TrackRecordPanel({ tr }: { tr: TrackRecord }) {
             <LineChart data={series} margin={{ top: 4, right: 8, bottom: 0, left: 0 }}>
               <CartesianGrid stroke={c.grid} strokeDasharray="3 3" />
               <XAxis dataKey="t" type="number" scale="time" domain={["dataMin", "dataMax"]} stroke={c.axis} fontSize={11}
-                tickFormatter={(t: number) => new Date(t).toISOString().slice(5, 10)} minTickGap={40} />
+                tickFormatter={tickFmt} minTickGap={40} />
               <YAxis stroke={c.axis} fontSize={11} width={48} tickFormatter={(v: number) => `${(v * 100).toFixed(1)}%`} />
               <Tooltip contentStyle={{ background: c.tooltipBg, borderColor: c.grid, fontSize: 12 }}
                 labelFormatter={(t) => new Date(Number(t)).toISOString().slice(0, 16).replace("T", " ") + " UTC"}

@@ -7,7 +7,7 @@ export function Card({ title, children, actions, className = "", id }: {
   const headingId = id ? `${id}-title` : undefined;
   return (
     <section aria-labelledby={headingId}
-      className={`rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900 ${className}`}>
+      className={`min-w-0 rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900 ${className}`}>
       {(title || actions) && (
         <div className="mb-3 flex flex-wrap items-center justify-between gap-2">
           {title && <h2 id={headingId} className="text-sm font-semibold tracking-wide text-slate-700 uppercase dark:text-slate-300">{title}</h2>}

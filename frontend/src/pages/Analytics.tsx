@@ -12,15 +12,16 @@ function fmt(col: string, v: unknown): string {
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "number") {
     if (col.startsWith("p_")) return v < 0.001 ? "<0.001" : v.toFixed(3);
-    if (col === "fold" || col.startsWith("n_") || col === "count") return String(v);
+    if (Number.isInteger(v)) return String(v);
     return num(v, 4);
   }
   return v === null || v === undefined ? "–" : String(v);
 }
 
 function DataTable({ t, caption }: { t: Table; caption: string }) {
+  // focusable so keyboard users can scroll a wide table sideways
   return (
-    <div className="overflow-x-auto">
+    <div className="overflow-x-auto" tabIndex={0} role="region" aria-label={caption}>
       <table className="w-full min-w-max text-left text-sm" data-testid={`table-${t.name.replace(/\s+/g, "-")}`}>
         <caption className="sr-only">{caption}</caption>
         <thead>

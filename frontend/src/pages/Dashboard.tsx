@@ -3,7 +3,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { lazy, Suspense, useMemo } from "react";
 import { useLocation } from "react-router-dom";
 import { ApiError } from "../api/client";
-import { keys, useHistory, useModel, usePrices, useReady, useTrackRecord } from "../api/queries";
+import { keys, useHistory, useLatest, useModel, usePrices, useReady, useTrackRecord } from "../api/queries";
 import type { Prediction } from "../api/types";
 import { LiveFeedPanel } from "../components/LiveFeedPanel";
 import { Card, Dot, ErrorNote, Loading, Stat } from "../components/ui";
@@ -21,9 +21,15 @@ const TrackRecordPanel = lazy(() => import("../components/TrackRecordPanel").the
 export default function Dashboard() {
   const symbol = currentSymbol(useLocation().search);
   const qc = useQueryClient();
-  // one week back, on the hour, so the query key is stable for an hour
-  const since = useMemo(() => new Date(Math.floor(Date.now() / 3600e3) * 3600e3 - DAYS * 86400e3).toISOString(), []);
-  const history = useHistory(symbol, since);
+  // The week ends at the newest forecast's hour, not the browser's clock: under the replay feed
+  // the market clock is years behind the wall clock. On the hour, so the key is stable.
+  const latestQ = useLatest(symbol);
+  const anchor = useMemo(() => {
+    const t = latestQ.data?.ts ? Date.parse(latestQ.data.ts) : Date.now();
+    return Math.floor(t / 3600e3) * 3600e3 + 3600e3;
+  }, [latestQ.data?.ts]);
+  const since = new Date(anchor - DAYS * 86400e3).toISOString();
+  const history = useHistory(symbol, since, !latestQ.isLoading);
   const prices = usePrices(symbol, DAYS * 24);
   const model = useModel();
   const ready = useReady();
@@ -95,7 +101,8 @@ export default function Dashboard() {
         ) : (
           <Suspense fallback={<Loading what="chart" />}>
             <PriceChart prices={prices.data?.items ?? []} preds={preds} pricesMissing={pricesMissing}
-              from={Date.parse(since)} to={Date.now() + ((model.data?.horizon_h ?? 1) + 1) * 3600e3} />
+              from={Date.parse(since)}
+              to={Math.max(anchor, Date.parse(preds[preds.length - 1]?.ts ?? "") || 0) + ((model.data?.horizon_h ?? 1) + 1) * 3600e3} />
           </Suspense>
         )}
       </Card>

@@ -51,7 +51,7 @@ export default function System() {
       <h1 className="sr-only">System</h1>
       <Card id="components" title="Components">
         {ready.isLoading ? <Loading what="health" /> : (
-          <div className="overflow-x-auto">
+          <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Component health">
             <table className="w-full text-sm" data-testid="components">
               <caption className="sr-only">Component health</caption>
               <tbody>
@@ -98,7 +98,7 @@ export default function System() {
         </Card>
         <Card id="serving" title="Serving (live)">
           {!metrics.snapshot ? <Loading what="metrics" /> : (
-            <div className="overflow-x-auto">
+            <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Serving metrics">
               <p className="mb-2 text-sm">Predictions served: <strong className="tabular">{metrics.snapshot.predictions}</strong> · WebSocket clients: {Object.entries(metrics.snapshot.ws_clients).map(([k, v]) => `${k} ${v}`).join(", ")}</p>
               {Object.keys(metrics.snapshot.requests).length === 0 ? <Empty>No requests yet.</Empty> : (
                 <table className="w-full text-left text-sm">

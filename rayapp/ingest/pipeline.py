@@ -197,13 +197,14 @@ class PartitionWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"source": [], "key": [], "start": [], "end": [], "seq": [],
-                                     "summary": []}
+                                     "summary": [], "until": []}
         for i in range(len(batch["source"])):
             part = Partition.from_row({k: batch[k][i] for k in ("source", "key", "start", "end", "seq")})
-            summary = self.process(part)
+            summary, until = self.process(part)
             for k, v in part.to_row().items():
                 out[k].append(v)
             out["summary"].append(json.dumps(summary.as_dict()))
+            out["until"].append(until.isoformat())
         return out
 
     async def _fetch(self, part: Partition) -> list[FetchResult]:
@@ -224,7 +225,8 @@ class PartitionWorker:
             client = CLIENTS[part.source](self.settings, session, self.limiters[part.source])
             return await client.fetch(part.key, part.start, part.end)
 
-    def process(self, part: Partition) -> SourceSummary:
+    def process(self, part: Partition) -> tuple[SourceSummary, pd.Timestamp]:
+        """(what the window did, how far it is complete: the watermark may move up to there)."""
         from rayapp.ingest.bronze import write_bronze, write_bronze_error
         from rayapp.ingest.types import IngestError
 
@@ -242,27 +244,39 @@ class PartitionWorker:
                                    payload=exc.payload, error=str(exc))
             log.error("partition failed", source=part.source, key=part.key,
                       start=part.start.isoformat(), error=str(exc))
-            return summary
+            return summary, part.start
         except Exception as exc:  # a bug must not take the other sources down with it
             summary.errors.append(f"{part.key}: {type(exc).__name__}: {exc}")
             log.error("partition crashed", source=part.source, key=part.key,
                       error=traceback.format_exc(limit=5))
-            return summary
+            return summary, part.start
         summary.requests = sum(1 for r in results if not r.derived)
+        until = complete_until(part, results)
         t1 = time.perf_counter()
         write_bronze(self.lake, part.source, results, key=part.key, start=part.start, end=part.end)
         t2 = time.perf_counter()
         try:
             with self.pool.connection() as conn, conn.transaction():
                 summary.add(write_results(conn, part.source, results))
-                advance_watermark(conn, part.source, part.key, part.start, part.end)
+                advance_watermark(conn, part.source, part.key, part.start, until)
         except Exception as exc:
             summary.errors.append(f"{part.key}: silver write failed: {type(exc).__name__}: {exc}")
             log.error("silver write failed", source=part.source, key=part.key, error=str(exc))
+            until = part.start
         log.debug("partition done", source=part.source, key=part.key, start=part.start.isoformat(),
                   fetch_s=round(t1 - t0, 3), bronze_s=round(t2 - t1, 3),
                   silver_s=round(time.perf_counter() - t2, 3), read=summary.read)
-        return summary
+        return summary, until
+
+
+def complete_until(part: Partition, results: list[FetchResult]) -> pd.Timestamp:
+    """How far the window is complete: the last page's `complete_until` (the still-open bar, a
+    day not yet published, the replay's clock), else the window's end; within [start, end]."""
+    until = part.end
+    for r in results:
+        if r.complete_until is not None:
+            until = utc(r.complete_until)
+    return min(max(until, part.start), part.end)
 
 
 def write_results(conn: psycopg.Connection, source: str, results: list[FetchResult]) -> SourceSummary:
@@ -353,7 +367,7 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
                 summaries[part.source].add(got)
                 seen += 1
                 if got.ok:
-                    tracker.finished(part)
+                    tracker.finished(part, utc(str(row["until"])))
                 if on_partition:
                     on_partition(part, got)
         except Exception as exc:  # the fan-out itself broke (an actor died): report, don't hide
@@ -381,17 +395,21 @@ class WatermarkTracker:
         self.pending: dict[tuple[str, str], list[Partition]] = {}
         for p in sorted(plan.partitions, key=lambda p: p.seq):
             self.pending.setdefault((p.source, p.key), []).append(p)
-        self.done: dict[tuple[str, str], set[int]] = {}
+        self.done: dict[tuple[str, str], dict[int, pd.Timestamp]] = {}
 
-    def finished(self, part: Partition) -> None:
+    def finished(self, part: Partition, until: pd.Timestamp | None = None) -> None:
+        """`part` committed; complete up to `until` (default: its end)."""
         k = (part.source, part.key)
-        self.done.setdefault(k, set()).add(part.seq)
+        self.done.setdefault(k, {})[part.seq] = part.end if until is None else until
         queue = self.pending[k]
         moved = False
         with self.pool.connection() as conn:
             while queue and queue[0].seq in self.done[k]:
                 p = queue.pop(0)
-                moved |= advance_watermark(conn, p.source, p.key, p.start, p.end)
+                upto = self.done[k][p.seq]
+                moved |= advance_watermark(conn, p.source, p.key, p.start, upto)
+                if upto < p.end:
+                    queue.clear()  # complete only part-way: later windows wait for the next run
             conn.commit()
         if moved:
             log.debug("watermark advanced", source=part.source, key=part.key)

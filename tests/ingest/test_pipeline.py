@@ -105,6 +105,13 @@ def test_plan_resumes_from_the_watermark(db, settings):
     assert read_watermark(db, "binance", "BTCUSDT")[1] == T0 + pd.Timedelta(days=2)
     again = make_plan(s, db, ["binance"], start=T0, end=None, now=now)
     assert again.partitions[0].start == T0 + pd.Timedelta(days=2) and len(again.partitions) == 8
+    # A window complete only part-way (the client's complete_until): the watermark stops there.
+    tracker = WatermarkTracker(db_pool(db), again)
+    tracker.finished(again.partitions[1])
+    tracker.finished(again.partitions[0], T0 + pd.Timedelta(days=2, hours=7))
+    assert read_watermark(db, "binance", "BTCUSDT")[1] == T0 + pd.Timedelta(days=2, hours=7)
+    resumed = make_plan(s, db, ["binance"], start=T0, end=None, now=now)
+    assert resumed.partitions[0].start == T0 + pd.Timedelta(days=2, hours=7)
     # An end in the future is clamped to "now" (floored): the open bar is never passed.
     late = make_plan(s, db, ["binance"], start=None, end=now + pd.Timedelta(days=5), now=now)
     assert late.partitions[-1].end == T0 + pd.Timedelta(days=10)
@@ -266,14 +273,15 @@ async def test_one_partition_bad_payload_then_duplicates(db, ray_cluster, settin
         worker = PartitionWorker(s)
         reset_watermark(db, "binance", "BTCUSDT", T0)
         db.commit()
-        bad = await asyncio.to_thread(worker.process, part)
-        assert not bad.ok and "JSON" in bad.errors[0]
+        bad, until = await asyncio.to_thread(worker.process, part)
+        assert not bad.ok and "JSON" in bad.errors[0] and until == T0
         kept = BronzeLake.from_settings(s).read("binance", "klines_errors").to_pylist()
         assert kept[0]["payload"] == '[[1704067200000,"42000.1"' and kept[0]["status"] == 200
         assert _count(db, "SELECT count(*) FROM candles") == 0
         assert read_watermark(db, "binance", "BTCUSDT")[1] == T0
-        good = await asyncio.to_thread(worker.process, part)
+        good, until = await asyncio.to_thread(worker.process, part)
     assert good.ok, good.errors
+    assert until == T0 + pd.Timedelta(hours=24)
     assert (good.read, good.written, good.quarantined) == (26, 24, 2)
     assert _count(db, "SELECT count(DISTINCT open_time) FROM candles") == 24
     assert _count(db, "SELECT count(*) FROM quarantine WHERE check_name = 'duplicate_key'") == 2

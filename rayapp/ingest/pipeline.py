@@ -11,7 +11,8 @@ Plan -> fan-out -> watermarks:
    one DB pool; each partition is fetched through the source's client with that source's
    Ray-actor rate limiter (one budget for all workers), its raw responses written to bronze,
    then its rows validated and upserted to silver in one transaction that also moves the
-   watermark when the window starts at it.
+   watermark when the window starts at it - up to the window's ``complete_until`` (the client's
+   word on how far it is complete: an open bar, a day not yet published, the replay's clock).
 3. **Watermarks** (driver). Windows finish out of order; the driver advances each watermark over
    the finished windows in order. A window whose silver write did not commit never moves it, so
    a killed run restarted refetches from the first unfinished window: no gap; upserts make the

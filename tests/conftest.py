@@ -7,6 +7,8 @@ starts, under a temporary state dir, and Ray is one `ray.init(num_cpus=2)` for t
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,12 +30,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def short_tmpdir(prefix: str) -> Path:
+    """A fresh directory directly under /tmp.
+
+    Not pytest's tmp_path: the embedded PostgreSQL runs as the unprivileged `pgserver` user when
+    we are root, and pytest re-locks /tmp/pytest-of-<user> to mode 0700 whenever a session starts,
+    which would cut the server off from its own data directory. The path is also short, as
+    PostgreSQL's unix socket path must stay under ~100 bytes.
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
 @pytest.fixture(scope="session")
-def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # A short path: PostgreSQL's unix socket path must stay under ~100 bytes.
-    path = tmp_path_factory.mktemp("st")
+def state_dir() -> Iterator[Path]:
+    path = short_tmpdir("rayapp-test-")
     os.environ["RAYAPP_STATE_DIR"] = str(path)
-    return path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

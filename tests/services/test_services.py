@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+
+from tests.conftest import short_tmpdir
 
 
 def rayapp(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -20,10 +23,11 @@ def rayapp(state: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 @pytest.fixture
-def fresh_state(tmp_path_factory):
-    state = tmp_path_factory.mktemp("svc")
+def fresh_state():
+    state = short_tmpdir("rayapp-svc-")
     yield state
     rayapp(state, "services", "down", check=False)
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def status(state: Path) -> dict:

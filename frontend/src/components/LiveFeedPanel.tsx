@@ -57,8 +57,8 @@ export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?
       {rows.length === 0 ? (
         <p className="py-4 text-sm text-slate-600 dark:text-slate-400">Waiting for the first prediction…</p>
       ) : (
-        <div role="log" aria-live="polite" aria-label="Predictions, newest first">
-        <ol data-testid="feed-list" className="max-h-96 divide-y divide-slate-200 overflow-y-auto dark:divide-slate-800">
+        <div role="log" aria-live="polite" aria-label="Predictions, newest first" tabIndex={0} className="max-h-96 overflow-y-auto">
+        <ol data-testid="feed-list" className="divide-y divide-slate-200 dark:divide-slate-800">
           {rows.map(({ p, live }) => (
             <li key={p.prediction_id ?? p.ts} data-testid="feed-item" data-ts={p.ts ?? ""} data-source={live ? "live" : "history"}
               title={live ? "received over the WebSocket" : "from the predictions history"} className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm">

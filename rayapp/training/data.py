@@ -117,7 +117,7 @@ class TrainingFrame:
         out: dict[str, dict[str, Any]] = {}
         for g in self.groups:
             cols = self.group_columns(g)
-            share = float(self.X[cols].notna().any(axis=1).mean()) if cols and len(self) else 0.0
+            share = float(_has_value(self.X[cols]).any(axis=1).mean()) if cols and len(self) else 0.0
             # A column that never varies (e.g. an article count of 0 in every hour) carries no data.
             varies = any(self.X[c].nunique(dropna=True) > 1 for c in cols)
             out[g] = {"columns": cols, "coverage": share if varies else 0.0, "has_data": share > 0 and varies}
@@ -129,6 +129,15 @@ class TrainingFrame:
         df["target_ret"] = self.ret
         df["last_ret"] = self.last_ret
         return df
+
+
+def _has_value(df: pd.DataFrame) -> pd.DataFrame:
+    """Non-missing cells; in count columns (`*_count`, `*_volume`) a 0 means nothing was seen."""
+    present = df.notna()
+    for c in df.columns:
+        if str(c).endswith(("_count", "_volume")):
+            present[c] &= df[c].fillna(0).to_numpy() != 0
+    return present
 
 
 def _utc(value: Any) -> pd.Timestamp:

@@ -64,8 +64,14 @@ def ray_head() -> Iterator[str]:
     if shutil.which("ray") is None:
         pytest.skip("the ray CLI is not on PATH")
     tmp = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's unix sockets live under it
-    ports = {flag: _free_port() for flag in PORT_FLAGS}
-    low = random.randint(41000, 59000)
+    # Worker ports below the kernel's ephemeral range (where the free ports come from) and above
+    # Ray's default 10002-19999, so neither the session cluster nor our own ports can overlap.
+    low = random.randint(20000, 29000)
+    ports: dict[str, int] = {}
+    while len(ports) < len(PORT_FLAGS):
+        port = _free_port()
+        if not low <= port <= low + 300 and port not in ports.values():
+            ports[PORT_FLAGS[len(ports)]] = port
     cmd = ["ray", "start", "--head", "--block", "--num-cpus", "1", "--disable-usage-stats",
            "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--temp-dir", tmp,
            "--min-worker-port", str(low), "--max-worker-port", str(low + 300)]

@@ -174,7 +174,18 @@ def test_backfill_cli(db, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "fear_greed" in r.stdout and "market_index" in r.stdout
     assert _count(db, "SELECT count(*) FROM market_index") == 1
-    r = _cli("backfill", "prices", str(tmp_path / "nope.csv"))
-    assert r.returncode == 2 and "no such file" in r.stderr
-    r = _cli("backfill", "prices", "--help")
-    assert r.returncode == 0 and "--format" in r.stdout
+
+
+
+def test_backfill_cli_errors_and_help(db, settings, tmp_path, capsys):
+    import argparse
+
+    from rayapp.cli import build_parser
+    from rayapp.ingest.commands import _backfill
+
+    args = argparse.Namespace(kind="prices", path=str(tmp_path / "nope.csv"), format=None, symbol=None)
+    assert _backfill(args, settings) == 2
+    assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["backfill", "prices", "--help"])
+    assert exc.value.code == 0 and "--format" in capsys.readouterr().out

@@ -116,6 +116,22 @@ def app_url(world: ServingWorld, ray_cluster: None) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("serve app did not answer /health within 60 s")
         time.sleep(0.2)
+    # A replica warm-starts from the locally cached champion (an earlier package of this session
+    # may have promoted another version), then confirms the alias with the registry: wait until
+    # every replica answers with this package's champion (several answers in a row).
+    in_a_row = 0
+    while in_a_row < 6:
+        try:
+            r = httpx.get(f"{url}/model", timeout=5)
+            ok = r.status_code == 200 and str(r.json().get("version")) == world.version
+        except httpx.HTTPError:
+            ok = False
+        in_a_row = in_a_row + 1 if ok else 0
+        if ok:
+            continue
+        if time.monotonic() > deadline + 60:
+            raise RuntimeError(f"serve app did not load champion version {world.version} in time")
+        time.sleep(0.2)
     yield url
     serve.delete(world.settings.serving.app_name)
     serve.shutdown()

@@ -9,6 +9,7 @@ including the session cluster and other test runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -30,9 +31,17 @@ from tests.training.factories import make_frame
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-PORT_FLAGS = ("port", "dashboard-port", "ray-client-server-port", "node-manager-port", "object-manager-port",
-              "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
-              "metrics-export-port")
+PORT_FLAGS = (
+    "port",
+    "dashboard-port",
+    "ray-client-server-port",
+    "node-manager-port",
+    "object-manager-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+    "metrics-export-port",
+)
 
 
 def _free_port() -> int:
@@ -47,16 +56,37 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the head's own process group: `ray start --block` drains and stops its children."""
+def _stop(proc: subprocess.Popen, tmp: str) -> None:
+    """SIGTERM to the head's own process group (`ray start --block` then stops its children);
+    after a short grace, SIGKILL that group and any leftover process of this head (its command
+    line names our temp dir), each by pid."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(90)
+        proc.wait(15)
     except ProcessLookupError:
-        return
+        pass
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
+    for _ in range(20):
+        left = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and int(p.name) != os.getpid() and tmp in _cmdline(p)
+        ]
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+
+def _cmdline(p: Path) -> str:
+    try:
+        return (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 @pytest.fixture
@@ -72,9 +102,25 @@ def ray_head() -> Iterator[str]:
         port = _free_port()
         if not low <= port <= low + 300 and port not in ports.values():
             ports[PORT_FLAGS[len(ports)]] = port
-    cmd = ["ray", "start", "--head", "--block", "--num-cpus", "1", "--disable-usage-stats",
-           "--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--temp-dir", tmp,
-           "--min-worker-port", str(low), "--max-worker-port", str(low + 300)]
+    cmd = [
+        "ray",
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus",
+        "1",
+        "--disable-usage-stats",
+        "--include-dashboard",
+        "true",
+        "--dashboard-host",
+        "127.0.0.1",
+        "--temp-dir",
+        tmp,
+        "--min-worker-port",
+        str(low),
+        "--max-worker-port",
+        str(low + 300),
+    ]
     for flag, port in ports.items():
         cmd += [f"--{flag}", str(port)]
     log = open(Path(tmp) / "head.log", "w")  # noqa: SIM115 - closed in the finally below
@@ -94,7 +140,7 @@ def ray_head() -> Iterator[str]:
                 time.sleep(1)
         yield url
     finally:
-        _stop(proc)
+        _stop(proc, tmp)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -104,8 +150,21 @@ def test_submitted_training_job_succeeds_and_registers_a_model(ray_head, tmp_pat
     make_frame(1300, {"sentiment_mean": 0.9}, seed=4).to_frame().rename_axis("ts").to_parquet(data)
     state = tmp_path / "state"
     overrides = [f"state_dir={state}", f"tune.report_dir={tmp_path / 'reports'}", *SMALL, "tune.num_samples=1"]
-    cmd = ["ray", "job", "submit", "--address", ray_head, "--working-dir", ".", "--",
-           "python", "jobs/train.py", "--data", str(data), *overrides]
+    cmd = [
+        "ray",
+        "job",
+        "submit",
+        "--address",
+        ray_head,
+        "--working-dir",
+        ".",
+        "--",
+        "python",
+        "jobs/train.py",
+        "--data",
+        str(data),
+        *overrides,
+    ]
     r = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=480)
     out = r.stdout + r.stderr
     print(out[-6000:])

@@ -124,6 +124,11 @@ def write_report(
     ]
     md = ["# Training report", ""]
     md += [f"- **{k}**: {_fmt(v)}" for k, v in summary.items()]
+    md += [
+        "",
+        "Note: the search picked the configuration on these same folds, so its cross-validated "
+        "score is optimistic by the selection among trials; the baselines carry no such bias.",
+    ]
     md += ["", "## Gate", f"- promote: **{gate.get('promote')}**"] + [
         f"- {r}" for r in gate.get("reasons", [])
     ]

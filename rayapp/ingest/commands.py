@@ -139,11 +139,26 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
                             f"ingest ({len(report.plan.partitions)} partitions)"))
     for (source, key), wm in sorted(report.watermarks.items()):
         console.print(f"watermark {source}/{key}: {wm.isoformat()}", highlight=False)
+    if any(s.table == "candles" and s.written for s in report.summaries.values()):
+        _refresh_online_features(settings)
     failed = [s.source for s in report.summaries.values() if not s.ok]
     if failed:
         console.print(f"[red]failed sources:[/red] {', '.join(failed)}", highlight=False)
         return 1
     return 0
+
+
+def _refresh_online_features(settings: Settings) -> None:
+    """New candles: recompute the newest feature rows and the online (Redis) vector."""
+    from rayapp.features.build import update_after_ingest
+
+    try:
+        summaries = update_after_ingest(settings)
+    except Exception as exc:  # the ingest itself succeeded; a feature failure is reported, not fatal
+        log.warning("online features not refreshed", error=f"{type(exc).__name__}: {exc}")
+        console.print(f"[yellow]features not refreshed:[/yellow] {exc}", highlight=False)
+        return
+    log.info("online features refreshed", symbols=len(summaries))
 
 
 _SHORT = {"start": "ingest.start", "end": "ingest.end"}

@@ -42,6 +42,7 @@ class AblationResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     baseline: str = ""
     significant_groups: list[str] = field(default_factory=list)
+    test_groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # coverage in the test hours
 
     def groups_line(self) -> str:
         have = [g for g, v in self.groups.items() if v["has_data"]]
@@ -50,6 +51,11 @@ class AblationResult:
         return (
             f"period {self.period} ({' to '.join(self.data_range)}): groups with data: {cov or 'none'}; "
             f"without data: {', '.join(none) or 'none'}"
+            + (
+                "; in the test hours: " + ", ".join(f"{g} {v['coverage']:.0%}" for g, v in self.test_groups.items())
+                if self.test_groups
+                else ""
+            )
         )
 
 
@@ -81,16 +87,11 @@ def _run_all(
     import ray
 
     if not ray.is_initialized():
-        return {
-            n: cv_evaluate(frame, folds, params, seed, "cpu", None, fee_bps, columns=c)
-            for n, c in configs.items()
-        }
+        return {n: cv_evaluate(frame, folds, params, seed, "cpu", None, fee_bps, columns=c) for n, c in configs.items()}
     # One task per configuration; the frame and folds go to the object store once.
     task = ray.remote(num_cpus=1)(cv_evaluate)
     fref, foref = ray.put(frame), ray.put(folds)
-    refs = {
-        n: task.remote(fref, foref, params, seed, "cpu", 1, fee_bps, columns=c) for n, c in configs.items()
-    }
+    refs = {n: task.remote(fref, foref, params, seed, "cpu", 1, fee_bps, columns=c) for n, c in configs.items()}
     return {n: ray.get(r) for n, r in refs.items()}
 
 
@@ -127,9 +128,7 @@ def run_ablation(
     y = frame.y[ti]
     preds = baseline_predictions(frame.last_ret[ti], len(ti))
     fold_of = np.concatenate([np.full(len(f.test), k) for k, f in enumerate(folds)])
-    base_folds = {
-        b: np.array([np.mean((p == y)[fold_of == k]) for k in range(len(folds))]) for b, p in preds.items()
-    }
+    base_folds = {b: np.array([np.mean((p == y)[fold_of == k]) for k in range(len(folds))]) for b, p in preds.items()}
     bname = max(base_folds, key=lambda b: base_folds[b].mean())
     base_correct = (preds[bname] == y.astype(bool)).astype(float)
     correct = {n: r.correct(frame.y) for n, r in results.items()}
@@ -144,9 +143,7 @@ def run_ablation(
         }
         if name.startswith("all_minus_"):
             ref = "all_features"
-            cmp = _compare(
-                res, correct[name], results[ref].fold_scores("accuracy"), correct[ref], block, n_boot, seed
-            )
+            cmp = _compare(res, correct[name], results[ref].fold_scores("accuracy"), correct[ref], block, n_boot, seed)
         else:
             ref = bname
             cmp = _compare(res, correct[name], base_folds[bname], base_correct, block, n_boot, seed)
@@ -163,11 +160,11 @@ def run_ablation(
         loo = next((r for r in tested if r["config"] == f"all_minus_{g}"), None)
         only = next((r for r in tested if r["config"] == f"{g}_only"), None)
         # A group matters when dropping it hurts significantly, or it alone beats the baselines.
-        if (loo and loo["significant"] and loo["delta"] < 0) or (
-            only and only["significant"] and only["delta"] > 0
-        ):
+        if (loo and loo["significant"] and loo["delta"] < 0) or (only and only["significant"] and only["delta"] > 0):
             sig_groups.append(g)
-    result = AblationResult(period, frame.data_range(), frame.groups_with_data(), rows, bname, sig_groups)
+    # Coverage over the whole period can hide that the test folds (the period's end) have none.
+    test_cov = frame.between(frame.times[ti[0]], None).groups_with_data()
+    result = AblationResult(period, frame.data_range(), frame.groups_with_data(), rows, bname, sig_groups, test_cov)
     log.info(
         "ablation done",
         period=period,

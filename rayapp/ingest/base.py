@@ -9,7 +9,7 @@ import aiohttp
 import pandas as pd
 
 from rayapp.ingest.http import HttpResponse, Observer, RateLimiter, request
-from rayapp.ingest.types import SILVER_COLUMNS, FetchResult
+from rayapp.ingest.types import SILVER_COLUMNS, FetchResult, MalformedResponse
 from rayapp.log import get_logger
 from rayapp.warehouse.quarantine import QuarantinedRow
 
@@ -87,6 +87,20 @@ class SourceClient:
         now = pd.Timestamp.now(tz="UTC")
         server = resp.server_time
         return min(now, server) if server is not None else now
+
+    def json_body(self, resp: HttpResponse, expected: type[list] | type[dict]) -> Any:
+        """The response's JSON, which must be a `expected` (array or object); else MalformedResponse."""
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise MalformedResponse(f"{self.source}: response is not JSON ({exc}): {resp.text[:200]!r}",
+                                    source=self.source, url=resp.url, status=resp.status,
+                                    payload=resp.text) from exc
+        if not isinstance(body, expected):
+            kind = "a JSON array" if expected is list else "an object"
+            raise MalformedResponse(f"{self.source}: expected {kind}, got {resp.text[:200]!r}",
+                                    source=self.source, url=resp.url, status=resp.status, payload=resp.text)
+        return body
 
     async def get(self, url: str, *, weight: float = 1.0, observe: Observer | None = None,
                   **kw: Any) -> HttpResponse:

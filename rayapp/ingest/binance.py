@@ -131,16 +131,7 @@ class BinanceClient(SourceClient):
             params = {"symbol": symbol, "interval": "1h", "startTime": cursor, "endTime": end_ms,
                       "limit": PAGE_LIMIT}
             resp = await self._get_klines(params)
-            try:
-                rows = resp.json()
-            except ValueError as exc:
-                raise MalformedResponse(f"binance: response is not JSON ({exc}): {resp.text[:200]!r}",
-                                        source=self.source, url=resp.url, status=resp.status,
-                                        payload=resp.text) from exc
-            if not isinstance(rows, list):
-                raise MalformedResponse(f"binance: expected a JSON array, got {resp.text[:200]!r}",
-                                        source=self.source, url=resp.url, status=resp.status,
-                                        payload=resp.text)
+            rows = self.json_body(resp, list)
             now = self.now_of(resp)
             df, rejects, skipped = parse_klines(rows, self.source, symbol, start=start, end=end, now=now)
             opens = [r[0] for r in rows if isinstance(r, list) and r and isinstance(r[0], int | float)]

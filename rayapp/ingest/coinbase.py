@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rayapp.ingest.base import SourceClient, frame
-from rayapp.ingest.types import FetchResult, MalformedResponse
+from rayapp.ingest.types import FetchResult
 from rayapp.warehouse.quarantine import QuarantinedRow
 
 PAGE_LIMIT = 300
@@ -82,16 +82,7 @@ class CoinbaseClient(SourceClient):
                 break
             params = {"granularity": GRANULARITY_S, "start": cursor.isoformat(), "end": last.isoformat()}
             resp = await self.get(f"{base}/products/{product}/candles", params=params)
-            try:
-                rows = resp.json()
-            except ValueError as exc:
-                raise MalformedResponse(f"coinbase: response is not JSON ({exc}): {resp.text[:200]!r}",
-                                        source=self.source, url=resp.url, status=resp.status,
-                                        payload=resp.text) from exc
-            if not isinstance(rows, list):
-                raise MalformedResponse(f"coinbase: expected a JSON array, got {resp.text[:200]!r}",
-                                        source=self.source, url=resp.url, status=resp.status,
-                                        payload=resp.text)
+            rows = self.json_body(resp, list)
             now = self.now_of(resp)
             df, rejects, skipped = parse_candles(rows, self.source, symbol, start=start, end=end, now=now)
             yield self.result(resp, df, symbol=symbol, rejects=rejects, skipped=sum(skipped.values()),

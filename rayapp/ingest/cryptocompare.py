@@ -83,16 +83,7 @@ class CryptoCompareClient(SourceClient):
         while True:
             params = {"lang": "EN", "categories": key, "lTs": lts}
             resp = await self.get(url, params=params, headers=headers)
-            try:
-                body = resp.json()
-            except ValueError as exc:
-                raise MalformedResponse(f"cryptocompare: response is not JSON ({exc}): {resp.text[:200]!r}",
-                                        source=self.source, url=resp.url, status=resp.status,
-                                        payload=resp.text) from exc
-            if not isinstance(body, dict):
-                raise MalformedResponse(f"cryptocompare: expected an object, got {resp.text[:200]!r}",
-                                        source=self.source, url=resp.url, status=resp.status,
-                                        payload=resp.text)
+            body = self.json_body(resp, dict)
             if body.get("Response") == "Error" or not isinstance(body.get("Data"), list):
                 msg = str(body.get("Message") or "no Data in response")
                 raise ApiError(f"cryptocompare: {msg}", code=body.get("Type"), api_message=msg,

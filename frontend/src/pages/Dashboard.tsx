@@ -49,7 +49,7 @@ export default function Dashboard() {
     for (const p of feed.items) if (p.ts && p.ts > since) byId.set(p.prediction_id ?? String(p.ts), p);
     return [...byId.values()].sort((a, b) => String(a.ts).localeCompare(String(b.ts)));
   }, [history.data, feed.items, since]);
-  const latest = feed.items[0] ?? preds[preds.length - 1];
+  const latest = feed.items[0] ?? latestQ.data ?? preds[preds.length - 1];
   const pricesMissing = prices.error instanceof ApiError && prices.error.status === 404 ? "the API has no /prices route" :
     prices.isError ? (prices.error as Error).message : undefined;
 

@@ -46,12 +46,10 @@ const { ctx, close } = await launch();
 const consoleErrors = [];
 try {
   const page = await ctx.newPage();
-  // Failed requests are checked by URL (the console's "Failed to load resource" has none); the
-  // only tolerated ones are the routes the API does not have yet (src/api/pending.ts).
+  // Failed requests are checked by URL (the console's "Failed to load resource" has none).
   const badResponses = [];
   page.on("response", (r) => {
-    if (r.status() >= 400 && !(r.status() === 404 && /\/(prices|freshness)(\?|$)/.test(r.url())))
-      badResponses.push(`${r.status()} ${r.url()}`);
+    if (r.status() >= 400) badResponses.push(`${r.status()} ${r.url()}`);
   });
   page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && consoleErrors.push(m.text()));
   page.on("pageerror", (e) => consoleErrors.push(String(e)));

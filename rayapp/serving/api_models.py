@@ -3,6 +3,7 @@ path and message), responses are typed so /openapi.json documents exactly what c
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -147,3 +148,26 @@ class AdminResult(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: Any
+
+
+class PricePoint(BaseModel):
+    ts: datetime
+    close: float
+
+
+class PriceSeries(BaseModel):
+    symbol: str
+    source: str | None = Field(description="candle source the series comes from (the feature build's choice)")
+    items: list[PricePoint]
+
+
+class SourceFreshness(BaseModel):
+    source: str
+    dataset: str
+    latest: datetime | None
+    age_s: float | None
+
+
+class Freshness(BaseModel):
+    checked_at: datetime
+    items: list[SourceFreshness]

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from rayapp.log import get_logger
 from rayapp.serving import api_models as m
-from rayapp.serving import prediction_log, security
+from rayapp.serving import market, prediction_log, security
 from rayapp.serving.predictor import FeatureSetMismatch, ModelNotLoaded
 from rayapp.serving.service import FeatureValidation, NotFound, row_to_prediction
 from rayapp.serving.ws import Hub
@@ -221,6 +221,17 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
         if horizon_h is None and service.meta.get("loaded"):
             horizon_h = service.meta.get("horizon_h")
         return await service.db(prediction_log.track_record, symbol, horizon_h, model_version)
+
+    # ---- market data for the dashboard ---------------------------------------------------------
+    @app.get("/prices", response_model=m.PriceSeries, tags=["market"])
+    async def prices(symbol: SymbolQ = default_symbol,
+                     hours: Annotated[int, Query(ge=1, le=24 * 90)] = 168) -> dict[str, Any]:
+        _known(symbol, "query")
+        return await service.db(market.prices, symbol, hours, settings.features.candle_sources)
+
+    @app.get("/freshness", response_model=m.Freshness, tags=["ops"])
+    async def freshness() -> dict[str, Any]:
+        return await service.db(market.freshness)
 
     # ---- admin (API key) -----------------------------------------------------------------------
     @app.post("/admin/reload-model", response_model=m.AdminResult, tags=["admin"], dependencies=[require_key],

@@ -166,3 +166,29 @@ def test_track_record_after_outcomes_resolve(app_url: str, auth: dict[str, str],
     lo, hi = rec["accuracy_ci95"]
     assert lo <= rec["accuracy"] <= hi
     assert rec["buy_and_hold_return"] == pytest.approx(math.expm1(sum(r[1] for r in rows)))
+
+
+def test_prices_are_the_newest_closes_in_order(app_url: str, world) -> None:
+    r = httpx.get(f"{app_url}/prices", params={"hours": 24}, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["symbol"] == "BTCUSDT" and body["source"] == "binance"
+    closes = world.market.close
+    assert len(body["items"]) == 24
+    got = pd.Series([p["close"] for p in body["items"]],
+                    index=pd.to_datetime([p["ts"] for p in body["items"]], utc=True))
+    pd.testing.assert_series_equal(got, closes.iloc[-24:], check_names=False, check_freq=False)
+    assert httpx.get(f"{app_url}/prices", params={"hours": 0}).status_code == 422
+    assert httpx.get(f"{app_url}/prices", params={"hours": 99999}).status_code == 422
+    unknown = httpx.get(f"{app_url}/prices", params={"symbol": "DOGEUSDT"})
+    assert unknown.status_code == 422 and "unknown symbol" in unknown.text
+
+
+def test_freshness_lists_the_newest_row_per_source(app_url: str, world) -> None:
+    r = httpx.get(f"{app_url}/freshness", timeout=10)
+    assert r.status_code == 200, r.text
+    items = {(i["dataset"], i["source"]): i for i in r.json()["items"]}
+    candles = items[("candles", "binance")]
+    assert pd.Timestamp(candles["latest"]) == world.market.close.index[-1]
+    assert candles["age_s"] > 0
+    assert pd.Timestamp(items[("features", FSV)]["latest"]) == world.latest_ts

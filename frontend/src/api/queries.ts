@@ -2,7 +2,7 @@
 // a network error or 5xx is retried with backoff, so a restarting server heals on its own.
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ApiError, get, getStatic } from "./client";
-import type { ModelInfo, Prediction, PredictionList, Ready, Report, TrackRecord } from "./types";
+import type { Freshness, ModelInfo, Prediction, PredictionList, PriceSeries, Ready, Report, TrackRecord } from "./types";
 
 export function shouldRetry(failures: number, error: unknown): boolean {
   if (error instanceof ApiError && error.status >= 400 && error.status < 500) return false;
@@ -73,10 +73,10 @@ export const useTrackRecord = (symbol: string) =>
     queryFn: ({ signal }) => get<TrackRecord, "/track-record">("/track-record", { symbol }, signal),
     refetchInterval: 60000 });
 
-/** Hourly closes for the price chart. See src/api/pending.ts: not in the OpenAPI document yet. */
+/** Hourly closes for the price chart (the newest `hours` candles in the store). */
 export const usePrices = (symbol: string, hours: number) =>
   useQuery({ queryKey: keys.prices(symbol, hours), retry: shouldRetry,
-    queryFn: ({ signal }) => get<import("./pending").PriceSeries>("/prices", { symbol, hours }, signal) });
+    queryFn: ({ signal }) => get<PriceSeries, "/prices">("/prices", { symbol, hours }, signal) });
 
 export interface DashboardConfig {
   links?: Partial<Record<"ray_dashboard" | "mlflow" | "grafana", string>>;
@@ -84,7 +84,7 @@ export interface DashboardConfig {
 export const useDashboardConfig = () =>
   useQuery({ queryKey: keys.config, queryFn: () => getStatic<DashboardConfig>("config.json"), staleTime: Infinity });
 
-/** Newest data per source. See src/api/pending.ts: not in the OpenAPI document yet. */
+/** Newest data per source and dataset. */
 export const useFreshness = () =>
   useQuery({ queryKey: ["freshness"], retry: shouldRetry, refetchInterval: 60000,
-    queryFn: ({ signal }) => get<import("./pending").Freshness>("/freshness", undefined, signal) });
+    queryFn: ({ signal }) => get<Freshness, "/freshness">("/freshness", undefined, signal) });

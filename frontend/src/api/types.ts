@@ -13,6 +13,10 @@ export type Health = S["Health"];
 export type Report = S["Report"];
 export type TrackRecord = S["TrackRecord"];
 export type ErrorBody = S["ErrorBody"];
+export type PricePoint = S["PricePoint"];
+export type PriceSeries = S["PriceSeries"];
+export type SourceFreshness = S["SourceFreshness"];
+export type Freshness = S["Freshness"];
 
 export type ApiPath = keyof paths;
 /** Query parameters of a GET route, straight from the OpenAPI document. */

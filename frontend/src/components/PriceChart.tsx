@@ -2,7 +2,7 @@
 // axis) and the conformal interval turned into a price band at the forecast's target hour.
 import { Area, CartesianGrid, ComposedChart, Legend, Line, ReferenceLine, ResponsiveContainer, Scatter, Tooltip,
   XAxis, YAxis } from "recharts";
-import type { PricePoint } from "../api/pending";
+import type { PricePoint } from "../api/types";
 import type { Prediction } from "../api/types";
 import { useTheme } from "../hooks/useTheme";
 import { pct, usd } from "../lib/format";

@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _error(exc: Exception) -> None:
     from rich.markup import escape
 
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    # soft_wrap: a long path in the message must stay on one line (people copy it, tools grep it)
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

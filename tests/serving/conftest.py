@@ -9,6 +9,8 @@ torn down when these tests end rather than idling through the rest of the sessio
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,6 +76,28 @@ def serving_settings(settings: Any, pg_url: str, serving_redis: RedisProcess) ->
     return resolve_settings(s)
 
 
+def forget_earlier_package(settings: Any, pool: Any) -> None:
+    """Start from a clean slate: another package of this session (tests/e2e) deploys the same
+    fixture world, and what it leaves behind (its registered versions, the serving model cache
+    with its last-known champion, a newer feature row it landed, its logged predictions) would
+    otherwise leak into this package's app."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from rayapp.serving.model_store import _cache_dir
+    from rayapp.training.registry import setup_mlflow
+
+    setup_mlflow(settings)
+    with contextlib.suppress(MlflowException):
+        mlflow.MlflowClient().delete_registered_model(settings.mlflow.registered_model)
+    shutil.rmtree(_cache_dir(settings), ignore_errors=True)
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM predictions WHERE feature_set_version = %s", (FSV,))
+        conn.execute("DELETE FROM features WHERE feature_set_version = %s", (FSV,))
+        conn.execute("DELETE FROM candles WHERE symbol = %s", (SYMBOL,))
+        conn.commit()
+
+
 @dataclass
 class ServingWorld:
     settings: Any
@@ -85,6 +109,7 @@ class ServingWorld:
 @pytest.fixture(scope="package")
 def world(serving_settings: Any, pool: Any, serving_redis: RedisProcess) -> ServingWorld:
     """300 hourly rows ending 2 h before now (fresh under the 4 h staleness limit), a champion."""
+    forget_earlier_package(serving_settings, pool)
     end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=2)
     market = make_market(300, end, seed=1)
     write_offline(pool, market)

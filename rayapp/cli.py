@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _error(exc: Exception) -> None:
+def print_error(exc: Exception | str) -> None:
+    """One red `error:` line on stderr; stage commands use it too."""
     from rich.markup import escape
 
     # soft_wrap: a long path in the message must stay on one line (people copy it, tools grep it)
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from(args)
     except ConfigError as exc:
-        _error(exc)
+        print_error(exc)
         return 2
     configure(settings.log.level, settings.log.format)
     handler: Handler = args.handler
@@ -191,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted[/yellow]")
         return 130
     except ConfigError as exc:
-        _error(exc)
+        print_error(exc)
         return 2
     except RayappError as exc:
-        _error(exc)
+        print_error(exc)
         return exc.exit_code
 
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
-    from rayapp.cli import console
+    from rayapp.cli import console, print_error
     from rayapp.features.build import run_build
     from rayapp.features.inputs import FeatureInputError
 
@@ -22,7 +22,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
                               online=not getattr(args, "no_online", False),
                               parallel=not getattr(args, "serial", False))
     except FeatureInputError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(exc)
         return 1
     if getattr(args, "json", False):
         print(json.dumps([s.as_dict() for s in summaries]))

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rayapp.cli import print_error
 from rayapp.config import Settings
 from rayapp.ingest.silver import SourceSummary
 from rayapp.log import get_logger
@@ -88,7 +89,7 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     try:
         paths = resolve_paths(args.kind, args.path, args.format)
     except BackfillError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(exc)
         return 2
     symbol = args.symbol or settings.symbols[0]
     summaries: dict[str, SourceSummary] = {}
@@ -105,7 +106,7 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
                                   lags=settings.ingest.backfill_lag_min)
             except BackfillError as exc:
                 failed += 1
-                console.print(f"[red]error:[/red] {exc}", highlight=False)
+                print_error(exc)
                 s = SourceSummary(source=path.name, errors=[str(exc)])
             summaries.setdefault(s.source, SourceSummary(source=s.source)).add(s)
             progress.advance(task)
@@ -133,7 +134,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         with progress:
             report = run_ingest(settings, on_plan=on_plan, on_partition=on_partition)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(exc)
         return 2
     out.print(summary_table(report.summaries.values(),
                             f"ingest ({len(report.plan.partitions)} partitions)"))

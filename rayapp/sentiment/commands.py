@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from rayapp.cli import print_error
 from rayapp.config import Settings
 
 console = Console(stderr=True)
@@ -24,7 +24,7 @@ def _positive(text: str) -> int:
 
 
 def _fail(exc: Exception) -> int:
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    print_error(exc)
     return 2
 
 

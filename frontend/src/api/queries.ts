@@ -74,8 +74,8 @@ export const useTrackRecord = (symbol: string) =>
     refetchInterval: 60000 });
 
 /** Hourly closes for the price chart (the newest `hours` candles in the store). */
-export const usePrices = (symbol: string, hours: number) =>
-  useQuery({ queryKey: keys.prices(symbol, hours), retry: shouldRetry,
+export const usePrices = (symbol: string, hours: number, enabled = true) =>
+  useQuery({ queryKey: keys.prices(symbol, hours), retry: shouldRetry, enabled,
     queryFn: ({ signal }) => get<PriceSeries, "/prices">("/prices", { symbol, hours }, signal) });
 
 export interface DashboardConfig {

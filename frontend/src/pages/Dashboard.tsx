@@ -30,7 +30,8 @@ export default function Dashboard() {
   }, [latestQ.data?.ts]);
   const since = new Date(anchor - DAYS * 86400e3).toISOString();
   const history = useHistory(symbol, since, !latestQ.isLoading);
-  const prices = usePrices(symbol, DAYS * 24);
+  // after the latest forecast: the headline numbers render first, the 168-point chart next
+  const prices = usePrices(symbol, DAYS * 24, !latestQ.isLoading);
   const model = useModel();
   const ready = useReady();
   const track = useTrackRecord(symbol);

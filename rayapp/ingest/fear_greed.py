@@ -65,13 +65,8 @@ class FearGreedClient(SourceClient):
         days = (pd.Timestamp.now(tz="UTC").normalize() - start.floor("D")).days + 2
         params = {"limit": max(days, 1), "format": "json"}
         resp = await self.get(f"{base}/fng/", params=params)
-        try:
-            body = resp.json()
-        except ValueError as exc:
-            raise MalformedResponse(f"fear_greed: response is not JSON ({exc}): {resp.text[:200]!r}",
-                                    source=self.source, url=resp.url, status=resp.status,
-                                    payload=resp.text) from exc
-        err = (body.get("metadata") or {}).get("error") if isinstance(body, dict) else None
+        body = self.json_body(resp, dict)
+        err = (body.get("metadata") or {}).get("error")
         if err:
             raise ApiError(f"fear_greed: {err}", api_message=str(err), source=self.source, url=resp.url,
                            status=resp.status, payload=resp.text)

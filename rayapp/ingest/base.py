@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
@@ -35,6 +35,38 @@ def frame(table: str, rows: list[dict[str, Any]], time_cols: tuple[str, ...]) ->
     for c in time_cols:
         df[c] = pd.to_datetime(df[c], utc=True).astype("datetime64[ns, UTC]")
     return df.reset_index(drop=True)
+
+
+def candle_rows(rows: list[Any], symbol: str, *, fields: tuple[str, ...], check_name: str,
+                parse: Callable[[Any], tuple[dict[str, Any], pd.Timestamp]], start: pd.Timestamp,
+                end: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
+    """The price clients' common loop: `parse(row) -> (candle record, time the bar closes)`.
+
+    A row that does not parse becomes a reject carrying its raw fields; the bar that is still open
+    (closes after `now`) and bars outside ``[start, end)`` are counted as skipped; the rest come
+    back as a candles frame sorted by open time.
+    """
+    good: list[dict[str, Any]] = []
+    rejects: list[QuarantinedRow] = []
+    skipped = {"open_bar": 0, "outside_window": 0}
+    for i, row in enumerate(rows):
+        try:
+            rec, closes_at = parse(row)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raw = dict(zip(fields, row, strict=False)) if isinstance(row, list) else {"row": row}
+            key = f"{symbol}|{row[0]}" if isinstance(row, list) and row else f"{symbol}|row{i}"
+            rejects.append(QuarantinedRow(key, check_name, str(exc), raw))
+            continue
+        if closes_at > now:
+            skipped["open_bar"] += 1
+        elif not start <= rec["open_time"] < end:
+            skipped["outside_window"] += 1
+        else:
+            good.append(rec)
+    df = frame("candles", good, ("open_time",))
+    df["quote_volume"] = df["quote_volume"].astype("float64")
+    df["trades"] = df["trades"].astype("Int64")
+    return df.sort_values("open_time", kind="stable").reset_index(drop=True), rejects, skipped
 
 
 class SourceClient:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from rayapp.ingest.base import SourceClient, frame
+from rayapp.ingest.base import SourceClient, candle_rows
 from rayapp.ingest.http import BINANCE_WEIGHT_HEADER, HttpResponse
 from rayapp.ingest.types import FetchResult, GeoBlocked, MalformedResponse
 from rayapp.log import get_logger
@@ -53,29 +53,12 @@ def parse_kline(row: Any, source: str, symbol: str) -> dict[str, Any]:
 def parse_klines(rows: list[Any], source: str, symbol: str, *, start: pd.Timestamp, end: pd.Timestamp,
                  now: pd.Timestamp) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
     """Parsed rows sorted by open time, the rejects, and the skip counts (open bar, outside window)."""
-    good: list[dict[str, Any]] = []
-    rejects: list[QuarantinedRow] = []
-    skipped = {"open_bar": 0, "outside_window": 0}
-    for i, row in enumerate(rows):
-        try:
-            rec = parse_kline(row, source, symbol)
-        except ValueError as exc:
-            raw = dict(zip(KLINE_FIELDS, row, strict=False)) if isinstance(row, list) else {"row": row}
-            key = f"{symbol}|{row[0]}" if isinstance(row, list) and row else f"{symbol}|row{i}"
-            rejects.append(QuarantinedRow(key, "parse_kline", str(exc), raw))
-            continue
-        if rec["close_time"] > now:
-            skipped["open_bar"] += 1
-        elif not start <= rec["open_time"] < end:
-            skipped["outside_window"] += 1
-        else:
-            rec.pop("close_time")
-            good.append(rec)
-    df = frame("candles", good, ("open_time",))
-    if not df.empty:
-        df["trades"] = df["trades"].astype("Int64")
-        df = df.sort_values("open_time", kind="stable").reset_index(drop=True)
-    return df, rejects, skipped
+    def parse(row: Any) -> tuple[dict[str, Any], pd.Timestamp]:
+        rec = parse_kline(row, source, symbol)
+        return rec, rec.pop("close_time")
+
+    return candle_rows(rows, symbol, fields=KLINE_FIELDS, check_name="parse_kline", parse=parse,
+                       start=start, end=end, now=now)
 
 
 class BinanceClient(SourceClient):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from rayapp.ingest.base import SourceClient, frame
+from rayapp.ingest.base import SourceClient, candle_rows
 from rayapp.ingest.types import FetchResult
 from rayapp.warehouse.quarantine import QuarantinedRow
 
@@ -33,33 +33,17 @@ def product_for(symbol: str) -> str:
 
 def parse_candles(rows: list[Any], source: str, symbol: str, *, start: pd.Timestamp, end: pd.Timestamp,
                   now: pd.Timestamp) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
-    good: list[dict[str, Any]] = []
-    rejects: list[QuarantinedRow] = []
-    skipped = {"open_bar": 0, "outside_window": 0}
-    for i, row in enumerate(rows):
-        try:
-            if not isinstance(row, list | tuple) or len(row) < 6:
-                raise ValueError(f"expected [time, low, high, open, close, volume], got {str(row)[:120]}")
-            t = pd.Timestamp(int(row[0]), unit="s", tz="UTC")
-            rec = {"source": source, "symbol": symbol, "open_time": t, "open": float(row[3]),
-                   "high": float(row[2]), "low": float(row[1]), "close": float(row[4]),
-                   "volume": float(row[5]), "quote_volume": None, "trades": None}
-        except (TypeError, ValueError, OverflowError) as exc:
-            key = f"{symbol}|{row[0]}" if isinstance(row, list) and row else f"{symbol}|row{i}"
-            raw = (dict(zip(("time", "low", "high", "open", "close", "volume"), row, strict=False))
-                   if isinstance(row, list) else {"row": row})
-            rejects.append(QuarantinedRow(key, "parse_candle", str(exc), raw))
-            continue
-        if t + pd.Timedelta(seconds=GRANULARITY_S) > now:
-            skipped["open_bar"] += 1
-        elif not start <= t < end:
-            skipped["outside_window"] += 1
-        else:
-            good.append(rec)
-    df = frame("candles", good, ("open_time",))
-    df["quote_volume"] = df["quote_volume"].astype("float64")
-    df["trades"] = df["trades"].astype("Int64")
-    return df.sort_values("open_time", kind="stable").reset_index(drop=True), rejects, skipped
+    def parse(row: Any) -> tuple[dict[str, Any], pd.Timestamp]:
+        if not isinstance(row, list | tuple) or len(row) < 6:
+            raise ValueError(f"expected [time, low, high, open, close, volume], got {str(row)[:120]}")
+        t = pd.Timestamp(int(row[0]), unit="s", tz="UTC")
+        rec = {"source": source, "symbol": symbol, "open_time": t, "open": float(row[3]),
+               "high": float(row[2]), "low": float(row[1]), "close": float(row[4]),
+               "volume": float(row[5]), "quote_volume": None, "trades": None}
+        return rec, t + pd.Timedelta(seconds=GRANULARITY_S)
+
+    return candle_rows(rows, symbol, fields=("time", "low", "high", "open", "close", "volume"),
+                       check_name="parse_candle", parse=parse, start=start, end=end, now=now)
 
 
 class CoinbaseClient(SourceClient):

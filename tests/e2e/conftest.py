@@ -17,10 +17,17 @@ import pytest
 from tests.serving.conftest import (  # noqa: F401  (fixtures re-exported for this package)
     API_KEY,
     app_url,
+    make_serving_settings,
     serving_redis,
-    serving_settings,
     world,
 )
+
+
+@pytest.fixture(scope="package")
+def serving_settings(settings, pg_url, serving_redis):  # noqa: F811  (the imported fixture)
+    """The serving package's app settings under a registered model of this package's own."""
+    return make_serving_settings(settings, pg_url, serving_redis, model="e2e_test_model")
+
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 CHROMIUM = "/usr/bin/chromium"

@@ -52,13 +52,19 @@ def serving_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisPro
 
 @pytest.fixture(scope="package")
 def serving_settings(settings: Any, pg_url: str, serving_redis: RedisProcess) -> Any:
+    return make_serving_settings(settings, pg_url, serving_redis, model="serving_test_model")
+
+
+def make_serving_settings(settings: Any, pg_url: str, serving_redis: RedisProcess, *, model: str) -> Any:
+    """The app's settings for one test package; `model` keeps each package's registered versions
+    (and the serving model cache keyed by that name) apart from the other packages'."""
     from rayapp.config import load_settings
     from rayapp.serving.deployments import resolve_settings
 
     s = load_settings([
         f"state_dir={settings.state_dir}",
-        "mlflow.registered_model=serving_test_model",
-        "mlflow.experiment=serving_tests",
+        f"mlflow.registered_model={model}",
+        f"mlflow.experiment={model}",
         f"serving.api_key={API_KEY}",
         f"serving.port={free_port()}",
         "serving.champion_poll_s=1",

@@ -207,6 +207,8 @@ class ServingSettings(_Section):
     static_dir: str = "frontend/dist"
     explain_top_k: int = Field(3, ge=1, le=20)
     access_log: bool = False
+    prediction_cache_size: int = Field(1024, ge=0)
+    throughput_optimized: bool = True
 
 
 class FeatureSettings(_Section):

@@ -49,6 +49,32 @@ def _decode(text: str | bytes) -> dict[str, float]:
     return {k: (math.nan if v is None else float(v)) for k, v in json.loads(text).items()}
 
 
+def _vector(symbol: str, feature_set_version: str, raw: dict[bytes, bytes]) -> OnlineVector | None:
+    if not raw:
+        return None
+    return OnlineVector(
+        symbol=symbol,
+        feature_set_version=feature_set_version,
+        ts=pd.Timestamp(raw[b"ts"].decode()),
+        values=_decode(raw[b"values"]),
+        written_at=pd.Timestamp(raw[b"written_at"].decode()),
+    )
+
+
+class AsyncOnlineReader:
+    """Reads of the same hashes from an asyncio event loop (the serving ingress's hot path)."""
+
+    def __init__(self, url: str, *, socket_timeout: float = 2.0) -> None:
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=socket_timeout,
+                                                   socket_connect_timeout=socket_timeout)
+
+    async def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None:
+        raw: dict[bytes, bytes] = await self.client.hgetall(_key(feature_set_version, symbol))  # type: ignore[misc, assignment]
+        return _vector(symbol, feature_set_version, raw)
+
+
 class RedisOnlineStore:
     def __init__(self, url: str, *, socket_timeout: float = 2.0) -> None:
         self.url = url
@@ -69,15 +95,7 @@ class RedisOnlineStore:
 
     def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None:
         raw: dict[bytes, bytes] = self.client.hgetall(_key(feature_set_version, symbol))  # type: ignore[assignment]
-        if not raw:
-            return None
-        return OnlineVector(
-            symbol=symbol,
-            feature_set_version=feature_set_version,
-            ts=pd.Timestamp(raw[b"ts"].decode()),
-            values=_decode(raw[b"values"]),
-            written_at=pd.Timestamp(raw[b"written_at"].decode()),
-        )
+        return _vector(symbol, feature_set_version, raw)
 
     def symbols(self, feature_set_version: str) -> list[str]:
         members: set[bytes] = self.client.smembers(f"{PREFIX}:{feature_set_version}:symbols")  # type: ignore[assignment]

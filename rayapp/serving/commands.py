@@ -24,6 +24,9 @@ def ensure_ray(settings: Any, *, dashboard: bool = True) -> str | None:
         if settings.ray.address:
             ctx = ray.init(address=settings.ray.address, log_to_driver=False)
         else:
+            from rayapp.serving.deployments import apply_serve_env
+
+            apply_serve_env(settings)  # the local cluster's processes inherit it
             try:
                 ctx = ray.init(num_cpus=settings.ray.num_cpus, include_dashboard=dashboard,
                                dashboard_host="127.0.0.1", log_to_driver=False)

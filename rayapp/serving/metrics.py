@@ -58,6 +58,9 @@ class ServingMetrics:
         self.upstream_retries = Counter("rayapp_upstream_retries_total",
                                         "Deployment calls retried after a lost replica", ["deployment"],
                                         registry=r)
+        self.cache = Counter("rayapp_prediction_cache_total",
+                             "Predictions answered from the (model version, vector) cache or computed",
+                             ["result"], registry=r)
         for ch in ("predictions", "metrics"):
             self.ws_clients.labels(ch).set(0)
 

@@ -4,6 +4,17 @@ Deployments are reached through handle-like objects (`await handle.method.remote
 `DeploymentHandle`s in the Serve app, `LocalHandle`s around the same classes in the plain-uvicorn
 baseline, so both run exactly this code. A call that hits a replica that just died is retried on
 another one, which is what keeps a replica loss from failing requests.
+
+The hot path is short because features change hourly while requests come many times a second:
+- the ingress reads a fresh online vector itself (one async Redis read on its event loop); the
+  FeatureLookup deployment is called only when that vector is missing, stale or Redis is down
+  (it then decides between online and offline and flags the fallback);
+- a prediction and its explanation are a pure function of (model version, feature vector), so
+  they are kept in a small LRU: the Predictor and Explainer deployments are called once per new
+  vector or model version, not once per request;
+- a forecast already written to `predictions` (same id) is not written again.
+On this 2-core machine each handle hop costs about as much as all the model work together
+(benchmarks/serve_latency.py), which is why the common case avoids them.
 """
 
 from __future__ import annotations
@@ -11,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from rayapp.log import get_logger
@@ -66,9 +78,33 @@ def _retryable() -> tuple[type[BaseException], ...]:
     return (RayActorError, ActorUnavailableError, DeploymentUnavailableError)
 
 
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable) -> Any:
+        v = self._d.get(key)
+        if v is not None:
+            self._d.move_to_end(key)
+        return v
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.size <= 0:
+            return
+        self._d[key] = value
+        self._d.move_to_end(key)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
 class PredictionService:
     def __init__(self, settings: Settings, lookup: Any, predictor: Any, explainer: Any,
-                 metrics: ServingMetrics, pool: ConnectionPool | None) -> None:
+                 metrics: ServingMetrics, pool: ConnectionPool | None,
+                 online_url: str | None = None) -> None:
         self.settings = settings
         self.lookup, self.predictor, self.explainer = lookup, predictor, explainer
         self.metrics = metrics
@@ -78,6 +114,15 @@ class PredictionService:
         self._seen_ts: dict[str, str | None] = {}
         self._retry_on = _retryable()
         self._methods: dict[tuple[str, str], Any] = {}
+        size = settings.serving.prediction_cache_size
+        self._results = _LRU(size)          # (version, fsv, explain, vector) -> (pred, explanation)
+        self._logged = _LRU(max(size, 1024))  # prediction ids known to be in `predictions`
+        self.online = None
+        if online_url:
+            from rayapp.features.online_store import AsyncOnlineReader
+
+            self.online = AsyncOnlineReader(online_url, socket_timeout=settings.redis.socket_timeout_s)
+        self._online_retry_at = 0.0  # after a Redis error, leave it to FeatureLookup for a while
 
     async def call(self, name: str, handle: Any, method: str, *args: Any) -> Any:
         key = (name, method)
@@ -116,11 +161,63 @@ class PredictionService:
         return info
 
     # ---- the pipeline --------------------------------------------------------------------------
+    async def _lookup(self, symbol: str, fsv: str) -> dict[str, Any]:
+        """A fresh online vector read here, else the FeatureLookup deployment's decision."""
+        from rayapp.serving.feature_lookup import _result
+
+        if self.online is not None and time.monotonic() >= self._online_retry_at:
+            try:
+                vec = await self.online.read(symbol, fsv)
+            except Exception as exc:  # redis errors and timeouts: FeatureLookup handles it
+                self._online_retry_at = time.monotonic() + 5.0
+                log.warning("online store read failed; using FeatureLookup", error=type(exc).__name__)
+                vec = None
+            if vec is not None:
+                import pandas as pd
+
+                age = (pd.Timestamp.now(tz="UTC") - vec.ts).total_seconds()
+                max_age = self.settings.serving.feature_staleness_s
+                if age <= max_age:
+                    return _result(symbol, fsv, vec.ts, vec.values, "online", None, age, max_age)
+        return await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv)
+
+    async def _model_outputs(self, meta: dict[str, Any], values: dict[str, Any], fsv: str,
+                             explain: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """(prediction, explanation) from the Predictor and Explainer, or from the LRU."""
+        key = (meta["version"], fsv, explain,
+               tuple(values.get(n) for n in meta["feature_names"]))
+        hit = self._results.get(key)
+        if hit is not None:
+            self.metrics.cache.labels("hit").inc()
+            return hit
+        self.metrics.cache.labels("miss").inc()
+        # The explanation does not depend on the prediction, only on the model version: ask for
+        # both at once (one round trip of latency instead of two) and redo the explanation in
+        # the rare case a hot swap made the Predictor answer with another version.
+        expl_call = (asyncio.ensure_future(self.call("Explainer", self.explainer, "explain",
+                                                     meta["version"], values))
+                     if explain else None)
+        try:
+            pred = await self.call("Predictor", self.predictor, "predict", values, fsv)
+        except BaseException:
+            if expl_call is not None:
+                expl_call.cancel()
+            raise
+        explanation = None
+        if expl_call is not None:
+            explanation = await expl_call
+            if explanation["model_version"] != pred["model_version"]:
+                explanation = await self.call("Explainer", self.explainer, "explain",
+                                              pred["model_version"], values)
+            explanation = with_probability(explanation, pred["p_up"])
+        if pred["model_version"] == meta["version"]:
+            self._results.put(key, (pred, explanation))
+        return pred, explanation
+
     async def predict(self, symbol: str, features: dict[str, float | None] | None = None,
                       explain: bool = True) -> dict[str, Any]:
         if not self.meta.get("loaded"):
             await self.refresh_model()
-        expl_call: asyncio.Future[Any] | None = None
         for attempt in range(2):
             meta = self.meta
             if not meta.get("loaded"):
@@ -133,40 +230,30 @@ class PredictionService:
                 found: dict[str, Any] = {"values": features, "ts": None, "source": "request",
                                          "fallback": False, "reason": None, "stale": False, "age_s": None}
             else:
-                found = await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv)
+                found = await self._lookup(symbol, fsv)
                 if not found["found"]:
                     raise NotFound(f"no features for {symbol} (feature set {fsv}): {found['reason']}")
-            # The explanation does not depend on the prediction, only on the model version: ask
-            # for both at once (one round trip of latency instead of two) and redo the explanation
-            # in the rare case a hot swap made the Predictor answer with another version.
-            expl_call = (asyncio.ensure_future(self.call("Explainer", self.explainer, "explain",
-                                                         meta["version"], found["values"]))
-                         if explain else None)
             try:
-                pred = await self.call("Predictor", self.predictor, "predict", found["values"], fsv)
+                pred, explanation = await self._model_outputs(meta, found["values"], fsv, explain)
                 break
             except FeatureSetMismatch:
                 # The champion was swapped between our metadata read and the call: re-read, retry.
-                if expl_call is not None:
-                    expl_call.cancel()
                 await self.refresh_model()
                 if attempt == 1:
                     raise
-        explanation = None
-        if expl_call is not None:
-            explanation = await expl_call
-            if explanation["model_version"] != pred["model_version"]:
-                explanation = await self.call("Explainer", self.explainer, "explain",
-                                              pred["model_version"], found["values"])
-            explanation = with_probability(explanation, pred["p_up"])
         if found["fallback"]:
             self.metrics.fallbacks.labels(found["reason"] or "unknown").inc()
         self.metrics.observe_prediction(symbol, pred, found["source"], found.get("age_s"))
         out = _response(symbol, found, pred, explanation)
         if found["ts"] is not None:
-            out["prediction_id"] = prediction_log.prediction_id(symbol, found["ts"], pred["horizon_h"],
-                                                                pred["model_version"])
-            out["logged"] = await self._log(out)
+            pid = prediction_log.prediction_id(symbol, found["ts"], pred["horizon_h"], pred["model_version"])
+            out["prediction_id"] = pid
+            if self._logged.get(pid):  # written before (the insert would be a no-op conflict)
+                out["logged"] = True
+            else:
+                out["logged"] = await self._log(out)
+                if out["logged"]:
+                    self._logged.put(pid, True)
         return out
 
     async def _log(self, out: dict[str, Any]) -> bool:

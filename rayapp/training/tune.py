@@ -7,6 +7,9 @@ go into the object store once through `tune.with_parameters`; trial actors are r
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,37 @@ def cluster_device(requested: str = "auto") -> str:
     return "cuda" if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
 
 
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+@contextlib.contextmanager
+def _drop_log(logger: str, prefix: str) -> Iterator[None]:
+    """Drop one expected warning: the result grid looks for the result files switched off above."""
+    import logging
+
+    class _Filter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not str(record.msg).startswith(prefix)
+
+    f = _Filter()
+    target = logging.getLogger(logger)
+    target.addFilter(f)
+    try:
+        yield
+    finally:
+        target.removeFilter(f)
+
+
 def _trial(
     config: dict[str, Any],
     frame: TrainingFrame,
@@ -89,11 +123,14 @@ def _trial(
     from ray import tune
 
     fm = fold_metric_name(metric)
+    history: list[dict[str, float]] = []
 
     def report(k: int, m: dict[str, float], running: float) -> bool:
-        tune.report(
-            {metric: running, "fold": k, **{f"fold_{key}": float(v) for key, v in m.items() if key != "fold"}}
-        )
+        row = {"fold": k, **{f"fold_{key}": float(v) for key, v in m.items() if key != "fold"}}
+        history.append(row)
+        # Each result carries the folds so far: the last one a trial reported (kept in memory by
+        # Tune, even for a trial ASHA stopped) is its whole history, with no result files needed.
+        tune.report({metric: running, **row, "fold_history": list(history)})
         return True
 
     cv_evaluate(frame, folds, config, seed, device, nthread, fee_bps, metric=fm, on_fold=report)
@@ -167,6 +204,9 @@ def run_search(
         else None
     )
     storage = Path(storage_path).resolve() if storage_path else None
+    # Fold histories come back in the trials' last results and go to MLflow, so Tune's automatic
+    # CSV/JSON/TensorBoard result files are switched off: importing tensorboardX pulls in torch,
+    # about 2 s of every search's start-up on a small machine, for files nobody reads.
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -182,7 +222,9 @@ def run_search(
         run_config=tune.RunConfig(name=name, storage_path=str(storage) if storage else None, verbose=0),
     )
     t0 = time.perf_counter()
-    grid = tuner.fit()
+    with _env("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"), _drop_log(
+            "ray.tune.analysis.experiment_analysis", "Failed to fetch metrics"):
+        grid = tuner.fit()
     wall = time.perf_counter() - t0
     trials = []
     for i in range(len(grid)):
@@ -190,9 +232,8 @@ def run_search(
         if r.error is not None:
             log.warning("trial failed", error=str(r.error)[:300])
             continue
-        df = r.metrics_dataframe
-        rows = df.to_dict("records") if df is not None else []
         cfg, met = r.config or {}, r.metrics or {}
+        rows = list(met.get("fold_history") or [])
         trials.append(
             {
                 "params": {k: cfg[k] for k in space if k in cfg},

@@ -60,6 +60,36 @@ def test_predict_from_store_is_complete_and_logged(app_url: str, auth: dict[str,
     assert again["prediction_id"] == p["prediction_id"]
 
 
+def _cache_counts(app_url: str) -> dict[str, float]:
+    out = {"hit": 0.0, "miss": 0.0}
+    for line in httpx.get(f"{app_url}/metrics").text.splitlines():
+        for k in out:
+            if line.startswith(f'rayapp_prediction_cache_total{{result="{k}"}}'):
+                out[k] = float(line.split()[-1])
+    return out
+
+
+def test_repeated_vector_is_answered_from_the_cache(app_url: str, auth: dict[str, str], world) -> None:
+    """Same (model version, vector): the cached prediction and explanation, computed once; a new
+    vector is computed by the deployments. Both answers equal what the deployments compute."""
+    vec = {n: float(world.market.features[n].iloc[20]) for n in FEATURE_NAMES}
+    c0 = _cache_counts(app_url)
+    first = _predict(app_url, auth, features=vec).json()
+    c1 = _cache_counts(app_url)
+    second = _predict(app_url, auth, features=vec).json()
+    c2 = _cache_counts(app_url)
+    assert c1["miss"] == c0["miss"] + 1 and c2["hit"] == c1["hit"] + 1 and c2["miss"] == c1["miss"]
+    for k in ("p_up", "expected_return", "interval", "model_version", "explanation", "features"):
+        assert second[k] == first[k], k
+    other = dict(vec, rsi=vec["rsi"] + 7.0)
+    third = _predict(app_url, auth, features=other).json()
+    assert _cache_counts(app_url)["miss"] == c2["miss"] + 1
+    assert third["explanation"]["contributions"] != first["explanation"]["contributions"]
+    # the served numbers are the model's: SHAP additivity holds on the computed and cached answers
+    for p in (first, second, third):
+        assert math.isclose(1 / (1 + math.exp(-p["explanation"]["margin"])), p["p_up"], abs_tol=1e-4)
+
+
 def test_predict_explicit_vector_and_validation(app_url: str, auth: dict[str, str], world) -> None:
     vec = {n: float(world.market.features[n].iloc[10]) for n in FEATURE_NAMES}
     vec["social_sentiment"] = None

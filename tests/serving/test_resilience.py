@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import threading
 import time
@@ -25,9 +26,13 @@ class Load:
 
 
 @contextmanager
-def load(url: str, auth: dict[str, str], clients: int = 4) -> Iterator[Load]:
-    """Clients posting /predict back to back until the block exits."""
+def load(url: str, auth: dict[str, str], clients: int = 4, *, fresh_vectors: bool = False) -> Iterator[Load]:
+    """Clients posting /predict back to back until the block exits. With `fresh_vectors` every
+    request sends its own random feature vector, so none is answered from the prediction cache
+    and every one goes through the Predictor deployment."""
     out = Load()
+    names = httpx.get(f"{url}/model", timeout=30).json()["feature_names"] if fresh_vectors else None
+    rng = random.Random(0)
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -35,7 +40,11 @@ def load(url: str, auth: dict[str, str], clients: int = 4) -> Iterator[Load]:
         with httpx.Client(timeout=30) as c:
             while not stop.is_set():
                 try:
-                    r = c.post(f"{url}/predict", json={"symbol": "BTCUSDT"}, headers=auth)
+                    body: dict = {"symbol": "BTCUSDT"}
+                    if names is not None:
+                        with lock:
+                            body["features"] = {n: rng.gauss(0, 1) for n in names}
+                    r = c.post(f"{url}/predict", json=body, headers=auth)
                     status, version = r.status_code, (r.json().get("model_version") if r.status_code == 200
                                                       else None)
                 except httpx.HTTPError:
@@ -124,7 +133,7 @@ def test_predictor_replica_killed_under_load(app_url: str, auth: dict[str, str],
         d = serve.status().applications[app].deployments["Predictor"]
         return str(d.status).endswith("HEALTHY") and d.replica_states.get("RUNNING", 0) == 2
 
-    with load(app_url, auth, clients=8) as traffic:
+    with load(app_url, auth, clients=8, fresh_vectors=True) as traffic:
         wait_for(lambda: len(traffic.results) >= 20, 30, "traffic before the kill")
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()

@@ -128,7 +128,8 @@ class IngestSettings(_Section):
     lookback_days: int = Field(30, ge=1)
     sources: list[str] | None = None
     window_h: int = Field(720, ge=1)
-    workers: int = Field(4, ge=1)  # Ray Data actors fetching partitions concurrently (I/O bound)
+    max_windows_per_key: int = Field(8, ge=1)  # a longer range gets longer windows, not more tasks
+    workers: int = Field(4, ge=1)  # Ray Data tasks fetching partitions concurrently (I/O bound)
     max_attempts: int = Field(5, ge=1, le=20)
     timeout_s: float = Field(30, gt=0)
     backfill_lag_min: dict[str, float] = Field(default_factory=lambda: {"default": 5.0})

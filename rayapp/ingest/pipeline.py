@@ -7,8 +7,11 @@ Plan -> fan-out -> watermarks:
    (``start`` defaults to the watermark, or ``ingest.lookback_days`` back on a first run; ``end``
    to "now" floored to the source's granularity, never later, so a still-open bar or day is never
    passed by the watermark). The rest is cut into windows of ``ingest.window_h`` x granularity.
-2. **Fan-out** (Ray Data actor pool). Each actor keeps one event loop, one aiohttp session and
-   one DB pool; each partition is fetched through the source's client with that source's
+2. **Fan-out** (Ray Data tasks, at most ``ingest.workers`` at once). Each worker process keeps
+   one PartitionWorker (event loop, DB pool, lake, limiter handles) across tasks and runs: Ray
+   reuses task workers (and prestarts them), so a run does not pay a process start and the
+   imports per worker the way an actor pool would - on a small machine that start-up was most of
+   a run. Each partition is fetched through the source's client with that source's
    Ray-actor rate limiter (one budget for all workers), its raw responses written to bronze,
    then its rows validated and upserted to silver in one transaction that also moves the
    watermark when the window starts at it - up to the window's ``complete_until`` (the client's
@@ -169,15 +172,53 @@ def make_plan(settings: Settings, conn: psycopg.Connection, sources: list[str], 
                 frm = want
                 reset_watermark(conn, source, key, frm)
             size = gran * settings.ingest.window_h
-            for i, (a, b) in enumerate(windows(frm, stop, size)):
+            # Each partition costs a task and a transaction: a long backfill gets longer windows
+            # (a multiple of window_h, so the grid stays aligned) rather than hundreds of them.
+            cap = settings.ingest.max_windows_per_key
+            parts = windows(frm, stop, size)
+            factor = -(-len(parts) // cap)
+            while len(parts) > cap:
+                parts = windows(frm, stop, size * factor)
+                factor += 1
+            for i, (a, b) in enumerate(parts):
                 plan.partitions.append(Partition(source, key, a, b, i))
     conn.commit()
+    plan.partitions = interleave(plan.partitions)
     return plan
 
 
+def interleave(parts: list[Partition]) -> list[Partition]:
+    """Round-robin over (source, key), oldest window first in each: every source is in flight
+    from the start instead of one source's windows queueing behind another's."""
+    queues: dict[tuple[str, str], list[Partition]] = {}
+    for p in parts:
+        queues.setdefault((p.source, p.key), []).append(p)
+    out: list[Partition] = []
+    while queues:
+        for k in list(queues):
+            out.append(queues[k].pop(0))
+            if not queues[k]:
+                del queues[k]
+    return out
+
+
 # ---- the Ray Data worker ------------------------------------------------------------------------
+_WORKERS: dict[str, PartitionWorker] = {}
+
+
+def process_batch(batch: dict[str, Any], settings_json: str, run_id: str) -> dict[str, list[Any]]:
+    """The Ray Data task: this process's PartitionWorker for these settings, made once."""
+    worker = _WORKERS.get(settings_json)
+    if worker is None:
+        from rayapp.config import Settings
+
+        worker = _WORKERS[settings_json] = PartitionWorker(Settings.model_validate_json(settings_json))
+    worker.start_run(run_id)
+    return worker(batch)
+
+
 class PartitionWorker:
-    """A Ray Data actor: fetch -> bronze -> silver (+ watermark) for one partition per call."""
+    """Fetch -> bronze -> silver (+ watermark) for one partition per call (state kept per process)."""
 
     def __init__(self, settings: Settings) -> None:
         t0 = time.perf_counter()
@@ -191,10 +232,17 @@ class PartitionWorker:
         self.lake = BronzeLake.from_settings(settings)
         self.loop = asyncio.new_event_loop()
         self.limiters: dict[str, Any] = {}
+        self.run_id: str | None = None
         for name in settings.ingest.sources or settings.sources.enabled:
             if name in CLIENTS:
                 CLIENTS[name]  # import the client modules now, not inside the first partition
         log.debug("worker ready", init_s=round(time.perf_counter() - t0, 3))
+
+    def start_run(self, run_id: str) -> None:
+        """A new run may have new limiter actors (same names): look them up again."""
+        if run_id != self.run_id:
+            self.limiters.clear()
+            self.run_id = run_id
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"source": [], "key": [], "start": [], "end": [], "seq": [],
@@ -357,9 +405,10 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         n = min(settings.ingest.workers, len(plan.partitions))
         items = ray.data.from_items([p.to_row() for p in plan.partitions],
                                     override_num_blocks=len(plan.partitions))
-        ds = items.map_batches(PartitionWorker, fn_constructor_kwargs={"settings": settings}, batch_size=1,
-                               compute=ray.data.ActorPoolStrategy(min_size=1, max_size=n, initial_size=n),
-                               num_cpus=0.25)
+        run_id = f"{time.time_ns()}"
+        ds = items.map_batches(process_batch, batch_size=1,
+                               fn_kwargs={"settings_json": settings.model_dump_json(), "run_id": run_id},
+                               compute=ray.data.TaskPoolStrategy(size=n), num_cpus=0.25)
         seen = 0
         try:
             for row in ds.iter_rows():

@@ -75,7 +75,8 @@ def replay_url(tmp_path_factory):
 
 def _settings(state_dir, replay_url: str, tmp_path: Path, *extra: str):
     return load_settings([f"state_dir={state_dir}", "sources=replay", f"sources.replay_url={replay_url}",
-                          f"storage.root={tmp_path / 'lake'}", "ingest.workers=2", *extra])
+                          f"storage.root={tmp_path / 'lake'}", "ingest.workers=2",
+                          "ingest.max_windows_per_key=1000", *extra])  # many small windows on purpose
 
 
 def _count(db, sql: str, *params) -> int:
@@ -90,9 +91,27 @@ def test_windows_follow_one_grid():
     assert w[-1][1] == T0 + pd.Timedelta(days=3) and len(w) == 3
 
 
+def test_plan_caps_windows_per_key_and_interleaves_sources(db, settings):
+    s = settings.model_copy(deep=True)
+    s.ingest.window_h = 24
+    s.ingest.max_windows_per_key = 4
+    now = T0 + pd.Timedelta(days=30, minutes=30)
+    plan = make_plan(s, db, ["binance", "coinbase"], start=T0, end=None, now=now)
+    by = {src: [p for p in plan.partitions if p.source == src] for src in ("binance", "coinbase")}
+    for parts in by.values():
+        assert 1 < len(parts) <= 4  # a month in at most 4 windows, each a multiple of 24 h
+        assert parts[0].start == T0 and parts[-1].end == T0 + pd.Timedelta(days=30)
+        assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+        assert all((p.end - p.start) % pd.Timedelta(hours=24) == pd.Timedelta(0) for p in parts[1:-1])
+    # round-robin: both sources are in flight from the first partitions on
+    assert {p.source for p in plan.partitions[:2]} == {"binance", "coinbase"}
+    db.rollback()
+
+
 def test_plan_resumes_from_the_watermark(db, settings):
     s = settings.model_copy(deep=True)
     s.ingest.window_h = 24
+    s.ingest.max_windows_per_key = 1000
     now = T0 + pd.Timedelta(days=10, minutes=30)
     plan = make_plan(s, db, ["binance"], start=T0, end=None, now=now)
     assert len(plan.partitions) == 10 and plan.partitions[-1].end == T0 + pd.Timedelta(days=10)
@@ -208,7 +227,8 @@ def test_killed_run_restarts_without_gap_or_duplicate(db, ray_cluster, replay_ur
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray, killed with it
     common = ["ingest", "--no-progress", "sources=replay", f"sources.replay_url={replay_url}",
               "sources=binance", "start=2024-01-01", f"end={end.isoformat()}", "ingest.window_h=48",
-              f"storage.root={tmp_path / 'lake'}", "ingest.workers=2", f"state_dir={state_dir}"]
+              "ingest.max_windows_per_key=1000", f"storage.root={tmp_path / 'lake'}", "ingest.workers=2",
+              f"state_dir={state_dir}"]
     log1 = open(tmp_path / "run1.log", "w")  # noqa: SIM115 - closed below, after the kill
     # Throttled to ~1 call/s after a burst of 10, so the run is surely killed part-way.
     proc = subprocess.Popen(_rayapp(*common, "sources.rate_limits.binance=120"), env=env,

@@ -406,7 +406,7 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         items = ray.data.from_items([p.to_row() for p in plan.partitions],
                                     override_num_blocks=len(plan.partitions))
         run_id = f"{time.time_ns()}"
-        ds = items.map_batches(process_batch, batch_size=1,
+        ds = items.map_batches(process_batch, batch_size=1,  # type: ignore[arg-type]
                                fn_kwargs={"settings_json": settings.model_dump_json(), "run_id": run_id},
                                compute=ray.data.TaskPoolStrategy(size=n), num_cpus=0.25)
         seen = 0

@@ -49,14 +49,19 @@ def fit_booster(
     feature_names: Sequence[str] | None = None,
 ) -> xgb.Booster:
     bp, rounds = booster_params(params, seed, device, nthread)
+    # The DMatrix gets the same thread budget as the booster: by default it would use every core,
+    # and two concurrent 1-CPU Tune trials would then run four threads on two cores.
     dtrain = xgb.DMatrix(
-        X, label=y, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None
+        X, label=y, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None,
+        nthread=nthread,
     )
     return xgb.train(bp, dtrain, num_boost_round=rounds)
 
 
-def predict_proba(booster: xgb.Booster, X: np.ndarray, feature_names: Sequence[str] | None = None) -> np.ndarray:
-    d = xgb.DMatrix(X, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None)
+def predict_proba(booster: xgb.Booster, X: np.ndarray, feature_names: Sequence[str] | None = None,
+                  nthread: int | None = None) -> np.ndarray:
+    d = xgb.DMatrix(X, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None,
+                    nthread=nthread)
     return np.asarray(booster.predict(d), dtype=float)
 
 
@@ -101,7 +106,7 @@ def cv_evaluate(
     tests: list[np.ndarray] = []
     for fold in folds:
         bst = fit_booster(X[fold.train], frame.y[fold.train], params, seed, device, nthread, cols)
-        p = predict_proba(bst, X[fold.test], cols)
+        p = predict_proba(bst, X[fold.test], cols, nthread)
         res.oof_p[fold.test] = p
         tests.append(fold.test)
         m = evaluate(p >= 0.5, frame.y[fold.test], frame.ret[fold.test], frame.horizon, fee_bps, p)

@@ -117,6 +117,9 @@ class TokenBucketLimiter(_LimiterBase):
         return self.state.observe_used_weight(used, limit, window_s, soft)
 
 
+_HELD: dict[tuple[str, str], Any] = {}  # (job id, source) -> limiter actor handle
+
+
 class RayRateLimiter(_LimiterBase):
     """A picklable handle on the named actor ``rayapp-ratelimit-<source>`` (namespace ``rayapp``).
 
@@ -140,10 +143,17 @@ class RayRateLimiter(_LimiterBase):
                max_wait_s: float = 300.0) -> RayRateLimiter:
         import ray
 
-        actor_cls = ray.remote(num_cpus=0, max_restarts=-1)(LimiterActor)
-        handle = actor_cls.options(  # type: ignore[attr-defined]
-            name=cls.actor_name(source), namespace=cls.NAMESPACE, get_if_exists=True,
-        ).remote(rate_per_min / 60.0, capacity or max(rate_per_min / 6.0, 1.0))
+        key = (ray.get_runtime_context().get_job_id(), source)
+        handle = _HELD.get(key)
+        if handle is None:
+            actor_cls = ray.remote(num_cpus=0, max_restarts=-1)(LimiterActor)
+            handle = actor_cls.options(  # type: ignore[attr-defined]
+                name=cls.actor_name(source), namespace=cls.NAMESPACE, get_if_exists=True,
+            ).remote(rate_per_min / 60.0, capacity or max(rate_per_min / 6.0, 1.0))
+            # The creating process holds the handle for as long as it runs: the actor is not
+            # detached, and dropped by its last reference it would die under the workers of
+            # this run, or while the next run's get_if_exists hands it out again.
+            _HELD[key] = handle
         return cls(source, handle, max_wait_s)
 
     @classmethod

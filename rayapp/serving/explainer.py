@@ -51,6 +51,13 @@ def _tree_explainer(model: LoadedModel) -> ContribFn:
     return fn
 
 
+def _margins(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
+    import xgboost as xgb
+
+    d = xgb.DMatrix(rows, feature_names=model.feature_names)
+    return np.asarray(model.booster.predict(d, output_margin=True, validate_features=False)).reshape(-1)
+
+
 def _time_per_row(fn: ContribFn, rows: np.ndarray, repeats: int = 5) -> float:
     fn(rows[:1])  # warm-up: first calls build caches
     t0 = time.perf_counter()
@@ -96,10 +103,19 @@ class Explainer:
         rows[rng.random(rows.shape) < 0.1] = np.nan
         timings: dict[str, float] = {}
         fns: dict[str, ContribFn] = {}
+        margins = _margins(model, rows)
         for name in self.methods:
             try:
-                fns[name] = builders[name](model)
-                timings[name] = _time_per_row(fns[name], rows) * 1e3
+                fn = builders[name](model)
+                # Additivity check: base + contributions must give the booster's own margin. A
+                # method that reads the model differently (e.g. shap parsing a loaded booster's
+                # base_score) would explain every prediction with a shifted base: not used.
+                err = max(abs(float(np.sum(fn(rows[i:i + 1]))) - float(margins[i])) for i in range(len(rows)))
+                if err > 1e-3:
+                    log.warning("explainer method not additive: skipped", method=name, max_error=round(err, 6))
+                    continue
+                fns[name] = fn
+                timings[name] = _time_per_row(fn, rows) * 1e3
             except Exception as exc:  # e.g. a shap/xgboost version pair that disagrees
                 log.warning("explainer method unavailable", method=name, error=type(exc).__name__)
         if not timings:

@@ -206,9 +206,14 @@ class PredictionService:
         explanation = None
         if expl_call is not None:
             explanation = await expl_call
-            if explanation["model_version"] != pred["model_version"]:
+            if explanation["model_version"] != pred["model_version"] or not _explains(explanation, pred):
                 explanation = await self.call("Explainer", self.explainer, "explain",
                                               pred["model_version"], values)
+                if not _explains(explanation, pred):  # served, but said out loud and not cached
+                    log.error("explanation does not add up to the prediction",
+                              model_version=pred["model_version"], margin=explanation["margin"],
+                              raw_p_up=pred["raw_p_up"])
+                    return pred, with_probability(explanation, pred["p_up"])
             explanation = with_probability(explanation, pred["p_up"])
         if pred["model_version"] == meta["version"]:
             self._results.put(key, (pred, explanation))
@@ -338,6 +343,15 @@ class PredictionService:
                 await self.refresh_model()
             except Exception as exc:
                 log.warning("model info refresh failed", error=type(exc).__name__)
+
+
+def _explains(explanation: dict[str, Any], pred: dict[str, Any], tol: float = 1e-3) -> bool:
+    """SHAP additivity against the served model: base + contributions is the margin whose
+    sigmoid is the Predictor's raw (uncalibrated) P(up)."""
+    raw = pred.get("raw_p_up")
+    if raw is None:
+        return True
+    return abs(1.0 / (1.0 + math.exp(-float(explanation["margin"]))) - float(raw)) <= tol
 
 
 def _check_vector(features: dict[str, float | None], names: list[str]) -> None:

@@ -312,3 +312,20 @@ def test_partition_round_trip():
     p = Partition("binance", "BTCUSDT", T0, T0 + pd.Timedelta(hours=24), 3)
     assert Partition.from_row(p.to_row()) == p
     assert Plan().partitions == []
+
+
+def test_shared_limiter_outlives_the_handles_a_run_drops(ray_cluster, settings):
+    """The driver creates each source's limiter actor and drops the returned object; the actor
+    must stay alive for the workers of this run and the next (it is not detached)."""
+    import gc
+
+    import ray
+
+    from rayapp.ingest.http import RayRateLimiter, make_limiter
+
+    make_limiter("fear_greed", settings, shared=True)
+    gc.collect()
+    time.sleep(1.0)  # long enough for an unreferenced actor to be torn down
+    again = RayRateLimiter.lookup("fear_greed")
+    assert ray.get(again.handle.total_reserved.remote(), timeout=30) >= 0.0
+    assert make_limiter("fear_greed", settings, shared=True).handle._actor_id == again.handle._actor_id

@@ -63,14 +63,7 @@ def demo_server() -> Iterator[str]:
     from rayapp.services import services_down
     from rayapp.serving.deployments import resolve_settings, run
     from rayapp.warehouse import get_pool
-    from tests.serving.factories import (
-        fit_bundle,
-        log_and_promote,
-        make_market,
-        train_booster,
-        write_offline,
-        write_online,
-    )
+    from tests.serving.factories import seed_champion
 
     with tempfile.TemporaryDirectory(prefix="rayapp-frontend-bench-") as tmp:
         settings = load_settings([f"state_dir={tmp}", "mlflow.registered_model=frontend_bench",
@@ -79,14 +72,9 @@ def demo_server() -> Iterator[str]:
                                   "log.level=WARNING"])
         resolved = resolve_settings(settings)  # starts the embedded stores, applies migrations
         try:
-            pool = get_pool(resolved)
             end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1)
-            market = make_market(300, end, seed=3)
-            write_offline(pool, market)
             assert resolved.redis.url, "resolve_settings() fills the Redis URL"
-            write_online(resolved.redis.url, market)
-            booster = train_booster(market)
-            log_and_promote(resolved, booster, fit_bundle(booster, market))
+            seed_champion(resolved, get_pool(resolved), resolved.redis.url, end, seed=3)
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
             url = run(resolved)
             deadline = time.monotonic() + 120

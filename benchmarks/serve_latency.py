@@ -48,31 +48,20 @@ def prepare(state: Path) -> Any:
     import pandas as pd
 
     from rayapp.config import load_settings
-    from rayapp.services import services_up
     from rayapp.serving.deployments import resolve_settings
     from rayapp.warehouse import get_pool
-    from tests.serving.factories import (
-        fit_bundle,
-        log_and_promote,
-        make_market,
-        train_booster,
-        write_offline,
-        write_online,
-    )
+    from tests.serving.factories import seed_champion
 
     s = load_settings([f"state_dir={state}", "mlflow.registered_model=bench_model",
                        "mlflow.experiment=bench", f"serving.api_key={API_KEY}",
                        f"serving.port={free_port()}", "serving.feature_staleness_s=86400",
                        "serving.predictor_replicas=2",
                        "log.level=WARNING"])
-    urls = services_up(s)
-    s.database.url, s.redis.url = urls["postgres"]["url"], urls["redis"]["url"]
-    s = resolve_settings(s)
-    market = make_market(300, pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1), seed=3)
-    write_offline(get_pool(s), market)
-    write_online(s.redis.url, market)
-    booster = train_booster(market, depth=4, rounds=100)  # a realistically sized booster
-    log_and_promote(s, booster, fit_bundle(booster, market))
+    s = resolve_settings(s)  # starts the embedded stores, applies migrations
+    assert s.redis.url, "resolve_settings() fills the Redis URL"
+    end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1)
+    # depth 4 x 100 rounds: a realistically sized booster
+    seed_champion(s, get_pool(s), s.redis.url, end, seed=3, depth=4, rounds=100)
     return s
 
 

@@ -24,13 +24,8 @@ from tests.serving.factories import (
     SYMBOL,
     Market,
     RedisProcess,
-    fit_bundle,
     log_ablation,
-    log_and_promote,
-    make_market,
-    train_booster,
-    write_offline,
-    write_online,
+    seed_champion,
 )
 
 API_KEY = "serving-test-key-1234"
@@ -117,11 +112,7 @@ def world(serving_settings: Any, pool: Any, serving_redis: RedisProcess) -> Serv
     """300 hourly rows ending 2 h before now (fresh under the 4 h staleness limit), a champion."""
     forget_earlier_package(serving_settings, pool)
     end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=2)
-    market = make_market(300, end, seed=1)
-    write_offline(pool, market)
-    ts = write_online(serving_redis.url, market)
-    booster = train_booster(market)
-    version = log_and_promote(serving_settings, booster, fit_bundle(booster, market))
+    market, version, ts = seed_champion(serving_settings, pool, serving_redis.url, end, seed=1)
     log_ablation(serving_settings)
     return ServingWorld(serving_settings, market, version, ts)
 

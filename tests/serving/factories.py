@@ -160,6 +160,17 @@ def log_and_promote(settings: Any, booster: Any, bundle: Any, *, alias: str = "c
     return str(mv.version)
 
 
+def seed_champion(settings: Any, pool: Any, redis_url: str, end: pd.Timestamp, *, seed: int,
+                  hours: int = 300, depth: int = 3, rounds: int = 40) -> tuple[Market, str, pd.Timestamp]:
+    """A served world: `hours` of features ending at `end` in the offline and online stores and a
+    booster trained on them registered as champion; (market, version, online vector ts)."""
+    market = make_market(hours, end, seed=seed)
+    write_offline(pool, market)
+    ts = write_online(redis_url, market)
+    booster = train_booster(market, depth=depth, rounds=rounds)
+    return market, log_and_promote(settings, booster, fit_bundle(booster, market)), ts
+
+
 def log_ablation(settings: Any) -> str:
     import mlflow
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import redis
 
-from rayapp.features.online_store import RedisOnlineStore
+from rayapp.features.online_store import OnlineVector, RedisOnlineStore
 from rayapp.log import configure, get_logger
 
 if TYPE_CHECKING:
@@ -75,11 +75,10 @@ class FeatureLookup:
         now = pd.Timestamp.now(tz="UTC")
         vec, reason = self._online(symbol, feature_set_version)
         if vec is not None:
-            age = (now - vec.ts).total_seconds()
-            if age <= self.max_age_s:
+            fresh = fresh_online(vec, self.max_age_s, now)
+            if fresh is not None:
                 self.counts["online"] += 1
-                return _result(symbol, feature_set_version, vec.ts, vec.values, "online", None, age,
-                               self.max_age_s)
+                return fresh
             reason = "online vector stale"
         elif reason is None:
             reason = "online store has no vector"
@@ -117,6 +116,16 @@ class FeatureLookup:
             pg_ok, pg_error = False, type(exc).__name__
         return {"redis": redis_ok, "postgres": pg_ok, "postgres_error": pg_error,
                 "check_ms": (time.perf_counter() - t0) * 1e3, "counts": dict(self.counts)}
+
+
+def fresh_online(vec: OnlineVector, max_age_s: float, now: pd.Timestamp | None = None) -> dict[str, Any] | None:
+    """The lookup answer for an online vector no older than `max_age_s`; None when it is stale
+    (the ingress's own Redis read and FeatureLookup decide freshness the same way)."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else now
+    age = (now - vec.ts).total_seconds()
+    if age > max_age_s:
+        return None
+    return _result(vec.symbol, vec.feature_set_version, vec.ts, vec.values, "online", None, age, max_age_s)
 
 
 def _result(symbol: str, fsv: str, ts: pd.Timestamp, values: dict[str, float], source: str,

@@ -163,7 +163,7 @@ class PredictionService:
     # ---- the pipeline --------------------------------------------------------------------------
     async def _lookup(self, symbol: str, fsv: str) -> dict[str, Any]:
         """A fresh online vector read here, else the FeatureLookup deployment's decision."""
-        from rayapp.serving.feature_lookup import _result
+        from rayapp.serving.feature_lookup import fresh_online
 
         if self.online is not None and time.monotonic() >= self._online_retry_at:
             try:
@@ -172,13 +172,9 @@ class PredictionService:
                 self._online_retry_at = time.monotonic() + 5.0
                 log.warning("online store read failed; using FeatureLookup", error=type(exc).__name__)
                 vec = None
-            if vec is not None:
-                import pandas as pd
-
-                age = (pd.Timestamp.now(tz="UTC") - vec.ts).total_seconds()
-                max_age = self.settings.serving.feature_staleness_s
-                if age <= max_age:
-                    return _result(symbol, fsv, vec.ts, vec.values, "online", None, age, max_age)
+            fresh = None if vec is None else fresh_online(vec, self.settings.serving.feature_staleness_s)
+            if fresh is not None:
+                return fresh
         return await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv)
 
     async def _model_outputs(self, meta: dict[str, Any], values: dict[str, Any], fsv: str,

@@ -206,14 +206,13 @@ def interleave(parts: list[Partition]) -> list[Partition]:
 _WORKERS: dict[str, PartitionWorker] = {}
 
 
-def process_batch(batch: dict[str, Any], settings_json: str, run_id: str) -> dict[str, list[Any]]:
+def process_batch(batch: dict[str, Any], settings_json: str) -> dict[str, list[Any]]:
     """The Ray Data task: this process's PartitionWorker for these settings, made once."""
     worker = _WORKERS.get(settings_json)
     if worker is None:
         from rayapp.config import Settings
 
         worker = _WORKERS[settings_json] = PartitionWorker(Settings.model_validate_json(settings_json))
-    worker.start_run(run_id)
     return worker(batch)
 
 
@@ -231,18 +230,13 @@ class PartitionWorker:
         self.pool = get_pool(settings)
         self.lake = BronzeLake.from_settings(settings)
         self.loop = asyncio.new_event_loop()
+        # Looked up by name once per process: the driver holds each limiter actor for the whole
+        # job (http.RayRateLimiter.create), so the handles stay valid across runs.
         self.limiters: dict[str, Any] = {}
-        self.run_id: str | None = None
         for name in settings.ingest.sources or settings.sources.enabled:
             if name in CLIENTS:
                 CLIENTS[name]  # import the client modules now, not inside the first partition
         log.debug("worker ready", init_s=round(time.perf_counter() - t0, 3))
-
-    def start_run(self, run_id: str) -> None:
-        """A new run may have new limiter actors (same names): look them up again."""
-        if run_id != self.run_id:
-            self.limiters.clear()
-            self.run_id = run_id
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"source": [], "key": [], "start": [], "end": [], "seq": [],
@@ -405,9 +399,8 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         n = min(settings.ingest.workers, len(plan.partitions))
         items = ray.data.from_items([p.to_row() for p in plan.partitions],
                                     override_num_blocks=len(plan.partitions))
-        run_id = f"{time.time_ns()}"
         ds = items.map_batches(process_batch, batch_size=1,  # type: ignore[arg-type]
-                               fn_kwargs={"settings_json": settings.model_dump_json(), "run_id": run_id},
+                               fn_kwargs={"settings_json": settings.model_dump_json()},
                                compute=ray.data.TaskPoolStrategy(size=n), num_cpus=0.25)
         seen = 0
         try:

@@ -11,6 +11,7 @@ def _drift(args: argparse.Namespace, settings: Any) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from rayapp.cli import print_error
     from rayapp.monitoring.drift import PSI_ALERT, PSI_WARN, drift_report
     from rayapp.serving.model_store import ModelNotFound, load_alias
     from rayapp.warehouse import get_pool
@@ -18,7 +19,7 @@ def _drift(args: argparse.Namespace, settings: Any) -> int:
     try:
         model = load_alias(settings)
     except ModelNotFound as exc:
-        print(f"error: {exc}")
+        print_error(exc)
         return 2
     symbol = args.symbol or settings.symbols[0]
     with get_pool(settings).connection() as conn:

@@ -20,7 +20,15 @@ load changes under a run: `--repeats R` alternates the two paths R times and kee
     python benchmarks/sentiment_throughput.py --rows 600        # quick
     python benchmarks/sentiment_throughput.py --max-len 64      # all 7,524 titles
 
-Last line: {"device", "rows", "max_len", "ray_rows_per_s", "plain_rows_per_s", "ratio", ...}.
+Last line: {"device", "rows", "max_len", "ray_rows_per_s", "plain_rows_per_s", "ratio", ...};
+`ray_window` says where the Ray window went (waiting for the first batch, inside the scorer, the
+actors' warm-up paid at load, how much later the last actor was ready than the first).
+
+On a GPU machine (PyTorch preinstalled, no network) carry Ray's wheel and its missing needs
+(jsonschema, referencing, rpds-py, jsonschema-specifications) and the news CSV, then:
+
+    PYTHONPATH=/tmp/site:$PWD python3 benchmarks/sentiment_throughput.py --max-len 64 \
+        --data .gpu/cryptonews_2021-10_2022-07.csv --model-dir /tmp/cb --repeats 2
 Imports only what the pipeline needs (torch, transformers, tokenizers, ray[data], pandas), no
 database: it runs unchanged on a GPU machine without network.
 """
@@ -71,6 +79,18 @@ def device_name() -> tuple[str, str]:
     return "cpu", "cpu"
 
 
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("torch", "transformers", "tokenizers", "ray", "pandas")}
+
+
+def torch_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def run_plain(model_dir: Path, frame: pd.DataFrame, batch_size: int, max_len: int, device: str) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -81,6 +101,12 @@ def run_plain(model_dir: Path, frame: pd.DataFrame, batch_size: int, max_len: in
     dtype = half if device == "cuda" else torch.float32
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype).eval().to(device)
+    if device == "cuda":  # the same warm-up batches the pipeline's GPU actors run when they load
+        with torch.inference_mode():
+            for width in sorted({min(16, max_len), max_len}):
+                ids = torch.zeros((batch_size, width), dtype=torch.long, device=device)
+                model(input_ids=ids, attention_mask=torch.ones_like(ids))
+        torch.cuda.synchronize()
     ready = time.time()
     texts = frame["text"].tolist()
     out = []
@@ -94,6 +120,8 @@ def run_plain(model_dir: Path, frame: pd.DataFrame, batch_size: int, max_len: in
     ended = time.time()
     del model
     gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()  # the driver's cached blocks are not the Ray actor's to compete with
     return {"probs": np.concatenate(out), "e2e_s": ended - started, "rows_per_s": len(texts) / (ended - ready)}
 
 
@@ -107,8 +135,13 @@ def timed_scorer() -> type:
             self.ready_at = time.time()
 
         def __call__(self, batch):
+            started = time.time()
             out = super().__call__(batch)
-            out["ready_at"] = np.full(len(out["score"]), self.ready_at)
+            n = len(out["score"])
+            out["ready_at"] = np.full(n, self.ready_at)
+            out["call_at"] = np.full(n, started)
+            out["call_s"] = np.full(n, time.time() - started)
+            out["warmup_s"] = np.full(n, getattr(self.backend, "warmup_s", 0.0))
             return out
 
     return TimedScorer
@@ -131,8 +164,15 @@ def run_ray(model_dir: Path, frame: pd.DataFrame, batch_size: int | None, max_le
     # scheduling, serialisation and any actor that was still starting count against Ray.
     ready = float(got["ready_at"].min())
     probs = got[["p_bearish", "p_neutral", "p_bullish"]].to_numpy(dtype=float)
+    calls = got.drop_duplicates(["call_at", "call_s"])
     return {"probs": probs, "plan": plan.as_dict(),
-            "e2e_s": ended - started, "rows_per_s": len(frame) / (ended - ready)}
+            "e2e_s": ended - started, "rows_per_s": len(frame) / (ended - ready),
+            # where the window went: waiting for the first batch, inside the scorer, the rest
+            "first_batch_wait_s": float(calls["call_at"].min() - ready),
+            "scorer_busy_s": float(calls["call_s"].sum()), "window_s": ended - ready,
+            "warmup_s": float(got["warmup_s"].max()),
+            # the last actor became ready this long after the first (the window counts from the first)
+            "ready_spread_s": float(got["ready_at"].max() - ready)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     frame = order_for_scoring(pd.DataFrame({"row": np.arange(len(titles)), "text": titles}))
 
     plains, rays = [], []
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    # GPUs as torch sees them: the pool's layout (GPU actors + CPU tokenizer actors) must match the
+    # device the plain loop runs on, whatever Ray's own detection makes of the machine.
+    gpus = torch_gpus() if device == "cuda" else 0
+    ray.init(num_cpus=os.cpu_count(), num_gpus=gpus, include_dashboard=False, log_to_driver=False)
     try:
         for _ in range(max(1, args.repeats)):
             plains.append(run_plain(model_dir, frame, batch_size, args.max_len, device))
@@ -185,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         "model_build_s": round(build_s, 1), "repeats": len(rays),
         "all_ray_rows_per_s": [round(r["rows_per_s"], 1) for r in rays],
         "all_plain_rows_per_s": [round(r["rows_per_s"], 1) for r in plains],
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "ray_window": {k: round(rayed[k], 3) for k in ("window_s", "first_batch_wait_s", "scorer_busy_s",
+                                                        "warmup_s", "ready_spread_s")},
+        "load_avg_1m": round(os.getloadavg()[0], 2), "versions": library_versions(),
     }))
     return 0
 

@@ -16,8 +16,9 @@ import pandas as pd
 from rayapp.sentiment.model import ModelSpec
 from rayapp.sentiment.scorer import SentimentScorer, TextTokenizer
 
-DEFAULT_BATCH = {"cpu": 32, "cuda": 256}
-BLOCKS_PER_ACTOR_BATCH = 4  # batches per block: small blocks keep every actor busy to the end
+DEFAULT_BATCH = {"cpu": 32, "cuda": 512}
+BATCHES_PER_BLOCK = 4  # at most: one block = one actor call
+BLOCKS_PER_ACTOR = 4   # at least, where there are enough batches: the pool balances to the end
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,25 @@ def order_for_scoring(df: pd.DataFrame, text_column: str = "text") -> pd.DataFra
     return df.assign(_len=lengths.to_numpy()).sort_values("_len", kind="stable").drop(columns="_len")
 
 
+def rows_per_block(rows: int, plan: PoolPlan) -> int:
+    """Blocks of whole batches (no ragged half-batches), up to BATCHES_PER_BLOCK, small enough that
+    each actor gets several where there are enough batches.
+
+    The pool hands blocks to whichever actor is free, so the actors finish at most one block apart
+    instead of one actor scoring a big last block alone (rows are sorted by length, so the last
+    blocks are also the slowest). Never fewer blocks than actors.
+    """
+    batches = math.ceil(rows / plan.batch_size)
+    per_block = max(1, min(BATCHES_PER_BLOCK, batches // (plan.actors * BLOCKS_PER_ACTOR)))
+    return max(1, min(plan.batch_size * per_block, math.ceil(rows / plan.actors)))
+
+
 def to_dataset(df: pd.DataFrame, plan: PoolPlan) -> Any:
-    """A Ray Dataset of the frame in blocks of a few batches each (one block = one actor call)."""
+    """A Ray Dataset of the frame in blocks of whole batches (one block = one actor call)."""
     import ray.data
 
-    # At least one block per actor, or the extra actors would start and idle.
-    rows_per_block = max(1, min(plan.batch_size * BLOCKS_PER_ACTOR_BATCH, math.ceil(len(df) / plan.actors)))
-    parts = [df.iloc[i:i + rows_per_block].reset_index(drop=True)
-             for i in range(0, len(df), rows_per_block)] or [df]
+    size = rows_per_block(len(df), plan)
+    parts = [df.iloc[i:i + size].reset_index(drop=True) for i in range(0, len(df), size)] or [df]
     return ray.data.from_pandas(parts)
 
 
@@ -98,7 +110,8 @@ def score_dataset(ds: Any, spec: ModelSpec, plan: PoolPlan, text_column: str = "
         scorer,
         fn_constructor_kwargs={"spec": spec, "text_column": text_column,
                                "device": plan.device if plan.device == "cpu" else None,
-                               "num_threads": int(plan.cpus_per_actor) if plan.device == "cpu" else None},
+                               "num_threads": int(plan.cpus_per_actor) if plan.device == "cpu" else None,
+                               "batch_size": plan.batch_size},
         batch_size=plan.batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=plan.actors),

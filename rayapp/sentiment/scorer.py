@@ -51,7 +51,16 @@ def _verified_directory(spec: ModelSpec) -> Any:
 
 
 class TransformersBackend:
-    def __init__(self, spec: ModelSpec, device: str | None = None, num_threads: int | None = None) -> None:
+    """Tokenizer + classifier on one device. On a GPU the constructor also runs warm-up batches.
+
+    A fresh CUDA context creates its cuBLAS handles and loads each kernel on first use (lazy module
+    loading), and picks GEMM kernels per shape, so a new actor's first batches are slow. The
+    warm-up pays that while the model loads, at the batch size the pool sends and at a short and a
+    full width, so the actor is at speed from its first real batch. `warmup_s` says what it cost.
+    """
+
+    def __init__(self, spec: ModelSpec, device: str | None = None, num_threads: int | None = None,
+                 warmup_batch: int | None = None) -> None:
         import torch
 
         if device is None:
@@ -65,6 +74,20 @@ class TransformersBackend:
                 torch.set_num_threads(threads)
         self.loaded: LoadedModel = load(spec, _verified_directory(spec), device=device, dtype=dtype)
         self._torch = torch
+        self.warmup_s = self.warmup(warmup_batch or 256) if device.startswith("cuda") else 0.0
+
+    def warmup(self, batch: int) -> float:
+        """Run throwaway batches of `batch` rows at a short and the full width; return the seconds."""
+        import time
+
+        torch = self._torch
+        started = time.perf_counter()
+        vocab = int(self.loaded.model.config.vocab_size)
+        for width in sorted({min(16, self.loaded.max_length), self.loaded.max_length}):
+            ids = torch.randint(4, vocab, (batch, width), generator=torch.Generator().manual_seed(width))
+            ids[:, 0] = 0  # <s>: the shape of a real row; the values do not matter for speed
+            self._forward(ids, torch.ones_like(ids))
+        return time.perf_counter() - started
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         lm = self.loaded
@@ -122,14 +145,15 @@ class SentimentScorer:
     """`ds.map_batches(SentimentScorer, fn_constructor_kwargs={"spec": spec}, batch_format="numpy")`."""
 
     def __init__(self, spec: ModelSpec, text_column: str = "text", device: str | None = None,
-                 num_threads: int | None = None) -> None:
+                 num_threads: int | None = None, batch_size: int | None = None) -> None:
         self.spec = spec
         self.text_column = text_column
         self.backend: VaderBackend | TransformersBackend
         if spec.is_vader:
             self.backend = VaderBackend()
         else:
-            self.backend = TransformersBackend(spec, device=device, num_threads=num_threads)
+            self.backend = TransformersBackend(spec, device=device, num_threads=num_threads,
+                                               warmup_batch=batch_size)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 3) probabilities (bearish, neutral, bullish); each row sums to 1."""

@@ -12,7 +12,7 @@ import pytest
 from rayapp.cli import main
 from rayapp.sentiment.model import VADER_MODEL_ID, HubUnavailable, ModelLoadError, resolve
 from rayapp.sentiment.pipeline import run_score
-from rayapp.sentiment.pool import PoolPlan, order_for_scoring, plan_pool, score_dataset, to_dataset
+from rayapp.sentiment.pool import PoolPlan, order_for_scoring, plan_pool, rows_per_block, score_dataset, to_dataset
 from rayapp.sentiment.scorer import SentimentScorer
 
 
@@ -49,10 +49,21 @@ def test_plan_pool_sizes_from_resources():
                                                  "tokenizer_actors": 0}
     assert plan_pool({"CPU": 16.0}, batch_size=64).actors == 4
     gpu = plan_pool({"CPU": 16.0, "GPU": 2.0})
-    assert (gpu.device, gpu.actors, gpu.gpus_per_actor, gpu.batch_size) == ("cuda", 2, 1.0, 256)
+    assert (gpu.device, gpu.actors, gpu.gpus_per_actor, gpu.batch_size) == ("cuda", 2, 1.0, 512)
     assert gpu.tokenizer_actors == 8 and plan_pool({"CPU": 2.0, "GPU": 1.0}).tokenizer_actors == 1
     assert plan_pool({"CPU": 16.0, "GPU": 2.0}, vader=True).device == "cpu"  # a lexicon needs no GPU
     assert plan_pool({"CPU": 2.0}, rows=10).actors == 1  # never more actors than batches
+
+
+def test_blocks_are_whole_batches_spread_over_the_actors():
+    cpu = plan_pool({"CPU": 2.0})  # 2 actors, batches of 32
+    assert rows_per_block(400, cpu) == 32  # 13 batches: one per block, so the actors end together
+    assert rows_per_block(10_000, cpu) == 4 * 32  # plenty of batches: 4 per block, 79 blocks
+    assert rows_per_block(20, cpu) == 10  # fewer rows than a batch: still one block per actor
+    gpu = plan_pool({"CPU": 16.0, "GPU": 1.0})  # 1 actor, batches of 512
+    assert rows_per_block(7524, gpu) == 3 * 512 and rows_per_block(100_000, gpu) == 4 * 512
+    for rows in (1, 31, 33, 400, 7524):
+        assert rows_per_block(rows, cpu) % 32 == 0 or rows_per_block(rows, cpu) * 2 >= rows
 
 
 def test_tokenizer_stage_gives_the_same_scores(ray_cluster, tiny_model_dir: Path, headlines):

@@ -45,6 +45,15 @@ def test_scores_are_deterministic_and_do_not_depend_on_the_batch(scorer, tiny_mo
     np.testing.assert_allclose(alone, first[:16], atol=1e-5)
 
 
+def test_warmup_leaves_the_scores_unchanged(scorer: SentimentScorer, headlines: list[str]):
+    """GPU actors run warm-up batches when they load (CPU ones do not); they must leave no trace."""
+    backend = scorer.backend
+    assert backend.warmup_s == 0.0  # type: ignore[union-attr]  # a CPU scorer skips it
+    before = scorer.predict(headlines[:32])
+    assert backend.warmup(8) > 0  # type: ignore[union-attr]
+    np.testing.assert_array_equal(scorer.predict(headlines[:32]), before)
+
+
 def test_long_texts_are_truncated_to_max_length(scorer: SentimentScorer, news):
     bodies = news["text"].tolist()[:8]
     long_text = " ".join(bodies * 4)

@@ -5,7 +5,9 @@ real 48k-hour BTC feature set. Both sides use TPE with the same seed and the sam
 halving early stop (ASHA in Tune, SuccessiveHalvingPruner in Optuna: report after each fold,
 grace 2 folds, reduction factor 2). Tune runs 2 trials at once with 1 XGBoost thread each; the
 Optuna baseline gets every core for XGBoost (nthread = CPUs, or --optuna-nthread), i.e. the
-best a single process can do on this machine. Last line: JSON.
+best a single process can do on this machine. Last line: JSON, with `xgb_thread_speedup` (one CV
+of the default model, 1 thread vs the baseline's threads) and `ratio_floor` (that speedup divided
+by the concurrent one-thread trials: the ratio a scheduler with zero overhead would reach).
 
     python benchmarks/tune_overhead.py                  # price file -> features package
     python benchmarks/tune_overhead.py --store          # the offline feature store (warehouse)
@@ -75,6 +77,20 @@ def main() -> int:
     print(f"rows={len(frame)} features={len(frame.feature_names)} folds={len(folds)} source={source}",
           file=sys.stderr)
 
+    # What XGBoost itself gains from the baseline's threads on this data: one CV of the default
+    # model at 1 thread and at opt_threads. Tune's `concurrent` one-thread trials can at best be
+    # `concurrent` times faster than a one-thread loop, so with zero Ray overhead the ratio is
+    # still speedup / concurrent: the floor this machine allows.
+    base = dict(settings.model.params)
+    t = time.perf_counter()
+    cv_evaluate(frame, folds, base, seed, "cpu", 1, fee)
+    one = time.perf_counter() - t
+    t = time.perf_counter()
+    cv_evaluate(frame, folds, base, seed, "cpu", opt_threads, fee)
+    speedup = one / (time.perf_counter() - t)
+    # (only defined where each trial gets one thread, as on this machine)
+    floor = speedup / args.concurrent if cpus // args.concurrent <= 1 else float("nan")
+
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t0 = time.perf_counter()
     sr = run_search(frame, folds, space, num_samples=args.trials, max_concurrent=args.concurrent,
@@ -116,6 +132,7 @@ def main() -> int:
            "optuna_best": round(optuna_best, 4), "rows": len(frame), "folds": len(folds),
            "concurrent": args.concurrent, "optuna_nthread": opt_threads, "tune_stopped_early": tune_stopped,
            "optuna_pruned": args.trials - len(done), "source": source,
+           "xgb_thread_speedup": round(speedup, 2), "ratio_floor": round(floor, 3),
            "always_up_accuracy": round(float(np.mean([frame.y[f.test].mean() for f in folds])), 4)}
     print(json.dumps(out))
     return 0

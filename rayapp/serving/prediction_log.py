@@ -26,8 +26,9 @@ COLUMNS = ("prediction_id", "symbol", "ts", "horizon_h", "model_name", "model_ve
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM predictions"
 
 
-def prediction_id(symbol: str, ts: str, horizon_h: int, model_version: str) -> str:
-    return str(uuid.uuid5(_NS, f"{symbol}|{ts}|{horizon_h}|{model_version}"))
+def prediction_id(symbol: str, ts: str, horizon_h: int, model_name: str, model_version: str) -> str:
+    """Stable id of one forecast: the table's key (symbol, hour, horizon, registered model, version)."""
+    return str(uuid.uuid5(_NS, f"{symbol}|{ts}|{horizon_h}|{model_name}|{model_version}"))
 
 
 def _clean(obj: Any) -> Any:
@@ -42,7 +43,7 @@ def _clean(obj: Any) -> Any:
 
 
 def insert(conn: psycopg.Connection, row: dict[str, Any]) -> bool:
-    """Insert one forecast; False when this (symbol, hour, horizon, version) was logged already."""
+    """Insert one forecast; False when this (symbol, hour, horizon, model, version) was logged already."""
     cur = conn.execute(
         """
         INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,

@@ -247,7 +247,8 @@ class PredictionService:
         self.metrics.observe_prediction(symbol, pred, found["source"], found.get("age_s"))
         out = _response(symbol, found, pred, explanation)
         if found["ts"] is not None:
-            pid = prediction_log.prediction_id(symbol, found["ts"], pred["horizon_h"], pred["model_version"])
+            pid = prediction_log.prediction_id(symbol, found["ts"], pred["horizon_h"], pred["model_name"],
+                                               pred["model_version"])
             out["prediction_id"] = pid
             if self._logged.get(pid):  # written before (the insert would be a no-op conflict)
                 out["logged"] = True

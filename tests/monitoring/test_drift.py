@@ -37,7 +37,7 @@ def test_drift_report_flags_shifted_served_features(db, pool) -> None:
     try:
         for i, (ts, row) in enumerate(served.iterrows()):
             prediction_log.insert(db, {
-                "prediction_id": prediction_log.prediction_id("BTCUSDT", ts.isoformat(), 1, "1"),
+                "prediction_id": prediction_log.prediction_id("BTCUSDT", ts.isoformat(), 1, "m", "1"),
                 "symbol": "BTCUSDT", "ts": ts.to_pydatetime(), "horizon_h": 1, "model_name": "m",
                 "model_version": "1", "feature_set_version": "drift-v1", "expected_return": 0.0,
                 "p_up": 0.5, "direction": 1 if i % 2 else -1, "interval_low": None, "interval_high": None,

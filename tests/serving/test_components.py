@@ -63,6 +63,33 @@ def test_wilson_interval() -> None:
     assert hi == pytest.approx(1.0) and 0.69 < lo < 0.73
 
 
+def test_forecasts_of_two_registered_models_with_the_same_version_are_two_rows(db) -> None:
+    """The forecast key includes the registered model: version "3" of two models is two forecasts."""
+    from datetime import UTC, datetime
+
+    from rayapp.serving import prediction_log
+
+    ts = datetime(2001, 1, 1, tzinfo=UTC)  # an hour no other test forecasts
+
+    def row(model: str) -> dict:
+        return {"prediction_id": prediction_log.prediction_id("BTCUSDT", ts.isoformat(), 1, model, "3"),
+                "symbol": "BTCUSDT", "ts": ts, "horizon_h": 1, "model_name": model, "model_version": "3",
+                "feature_set_version": "v", "expected_return": 0.001, "p_up": 0.6, "direction": 1,
+                "interval_low": None, "interval_high": None, "features": {"rsi": 50.0}, "explanation": None}
+
+    a, b = row("bitcoin_predictor"), row("bitcoin_predictor_shadow")
+    assert a["prediction_id"] != b["prediction_id"]
+    try:
+        assert prediction_log.insert(db, a) and prediction_log.insert(db, b)
+        assert not prediction_log.insert(db, a)  # the same forecast again: logged once
+        got = db.execute("SELECT model_name FROM predictions WHERE ts = %s ORDER BY model_name", (ts,)).fetchall()
+        assert [r[0] for r in got] == ["bitcoin_predictor", "bitcoin_predictor_shadow"]
+        assert prediction_log.get(db, b["prediction_id"])["model_name"] == "bitcoin_predictor_shadow"
+    finally:
+        db.execute("DELETE FROM predictions WHERE ts = %s", (ts,))
+        db.commit()
+
+
 def _bare_app(settings):
     from rayapp.serving.app import build_api
     from rayapp.serving.metrics import ServingMetrics

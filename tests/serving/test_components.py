@@ -63,8 +63,12 @@ def test_wilson_interval() -> None:
     assert hi == pytest.approx(1.0) and 0.69 < lo < 0.73
 
 
-def test_forecasts_of_two_registered_models_with_the_same_version_are_two_rows(db) -> None:
-    """The forecast key includes the registered model: version "3" of two models is two forecasts."""
+def test_forecasts_of_two_registered_models_with_the_same_version_are_two_rows(pool) -> None:
+    """The forecast key includes the registered model: version "3" of two models is two forecasts.
+
+    On a plain pool connection, not the `db` fixture: that one empties every data table, and the
+    serving world's offline features must outlive this test.
+    """
     from datetime import UTC, datetime
 
     from rayapp.serving import prediction_log
@@ -79,15 +83,17 @@ def test_forecasts_of_two_registered_models_with_the_same_version_are_two_rows(d
 
     a, b = row("bitcoin_predictor"), row("bitcoin_predictor_shadow")
     assert a["prediction_id"] != b["prediction_id"]
-    try:
-        assert prediction_log.insert(db, a) and prediction_log.insert(db, b)
-        assert not prediction_log.insert(db, a)  # the same forecast again: logged once
-        got = db.execute("SELECT model_name FROM predictions WHERE ts = %s ORDER BY model_name", (ts,)).fetchall()
-        assert [r[0] for r in got] == ["bitcoin_predictor", "bitcoin_predictor_shadow"]
-        assert prediction_log.get(db, b["prediction_id"])["model_name"] == "bitcoin_predictor_shadow"
-    finally:
-        db.execute("DELETE FROM predictions WHERE ts = %s", (ts,))
-        db.commit()
+    with pool.connection() as db:
+        try:
+            assert prediction_log.insert(db, a) and prediction_log.insert(db, b)
+            assert not prediction_log.insert(db, a)  # the same forecast again: logged once
+            got = db.execute("SELECT model_name FROM predictions WHERE ts = %s ORDER BY model_name",
+                             (ts,)).fetchall()
+            assert [r[0] for r in got] == ["bitcoin_predictor", "bitcoin_predictor_shadow"]
+            assert prediction_log.get(db, b["prediction_id"])["model_name"] == "bitcoin_predictor_shadow"
+        finally:
+            db.execute("DELETE FROM predictions WHERE ts = %s", (ts,))
+            db.commit()
 
 
 def _bare_app(settings):

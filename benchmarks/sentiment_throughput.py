@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from rayapp.sentiment.pool import DEFAULT_BATCH, order_for_scoring
+    from rayapp.sentiment.pool import order_for_scoring
+    from rayapp.sentiment.scorer import DEFAULT_BATCH
 
     titles, corpus = read_titles(args.data, args.rows)
     t0 = time.perf_counter()

@@ -14,9 +14,8 @@ from typing import Any
 import pandas as pd
 
 from rayapp.sentiment.model import ModelSpec
-from rayapp.sentiment.scorer import SentimentScorer, TextTokenizer
+from rayapp.sentiment.scorer import DEFAULT_BATCH, SentimentScorer, TextTokenizer
 
-DEFAULT_BATCH = {"cpu": 32, "cuda": 512}
 BATCHES_PER_BLOCK = 4  # at most: one block = one actor call
 BLOCKS_PER_ACTOR = 4   # at least, where there are enough batches: the pool balances to the end
 

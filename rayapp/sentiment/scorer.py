@@ -20,6 +20,7 @@ from rayapp.sentiment.model import LoadedModel, ModelLoadError, ModelSpec, load,
 from rayapp.sentiment.vader import VaderBackend
 
 PROB_COLUMNS = ("p_bearish", "p_neutral", "p_bullish")
+DEFAULT_BATCH = {"cpu": 32, "cuda": 512}  # rows per model call; 512 measured faster than 256 on an H100
 OUTPUT_COLUMNS = (*PROB_COLUMNS, "score", "model_id", "model_revision")
 
 
@@ -74,7 +75,7 @@ class TransformersBackend:
                 torch.set_num_threads(threads)
         self.loaded: LoadedModel = load(spec, _verified_directory(spec), device=device, dtype=dtype)
         self._torch = torch
-        self.warmup_s = self.warmup(warmup_batch or 256) if device.startswith("cuda") else 0.0
+        self.warmup_s = self.warmup(warmup_batch or DEFAULT_BATCH["cuda"]) if device.startswith("cuda") else 0.0
 
     def warmup(self, batch: int) -> float:
         """Run throwaway batches of `batch` rows at a short and the full width; return the seconds."""

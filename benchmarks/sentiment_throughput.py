@@ -29,6 +29,7 @@ On a GPU machine (PyTorch preinstalled, no network) carry Ray's wheel and its mi
 
     PYTHONPATH=/tmp/site:$PWD python3 benchmarks/sentiment_throughput.py --max-len 64 \
         --data .gpu/cryptonews_2021-10_2022-07.csv --model-dir /tmp/cb --repeats 2
+
 Imports only what the pipeline needs (torch, transformers, tokenizers, ray[data], pandas), no
 database: it runs unchanged on a GPU machine without network.
 """

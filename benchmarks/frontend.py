@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,12 +44,6 @@ def gz_kb(path: Path) -> float:
     return len(gzip.compress(path.read_bytes(), compresslevel=9)) / 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def demo_server() -> Iterator[str]:
     """The real Serve app with a champion model and fresh features, torn down afterwards."""
@@ -60,7 +53,7 @@ def demo_server() -> Iterator[str]:
     from ray import serve
 
     from rayapp.config import load_settings
-    from rayapp.services import services_down
+    from rayapp.services import free_port, services_down
     from rayapp.serving.deployments import resolve_settings, run
     from rayapp.warehouse import get_pool
     from tests.serving.factories import seed_champion

@@ -58,12 +58,11 @@ web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 @contextlib.contextmanager
 def replay_process(data: Path, latency_s: float):
     """`rayapp replay`'s app over `data` in its own process; yields its URL."""
-    import socket
     import urllib.request
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from rayapp.services import free_port
+
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(data), str(port), str(latency_s)], cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:

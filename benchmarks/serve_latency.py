@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,17 +36,12 @@ sys.path.insert(0, str(ROOT))
 API_KEY = "bench-key"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def prepare(state: Path) -> Any:
     """Embedded services, generated features (offline + online) and a registered champion."""
     import pandas as pd
 
     from rayapp.config import load_settings
+    from rayapp.services import free_port
     from rayapp.serving.deployments import resolve_settings
     from rayapp.warehouse import get_pool
     from tests.serving.factories import seed_champion
@@ -207,6 +201,8 @@ def main() -> None:
         # ---- plain uvicorn, same classes in one process ---------------------------------------
         cfg = state / "settings.json"
         cfg.write_text(s.model_dump_json())
+        from rayapp.services import free_port
+
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-c", PLAIN, str(cfg), str(port)], cwd=ROOT)
         try:

@@ -102,14 +102,11 @@ def ray_cluster() -> Iterator[None]:
     if not ray.is_initialized():
         # Serve's throughput-optimized mode, as `rayapp serve` starts it (direct ingress ports
         # from a free base port, since every serving package picks its own).
-        import socket
-
         from rayapp.config import load_settings
+        from rayapp.services import free_port
         from rayapp.serving.deployments import apply_serve_env
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            base = int(sock.getsockname()[1])
+        base = free_port()
         apply_serve_env(load_settings([f"serving.port={base}"]))
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, ignore_reinit_error=True)

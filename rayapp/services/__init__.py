@@ -4,5 +4,6 @@ Stage code never imports this package directly: it asks :func:`ensure_services` 
 """
 
 from rayapp.services.manager import ServiceUrls, ensure_services, services_down, services_status, services_up
+from rayapp.services.redis import free_port
 
-__all__ = ["ServiceUrls", "ensure_services", "services_down", "services_status", "services_up"]
+__all__ = ["ServiceUrls", "ensure_services", "free_port", "services_down", "services_status", "services_up"]

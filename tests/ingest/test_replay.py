@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from rayapp.ingest import CLIENTS
 from rayapp.ingest.http import TokenBucketLimiter, open_session
 from rayapp.ingest.ids import article_id
 from rayapp.ingest.replay import REPLAY, Clock, ReplayData, ReplayServer, make_app
+from rayapp.services import free_port
 
 T = pd.Timestamp
 UTC = "UTC"
@@ -175,9 +175,7 @@ def test_clock_moves_at_speed():
 
 
 def test_replay_command_serves_over_http(shared_data, state_dir):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "RAYAPP_STATE_DIR": str(state_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "rayapp.cli", "replay", "--data", str(shared_data),
                              "--port", str(port), "--start", "2021-01-04T06:00:00", "--speed", "0",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from rayapp.services import free_port
 from tests.serving.factories import (
     FSV,
     SYMBOL,
@@ -29,12 +29,6 @@ from tests.serving.factories import (
 )
 
 API_KEY = "serving-test-key-1234"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="package")

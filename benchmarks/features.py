@@ -62,8 +62,9 @@ def pandas_features(inputs, p) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     out["sentiment_extreme"] = ext
     out["social_volume"] = np.nan
     soc = inputs.social
-    out["social_sentiment"] = soc.groupby(soc["available_at"].dt.floor("h"))["score"].mean() \
-        .reindex(idx) if len(soc) else np.nan
+    out["social_sentiment"] = (
+        soc.groupby(soc["available_at"].dt.floor("h"))["score"].mean().reindex(idx) if len(soc) else np.nan
+    )
     out["hour_of_day"] = idx.hour
     return out.loc[c.index]
 
@@ -98,16 +99,13 @@ def main() -> int:
         pool = get_pool(settings)
         with pool.connection() as conn:
             t = time.perf_counter()
-            loaded = load_real_silver(conn, data, dict(settings.ingest.backfill_lag_min),
-                                      fear_greed=False)
+            loaded = load_real_silver(conn, data, dict(settings.ingest.backfill_lag_min), fear_greed=False)
             scored = score_with_vader(conn)
-            print(f"silver loaded {loaded}, scored {scored} in {time.perf_counter() - t:.1f}s",
-                  file=sys.stderr)
+            print(f"silver loaded {loaded}, scored {scored} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             fs = feature_set_from_settings(settings, conn)
             register_feature_set(conn, fs)
             ncpu = os.cpu_count() or 2
-            ray.init(num_cpus=ncpu, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            ray.init(num_cpus=ncpu, include_dashboard=False, log_to_driver=False, configure_logging=False)
             symbol = settings.symbols[0]
 
             def build() -> tuple[pd.DataFrame, float, dict[str, float]]:
@@ -119,8 +117,7 @@ def main() -> int:
                 valid, bad = validate_features(frame, fs)
                 t3 = time.perf_counter()
                 assert not bad, bad[:3]
-                return valid, t3 - t0, {"read": t1 - t0, "compute": t2 - t1, "validate": t3 - t2,
-                                        "chunks": chunks}
+                return valid, t3 - t0, {"read": t1 - t0, "compute": t2 - t1, "validate": t3 - t2, "chunks": chunks}
 
             _, cold_s, cold_parts = build()
             frame, build_s, parts = build()
@@ -142,11 +139,9 @@ def main() -> int:
             res = write_features(conn, symbol, fs.version, frame)
             store = online_store(settings)
             materialize_latest(conn, store, symbol, fs.version)
-            print(f"store write (not in build_s): {res.as_dict()} in {time.perf_counter() - t:.2f}s",
-                  file=sys.stderr)
+            print(f"store write (not in build_s): {res.as_dict()} in {time.perf_counter() - t:.2f}s", file=sys.stderr)
 
-        print(f"load average before lookups: {os.getloadavg()} on {os.cpu_count()} CPUs",
-              file=sys.stderr)
+        print(f"load average before lookups: {os.getloadavg()} on {os.cpu_count()} CPUs", file=sys.stderr)
         lat = np.empty(args.lookups)
         for _ in range(200):
             store.read(symbol, fs.version)
@@ -155,9 +150,13 @@ def main() -> int:
             vec = store.read(symbol, fs.version)
             lat[i] = time.perf_counter() - t
         assert vec is not None and len(vec.values) == len(fs.names)
-        result = {"rows": len(frame), "build_s": round(build_s, 3), "pandas_s": round(pandas_s, 3),
-                  "online_p50_ms": round(float(np.percentile(lat, 50)) * 1e3, 4),
-                  "online_p99_ms": round(float(np.percentile(lat, 99)) * 1e3, 4)}
+        result = {
+            "rows": len(frame),
+            "build_s": round(build_s, 3),
+            "pandas_s": round(pandas_s, 3),
+            "online_p50_ms": round(float(np.percentile(lat, 50)) * 1e3, 4),
+            "online_p99_ms": round(float(np.percentile(lat, 99)) * 1e3, 4),
+        }
     finally:
         close_pools()
         services_down(settings)

@@ -59,10 +59,17 @@ def demo_server() -> Iterator[str]:
     from tests.serving.factories import seed_champion
 
     with tempfile.TemporaryDirectory(prefix="rayapp-frontend-bench-") as tmp:
-        settings = load_settings([f"state_dir={tmp}", "mlflow.registered_model=frontend_bench",
-                                  "mlflow.experiment=frontend_bench", f"serving.port={free_port()}",
-                                  "serving.watch_interval_s=0.5", "serving.feature_staleness_s=14400",
-                                  "log.level=WARNING"])
+        settings = load_settings(
+            [
+                f"state_dir={tmp}",
+                "mlflow.registered_model=frontend_bench",
+                "mlflow.experiment=frontend_bench",
+                f"serving.port={free_port()}",
+                "serving.watch_interval_s=0.5",
+                "serving.feature_staleness_s=14400",
+                "log.level=WARNING",
+            ]
+        )
         resolved = resolve_settings(settings)  # starts the embedded stores, applies migrations
         try:
             end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1)
@@ -108,8 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def measure(url: str) -> dict:
-        out = subprocess.run(["node", "e2e/bench.mjs"], cwd=FRONTEND, check=True, capture_output=True, text=True,
-                             env={**__import__("os").environ, "BASE_URL": url, "RUNS": str(args.runs)})
+        out = subprocess.run(
+            ["node", "e2e/bench.mjs"],
+            cwd=FRONTEND,
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "BASE_URL": url, "RUNS": str(args.runs)},
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     if args.url:
@@ -121,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     fetched = sorted({p for r in runs for p in r["js"]})
     unknown = [p for p in fetched if p not in sizes]
     if unknown:
-        print(f"the server sent JS that is not in this build: {unknown} (is --url serving frontend/dist?)",
-              file=sys.stderr)
+        print(
+            f"the server sent JS that is not in this build: {unknown} (is --url serving frontend/dist?)",
+            file=sys.stderr,
+        )
         return 1
     med = lambda k: round(statistics.median(r[k] for r in runs), 1)  # noqa: E731
     result = {
@@ -133,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         "runs": len(runs),
         "first_render_ms_max": round(max(r["first_render_ms"] for r in runs), 1),
         "initial_chunks": fetched,
-        "baseline": {"bare_ws_first_message_ms": med("baseline_ws_ms"),
-                     "single_chunk_js_gzip_kb": round(sum(sizes.values()), 1)},
+        "baseline": {
+            "bare_ws_first_message_ms": med("baseline_ws_ms"),
+            "single_chunk_js_gzip_kb": round(sum(sizes.values()), 1),
+        },
         "targets": {"initial_js_gzip_kb": 250, "first_render_ms": 1500},
     }
     print(json.dumps(result))

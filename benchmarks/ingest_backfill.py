@@ -103,8 +103,7 @@ async def sequential(settings, lake, pool, start: pd.Timestamp, end: pd.Timestam
     requests = rows = 0
     async with aiohttp.ClientSession() as session:
         while cursor <= end_ms:
-            params = {"symbol": "BTCUSDT", "interval": "1h", "startTime": cursor, "endTime": end_ms,
-                      "limit": 1000}
+            params = {"symbol": "BTCUSDT", "interval": "1h", "startTime": cursor, "endTime": end_ms, "limit": 1000}
             async with session.get(url, params=params) as resp:
                 text = await resp.text()
                 status, final_url = resp.status, str(resp.url)
@@ -116,19 +115,43 @@ async def sequential(settings, lake, pool, start: pd.Timestamp, end: pd.Timestam
             if not bars:
                 break
             page_start = pd.Timestamp(bars[0][0], unit="ms", tz="UTC")
-            table = pa.Table.from_pylist([{
-                "source": "binance", "dataset": "klines", "key": "BTCUSDT", "window_start": page_start,
-                "window_end": pd.Timestamp(bars[-1][0], unit="ms", tz="UTC"), "page": 0, "url": final_url,
-                "status": status, "fetched_at": fetched, "payload": text, "records": len(bars),
-                "rejected": 0, "meta": "{}", "error": None}], schema=BRONZE_SCHEMA)
+            table = pa.Table.from_pylist(
+                [
+                    {
+                        "source": "binance",
+                        "dataset": "klines",
+                        "key": "BTCUSDT",
+                        "window_start": page_start,
+                        "window_end": pd.Timestamp(bars[-1][0], unit="ms", tz="UTC"),
+                        "page": 0,
+                        "url": final_url,
+                        "status": status,
+                        "fetched_at": fetched,
+                        "payload": text,
+                        "records": len(bars),
+                        "rejected": 0,
+                        "meta": "{}",
+                        "error": None,
+                    }
+                ],
+                schema=BRONZE_SCHEMA,
+            )
             lake.write("binance", "klines", page_start.date(), table, part=f"seq_{cursor}")
             raw = pd.DataFrame(bars).iloc[:, :9]
-            df = pd.DataFrame({
-                "source": "binance", "symbol": "BTCUSDT",
-                "open_time": pd.to_datetime(raw[0], unit="ms", utc=True),
-                "open": raw[1].astype(float), "high": raw[2].astype(float), "low": raw[3].astype(float),
-                "close": raw[4].astype(float), "volume": raw[5].astype(float),
-                "quote_volume": raw[7].astype(float), "trades": raw[8].astype("Int64")})
+            df = pd.DataFrame(
+                {
+                    "source": "binance",
+                    "symbol": "BTCUSDT",
+                    "open_time": pd.to_datetime(raw[0], unit="ms", utc=True),
+                    "open": raw[1].astype(float),
+                    "high": raw[2].astype(float),
+                    "low": raw[3].astype(float),
+                    "close": raw[4].astype(float),
+                    "volume": raw[5].astype(float),
+                    "quote_volume": raw[7].astype(float),
+                    "trades": raw[8].astype("Int64"),
+                }
+            )
             with pool.connection() as conn:
                 rows += write_silver(conn, "candles", df, source="binance").read
             if len(bars) < 1000:
@@ -137,8 +160,9 @@ async def sequential(settings, lake, pool, start: pd.Timestamp, end: pd.Timestam
     return rows, requests
 
 
-async def sequential_clients(settings, lake, pool, sources: list[str], start: pd.Timestamp,
-                             end: pd.Timestamp) -> tuple[int, int]:
+async def sequential_clients(
+    settings, lake, pool, sources: list[str], start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[int, int]:
     """The multi-source baseline: the same clients, one source and one page after another, no Ray."""
     from rayapp.ingest import CLIENTS
     from rayapp.ingest.bronze import bronze_rows
@@ -165,13 +189,17 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--workers", type=int, default=4, help="Ray Data actors (ingest.workers)")
     ap.add_argument("--window-h", type=int, default=1000, help="hours per partition (one call each)")
-    ap.add_argument("--max-windows", type=int, default=None,
-                    help="ingest.max_windows_per_key (default: the config's)")
+    ap.add_argument("--max-windows", type=int, default=None, help="ingest.max_windows_per_key (default: the config's)")
     ap.add_argument("--num-cpus", type=int, default=None, help="ray.init num_cpus (default: all)")
-    ap.add_argument("--latency-ms", type=float, default=0.0,
-                    help="added to every replay response, to stand in for an internet round trip")
-    ap.add_argument("--no-multi", action="store_true",
-                    help="skip the second scenario (binance + cryptocompare news + fear & greed)")
+    ap.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="added to every replay response, to stand in for an internet round trip",
+    )
+    ap.add_argument(
+        "--no-multi", action="store_true", help="skip the second scenario (binance + cryptocompare news + fear & greed)"
+    )
     args = ap.parse_args()
     price = sorted(args.data.glob("btc_usd_1h_*.csv"))
     if not price:
@@ -197,12 +225,15 @@ def main() -> int:
         services_up(load_settings(base))
         try:
             t = time.perf_counter()
-            ray.init(num_cpus=args.num_cpus, include_dashboard=False, configure_logging=False,
-                     log_to_driver=False)
+            ray.init(num_cpus=args.num_cpus, include_dashboard=False, configure_logging=False, log_to_driver=False)
             ray_init_s = time.perf_counter() - t
             with replay_process(args.data, args.latency_ms / 1000) as url:
-                common = [*base, f"sources.replay_url={url}", f"ingest.window_h={args.window_h}",
-                          f"ingest.workers={args.workers}"]
+                common = [
+                    *base,
+                    f"sources.replay_url={url}",
+                    f"ingest.window_h={args.window_h}",
+                    f"ingest.workers={args.workers}",
+                ]
                 if args.max_windows:
                     common.append(f"ingest.max_windows_per_key={args.max_windows}")
                 # ---- Ray fan-out, cold
@@ -234,38 +265,57 @@ def main() -> int:
                     t = time.perf_counter()
                     rep = run_ingest(sm, sources=MULTI, start=start, end=end)
                     m_wall = time.perf_counter() - t
-                    m_counts = _count(pool, "SELECT (SELECT count(*) FROM candles) + "
-                                            "(SELECT count(*) FROM articles) + (SELECT count(*) FROM market_index)")
+                    m_counts = _count(
+                        pool,
+                        "SELECT (SELECT count(*) FROM candles) + "
+                        "(SELECT count(*) FROM articles) + (SELECT count(*) FROM market_index)",
+                    )
                     _truncate(pool)
                     t = time.perf_counter()
-                    m_rows, m_req = asyncio.run(sequential_clients(
-                        sm, BronzeLake.local(f"{tmp}/lake_seq_multi"), pool, MULTI, start, end))
+                    m_rows, m_req = asyncio.run(
+                        sequential_clients(sm, BronzeLake.local(f"{tmp}/lake_seq_multi"), pool, MULTI, start, end)
+                    )
                     m_seq_wall = time.perf_counter() - t
                     multi = {
-                        "multi_ok": rep.ok, "multi_rows": sum(x.read for x in rep.summaries.values()),
+                        "multi_ok": rep.ok,
+                        "multi_rows": sum(x.read for x in rep.summaries.values()),
                         "multi_requests": sum(x.requests for x in rep.summaries.values()),
-                        "multi_silver_rows": m_counts, "multi_wall_s": round(m_wall, 3),
-                        "multi_sequential_rows": m_rows, "multi_sequential_requests": m_req,
+                        "multi_silver_rows": m_counts,
+                        "multi_wall_s": round(m_wall, 3),
+                        "multi_sequential_rows": m_rows,
+                        "multi_sequential_requests": m_req,
                         "multi_sequential_wall_s": round(m_seq_wall, 3),
                         "multi_ratio": round(m_wall / m_seq_wall, 3),
                         # This run follows the single-source one in the same Ray session: its
                         # task workers are already started and imported (Ray reuses them), as
                         # they are for every run after the first in a long-lived driver; the
                         # sequential loop's process is warm too.
-                        "multi_after_warmup": True}
+                        "multi_after_warmup": True,
+                    }
         finally:
             ray.shutdown()
             close_pools()
             services_down(load_settings(base))
     result = {
-        "rows": b.read, "requests": b.requests, "wall_s": round(wall, 3),
-        "rows_per_s": round(b.read / wall, 1), "sequential_wall_s": round(seq_wall, 3),
+        "rows": b.read,
+        "requests": b.requests,
+        "wall_s": round(wall, 3),
+        "rows_per_s": round(b.read / wall, 1),
+        "sequential_wall_s": round(seq_wall, 3),
         "ratio": round(wall / seq_wall, 3),
-        "written": b.written, "quarantined": b.quarantined, "candles": ray_rows,
-        "quarantine_rows": ray_q, "partitions": b.partitions, "workers": args.workers,
-        "sequential_rows": seq_read, "sequential_requests": seq_requests,
-        "sequential_candles": seq_rows, "sequential_quarantined": seq_q,
-        "ray_init_s": round(ray_init_s, 3), "latency_ms": args.latency_ms, **multi,
+        "written": b.written,
+        "quarantined": b.quarantined,
+        "candles": ray_rows,
+        "quarantine_rows": ray_q,
+        "partitions": b.partitions,
+        "workers": args.workers,
+        "sequential_rows": seq_read,
+        "sequential_requests": seq_requests,
+        "sequential_candles": seq_rows,
+        "sequential_quarantined": seq_q,
+        "ray_init_s": round(ray_init_s, 3),
+        "latency_ms": args.latency_ms,
+        **multi,
     }
     print(json.dumps(result))
     return 0

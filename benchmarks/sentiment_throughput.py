@@ -67,9 +67,17 @@ def build_model(model_dir: Path | None, corpus: list[str], bpe_vocab: int) -> Pa
     if model_dir is not None and (model_dir / "config.json").is_file():
         return model_dir  # reuse a model built by an earlier run
     target = model_dir or Path(tempfile.mkdtemp(prefix="cryptobert-size-")) / "model"
-    return build_classifier(target, corpus, num_layers=12, hidden_size=768, num_heads=12,
-                            intermediate_size=3072, vocab_size=CRYPTOBERT_VOCAB_SIZE,
-                            bpe_vocab_size=bpe_vocab, seed=0)
+    return build_classifier(
+        target,
+        corpus,
+        num_layers=12,
+        hidden_size=768,
+        num_heads=12,
+        intermediate_size=3072,
+        vocab_size=CRYPTOBERT_VOCAB_SIZE,
+        bpe_vocab_size=bpe_vocab,
+        seed=0,
+    )
 
 
 def device_name() -> tuple[str, str]:
@@ -112,11 +120,13 @@ def run_plain(model_dir: Path, frame: pd.DataFrame, batch_size: int, max_len: in
     texts = frame["text"].tolist()
     out = []
     for i in range(0, len(texts), batch_size):
-        enc = tok(texts[i:i + batch_size], truncation=True, max_length=max_len, padding="longest",
-                  return_tensors="pt")
+        enc = tok(
+            texts[i : i + batch_size], truncation=True, max_length=max_len, padding="longest", return_tensors="pt"
+        )
         with torch.inference_mode():
-            logits = model(input_ids=enc["input_ids"].to(device),
-                           attention_mask=enc["attention_mask"].to(device)).logits
+            logits = model(
+                input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)
+            ).logits
             out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
     ended = time.time()
     del model
@@ -166,14 +176,19 @@ def run_ray(model_dir: Path, frame: pd.DataFrame, batch_size: int | None, max_le
     ready = float(got["ready_at"].min())
     probs = got[["p_bearish", "p_neutral", "p_bullish"]].to_numpy(dtype=float)
     calls = got.drop_duplicates(["call_at", "call_s"])
-    return {"probs": probs, "plan": plan.as_dict(),
-            "e2e_s": ended - started, "rows_per_s": len(frame) / (ended - ready),
-            # where the window went: waiting for the first batch, inside the scorer, the rest
-            "first_batch_wait_s": float(calls["call_at"].min() - ready),
-            "scorer_busy_s": float(calls["call_s"].sum()), "window_s": ended - ready,
-            "warmup_s": float(got["warmup_s"].max()),
-            # the last actor became ready this long after the first (the window counts from the first)
-            "ready_spread_s": float(got["ready_at"].max() - ready)}
+    return {
+        "probs": probs,
+        "plan": plan.as_dict(),
+        "e2e_s": ended - started,
+        "rows_per_s": len(frame) / (ended - ready),
+        # where the window went: waiting for the first batch, inside the scorer, the rest
+        "first_batch_wait_s": float(calls["call_at"].min() - ready),
+        "scorer_busy_s": float(calls["call_s"].sum()),
+        "window_s": ended - ready,
+        "warmup_s": float(got["warmup_s"].max()),
+        # the last actor became ready this long after the first (the window counts from the first)
+        "ready_spread_s": float(got["ready_at"].max() - ready),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,8 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None, help="default: the pipeline's per-device default")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the news CSV (';'-separated)")
     p.add_argument("--model-dir", type=Path, default=None, help="build the model here, or reuse it")
-    p.add_argument("--bpe-vocab", type=int, default=8000,
-                   help="BPE vocabulary learned from the news file (8000: ~18 tokens a title)")
+    p.add_argument(
+        "--bpe-vocab",
+        type=int,
+        default=8000,
+        help="BPE vocabulary learned from the news file (8000: ~18 tokens a title)",
+    )
     p.add_argument("--repeats", type=int, default=1, help="alternate plain/ray R times, keep the best")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -220,20 +239,35 @@ def main(argv: list[str] | None = None) -> int:
     if diff > tolerance:
         sys.exit(f"ray and plain disagree: max |dp| = {diff:.2e} > {tolerance}")
     ray_rps, plain_rps = rayed["rows_per_s"], plain["rows_per_s"]
-    print(json.dumps({
-        "device": label, "rows": len(titles), "max_len": args.max_len,
-        "ray_rows_per_s": round(ray_rps, 1), "plain_rows_per_s": round(plain_rps, 1),
-        "ratio": round(ray_rps / plain_rps, 3),
-        "batch_size": batch_size, "plan": rayed["plan"], "cpus": os.cpu_count(),
-        "ray_e2e_s": round(rayed["e2e_s"], 2), "plain_e2e_s": round(plain["e2e_s"], 2),
-        "e2e_ratio": round(plain["e2e_s"] / rayed["e2e_s"], 3), "max_abs_prob_diff": diff,
-        "model_build_s": round(build_s, 1), "repeats": len(rays),
-        "all_ray_rows_per_s": [round(r["rows_per_s"], 1) for r in rays],
-        "all_plain_rows_per_s": [round(r["rows_per_s"], 1) for r in plains],
-        "ray_window": {k: round(rayed[k], 3) for k in ("window_s", "first_batch_wait_s", "scorer_busy_s",
-                                                        "warmup_s", "ready_spread_s")},
-        "load_avg_1m": round(os.getloadavg()[0], 2), "versions": library_versions(),
-    }))
+    print(
+        json.dumps(
+            {
+                "device": label,
+                "rows": len(titles),
+                "max_len": args.max_len,
+                "ray_rows_per_s": round(ray_rps, 1),
+                "plain_rows_per_s": round(plain_rps, 1),
+                "ratio": round(ray_rps / plain_rps, 3),
+                "batch_size": batch_size,
+                "plan": rayed["plan"],
+                "cpus": os.cpu_count(),
+                "ray_e2e_s": round(rayed["e2e_s"], 2),
+                "plain_e2e_s": round(plain["e2e_s"], 2),
+                "e2e_ratio": round(plain["e2e_s"] / rayed["e2e_s"], 3),
+                "max_abs_prob_diff": diff,
+                "model_build_s": round(build_s, 1),
+                "repeats": len(rays),
+                "all_ray_rows_per_s": [round(r["rows_per_s"], 1) for r in rays],
+                "all_plain_rows_per_s": [round(r["rows_per_s"], 1) for r in plains],
+                "ray_window": {
+                    k: round(rayed[k], 3)
+                    for k in ("window_s", "first_batch_wait_s", "scorer_busy_s", "warmup_s", "ready_spread_s")
+                },
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+                "versions": library_versions(),
+            }
+        )
+    )
     return 0
 
 

@@ -46,11 +46,18 @@ def prepare(state: Path) -> Any:
     from rayapp.warehouse import get_pool
     from tests.serving.factories import seed_champion
 
-    s = load_settings([f"state_dir={state}", "mlflow.registered_model=bench_model",
-                       "mlflow.experiment=bench", f"serving.api_key={API_KEY}",
-                       f"serving.port={free_port()}", "serving.feature_staleness_s=86400",
-                       "serving.predictor_replicas=2",
-                       "log.level=WARNING"])
+    s = load_settings(
+        [
+            f"state_dir={state}",
+            "mlflow.registered_model=bench_model",
+            "mlflow.experiment=bench",
+            f"serving.api_key={API_KEY}",
+            f"serving.port={free_port()}",
+            "serving.feature_staleness_s=86400",
+            "serving.predictor_replicas=2",
+            "log.level=WARNING",
+        ]
+    )
     s = resolve_settings(s)  # starts the embedded stores, applies migrations
     assert s.redis.url, "resolve_settings() fills the Redis URL"
     end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1)
@@ -66,8 +73,7 @@ def feature_names(url: str) -> list[str]:
         return list(json.loads(r.read())["feature_names"])
 
 
-async def measure(url: str, concurrency: int, seconds: float,
-                  names: list[str] | None = None) -> dict[str, float]:
+async def measure(url: str, concurrency: int, seconds: float, names: list[str] | None = None) -> dict[str, float]:
     """Latency of POST /predict with explanation. With `names`, every request sends its own random
     feature vector, so nothing can come from the prediction cache (the uncached path)."""
     import aiohttp
@@ -79,12 +85,13 @@ async def measure(url: str, concurrency: int, seconds: float,
     def body() -> dict[str, Any]:
         if names is None:
             return base
-        return {**base, "features": {n: float(v) for n, v in zip(names, rng.normal(size=len(names)),
-                                                                strict=True)}}
+        return {**base, "features": {n: float(v) for n, v in zip(names, rng.normal(size=len(names)), strict=True)}}
+
     lat: list[float] = []
     errors = 0
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as session:
+
         async def one() -> None:
             nonlocal errors
             t0 = time.perf_counter()
@@ -107,8 +114,13 @@ async def measure(url: str, concurrency: int, seconds: float,
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - t0
     a = np.array(lat) * 1e3
-    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
-            "rps": len(a) / wall, "requests": len(a), "errors": errors}
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "rps": len(a) / wall,
+        "requests": len(a),
+        "errors": errors,
+    }
 
 
 async def kill_and_recover(url: str, app: str, names: list[str], concurrency: int = 8) -> dict[str, Any]:
@@ -130,8 +142,9 @@ async def kill_and_recover(url: str, app: str, names: list[str], concurrency: in
         while not stop:
             vec = {n: float(v) for n, v in zip(names, rng.normal(size=len(names)), strict=True)}
             try:
-                async with session.post(f"{url}/predict", json={"symbol": "BTCUSDT", "features": vec},
-                                        headers={"X-API-Key": API_KEY}) as r:
+                async with session.post(
+                    f"{url}/predict", json={"symbol": "BTCUSDT", "features": vec}, headers={"X-API-Key": API_KEY}
+                ) as r:
                     await r.read()
                     ok, failed = (ok + 1, failed) if r.status == 200 else (ok, failed + 1)
             except aiohttp.ClientError:
@@ -154,8 +167,12 @@ async def kill_and_recover(url: str, app: str, names: list[str], concurrency: in
         await asyncio.sleep(2)
         stop = True
         await asyncio.gather(*tasks)
-    return {"recovery_s": recovery_s, "requests": ok + failed, "failed": failed,
-            "failed_share": failed / max(1, ok + failed)}
+    return {
+        "recovery_s": recovery_s,
+        "requests": ok + failed,
+        "failed": failed,
+        "failed_share": failed / max(1, ok + failed),
+    }
 
 
 def wait_http(url: str, timeout_s: float = 120) -> None:
@@ -188,8 +205,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=8, help="measured seconds per level")
     ap.add_argument("--levels", default="1,8,32", help="concurrency levels")
-    ap.add_argument("--no-kill", dest="kill", action="store_false",
-                    help="skip the replica-loss phase (SIGKILL one Predictor replica under load)")
+    ap.add_argument(
+        "--no-kill",
+        dest="kill",
+        action="store_false",
+        help="skip the replica-loss phase (SIGKILL one Predictor replica under load)",
+    )
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     os.environ.setdefault("RAY_SERVE_LOG_TO_STDERR", "0")
@@ -240,21 +261,33 @@ def main() -> None:
 
     head = "8" if "8" in results["serve"] else str(levels[0])
     sv, pl = results["serve"][head], results["plain"][head]
-    print(json.dumps({
-        "serve_p50_ms": round(sv["p50_ms"], 3), "serve_p99_ms": round(sv["p99_ms"], 3),
-        "plain_p50_ms": round(pl["p50_ms"], 3), "plain_p99_ms": round(pl["p99_ms"], 3),
-        "ratio_p50": round(sv["p50_ms"] / pl["p50_ms"], 3),
-        "serve_max_rps": round(max(r["rps"] for r in results["serve"].values()), 1),
-        "concurrency": int(head), "cpus": os.cpu_count(), "recovery": recovery,
-        "levels": {c: {"serve": results["serve"][c], "plain": results["plain"][c]}
-                   for c in results["serve"]},
-        # Every request with its own random vector: Predictor and Explainer called by handle each
-        # time (the path of a new feature hour or an explicit vector), concurrency 8.
-        "uncached": {"serve": results["serve_uncached"]["8"], "plain": results["plain_uncached"]["8"],
-                     "ratio_p50": round(results["serve_uncached"]["8"]["p50_ms"]
-                                        / results["plain_uncached"]["8"]["p50_ms"], 3)},
-        "throughput_optimized": s.serving.throughput_optimized, "url": base,
-    }))
+    print(
+        json.dumps(
+            {
+                "serve_p50_ms": round(sv["p50_ms"], 3),
+                "serve_p99_ms": round(sv["p99_ms"], 3),
+                "plain_p50_ms": round(pl["p50_ms"], 3),
+                "plain_p99_ms": round(pl["p99_ms"], 3),
+                "ratio_p50": round(sv["p50_ms"] / pl["p50_ms"], 3),
+                "serve_max_rps": round(max(r["rps"] for r in results["serve"].values()), 1),
+                "concurrency": int(head),
+                "cpus": os.cpu_count(),
+                "recovery": recovery,
+                "levels": {c: {"serve": results["serve"][c], "plain": results["plain"][c]} for c in results["serve"]},
+                # Every request with its own random vector: Predictor and Explainer called by handle each
+                # time (the path of a new feature hour or an explicit vector), concurrency 8.
+                "uncached": {
+                    "serve": results["serve_uncached"]["8"],
+                    "plain": results["plain_uncached"]["8"],
+                    "ratio_p50": round(
+                        results["serve_uncached"]["8"]["p50_ms"] / results["plain_uncached"]["8"]["p50_ms"], 3
+                    ),
+                },
+                "throughput_optimized": s.serving.throughput_optimized,
+                "url": base,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ def main() -> int:
     ap.add_argument("--concurrent", type=int, default=2)
     ap.add_argument("--store", action="store_true", help="load features from the offline store")
     ap.add_argument("--price-csv", default=str(PRICE_FILE))
-    ap.add_argument("--optuna-nthread", type=int, default=0,
-                    help="XGBoost threads for the sequential baseline (0 = every CPU)")
+    ap.add_argument(
+        "--optuna-nthread", type=int, default=0, help="XGBoost threads for the sequential baseline (0 = every CPU)"
+    )
     args = ap.parse_args()
 
     import numpy as np
@@ -74,8 +75,7 @@ def main() -> int:
     space, seed, fee = settings.tune.space, settings.tune.seed, settings.tune.fee_bps
     cpus = os.cpu_count() or 1
     opt_threads = args.optuna_nthread or cpus
-    print(f"rows={len(frame)} features={len(frame.feature_names)} folds={len(folds)} source={source}",
-          file=sys.stderr)
+    print(f"rows={len(frame)} features={len(frame.feature_names)} folds={len(folds)} source={source}", file=sys.stderr)
 
     # What XGBoost itself gains from the baseline's threads on this data: one CV of the default
     # model at 1 thread and at opt_threads. Tune's `concurrent` one-thread trials can at best be
@@ -93,9 +93,19 @@ def main() -> int:
 
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t0 = time.perf_counter()
-    sr = run_search(frame, folds, space, num_samples=args.trials, max_concurrent=args.concurrent,
-                    seed=seed, fee_bps=fee, device="cpu", base_params=None,
-                    storage_path=ROOT / ".rayapp" / "bench_tune", name="tune_overhead")
+    sr = run_search(
+        frame,
+        folds,
+        space,
+        num_samples=args.trials,
+        max_concurrent=args.concurrent,
+        seed=seed,
+        fee_bps=fee,
+        device="cpu",
+        base_params=None,
+        storage_path=ROOT / ".rayapp" / "bench_tune",
+        name="tune_overhead",
+    )
     tune_wall = time.perf_counter() - t0
     tune_stopped = sum(1 for t in sr.trials if t["completed_folds"] < len(folds))
     ray.shutdown()
@@ -117,23 +127,35 @@ def main() -> int:
             raise optuna.TrialPruned()
         return res.mean("accuracy")
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
-                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=grace,
-                                                                              reduction_factor=2))
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=grace, reduction_factor=2),
+    )
     t0 = time.perf_counter()
     study.optimize(objective, n_trials=args.trials)
     optuna_wall = time.perf_counter() - t0
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     optuna_best = float(max(t.value for t in done)) if done else float("nan")
-    print(f"optuna: {optuna_wall:.1f}s best={optuna_best:.4f} pruned={args.trials - len(done)}",
-          file=sys.stderr)
-    out = {"trials": args.trials, "tune_wall_s": round(tune_wall, 2), "optuna_wall_s": round(optuna_wall, 2),
-           "ratio": round(tune_wall / optuna_wall, 3), "tune_best": round(sr.best_score, 4),
-           "optuna_best": round(optuna_best, 4), "rows": len(frame), "folds": len(folds),
-           "concurrent": args.concurrent, "optuna_nthread": opt_threads, "tune_stopped_early": tune_stopped,
-           "optuna_pruned": args.trials - len(done), "source": source,
-           "xgb_thread_speedup": round(speedup, 2), "ratio_floor": round(floor, 3),
-           "always_up_accuracy": round(float(np.mean([frame.y[f.test].mean() for f in folds])), 4)}
+    print(f"optuna: {optuna_wall:.1f}s best={optuna_best:.4f} pruned={args.trials - len(done)}", file=sys.stderr)
+    out = {
+        "trials": args.trials,
+        "tune_wall_s": round(tune_wall, 2),
+        "optuna_wall_s": round(optuna_wall, 2),
+        "ratio": round(tune_wall / optuna_wall, 3),
+        "tune_best": round(sr.best_score, 4),
+        "optuna_best": round(optuna_best, 4),
+        "rows": len(frame),
+        "folds": len(folds),
+        "concurrent": args.concurrent,
+        "optuna_nthread": opt_threads,
+        "tune_stopped_early": tune_stopped,
+        "optuna_pruned": args.trials - len(done),
+        "source": source,
+        "xgb_thread_speedup": round(speedup, 2),
+        "ratio_floor": round(floor, 3),
+        "always_up_accuracy": round(float(np.mean([frame.y[f.test].mean() for f in folds])), 4),
+    }
     print(json.dumps(out))
     return 0
 

@@ -25,12 +25,19 @@ KEY = ["source", "symbol", "open_time"]
 
 def read_history(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path)
-    return pd.DataFrame({
-        "source": "cryptocompare", "symbol": "BTCUSD",
-        "open_time": pd.to_datetime(raw["time"], unit="s", utc=True),
-        "open": raw["open"], "high": raw["high"], "low": raw["low"], "close": raw["close"],
-        "volume": raw["volumefrom"], "quote_volume": raw["volumeto"],
-    })
+    return pd.DataFrame(
+        {
+            "source": "cryptocompare",
+            "symbol": "BTCUSD",
+            "open_time": pd.to_datetime(raw["time"], unit="s", utc=True),
+            "open": raw["open"],
+            "high": raw["high"],
+            "low": raw["low"],
+            "close": raw["close"],
+            "volume": raw["volumefrom"],
+            "quote_volume": raw["volumeto"],
+        }
+    )
 
 
 def executemany_load(conn, df: pd.DataFrame, *, pipelined: bool) -> None:
@@ -41,11 +48,15 @@ def executemany_load(conn, df: pd.DataFrame, *, pipelined: bool) -> None:
     which batches the same per-row statements into one pipeline.
     """
     cols = list(df.columns)
-    rows = [tuple(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in r)
-            for r in df.astype(object).itertuples(index=False)]
+    rows = [
+        tuple(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in r)
+        for r in df.astype(object).itertuples(index=False)
+    ]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in KEY)
-    stmt = (f"INSERT INTO candles ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-            f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {sets}")
+    stmt = (
+        f"INSERT INTO candles ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+        f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {sets}"
+    )
     with conn.transaction(), conn.cursor() as cur:
         if pipelined:
             cur.executemany(stmt, rows)
@@ -102,17 +113,21 @@ def main() -> int:
             if not args.database_url:
                 services_down(settings)
     assert cold.inserted == len(df) and again.inserted == 0 and again.updated == 0 and n == len(df)
-    print(json.dumps({
-        "rows": len(df),
-        "copy_upsert_s": round(copy_s, 3),
-        "reload_s": round(reload_s, 3),
-        "reload_inserted": again.inserted,
-        "reload_updated": again.updated,
-        "executemany_s": round(many_s, 3),
-        "speedup": round(many_s / copy_s, 1),
-        "pipelined_executemany_s": round(pipelined_s, 3),
-        "speedup_vs_pipelined": round(pipelined_s / copy_s, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": len(df),
+                "copy_upsert_s": round(copy_s, 3),
+                "reload_s": round(reload_s, 3),
+                "reload_inserted": again.inserted,
+                "reload_updated": again.updated,
+                "executemany_s": round(many_s, 3),
+                "speedup": round(many_s / copy_s, 1),
+                "pipelined_executemany_s": round(pipelined_s, 3),
+                "speedup_vs_pipelined": round(pipelined_s / copy_s, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -39,8 +39,12 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="configuration overrides (Hydra syntax), e.g. storage=minio log.level=DEBUG")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="configuration overrides (Hydra syntax), e.g. storage=minio log.level=DEBUG",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -92,8 +96,13 @@ def _services_status(args: argparse.Namespace, settings: Settings) -> int:
     else:
         table = Table("service", "url", "embedded", "healthy", "error")
         for name, item in status.items():
-            table.add_row(name, str(masked(item["url"])), str(item["embedded"]),
-                          "[green]yes[/green]" if item["healthy"] else "[red]no[/red]", item["error"] or "")
+            table.add_row(
+                name,
+                str(masked(item["url"])),
+                str(item["embedded"]),
+                "[green]yes[/green]" if item["healthy"] else "[red]no[/red]",
+                item["error"] or "",
+            )
         out.print(table)
     return 0 if all(s["healthy"] for s in status.values()) else 1
 
@@ -107,8 +116,9 @@ def _db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     with pool.connection() as conn:
         now = migrate(conn)
         versions = applied(conn)
-    console.print(f"applied now: {', '.join(now) if now else 'none (up to date)'}; "
-                  f"schema at {versions[-1][0]}_{versions[-1][1]}")
+    console.print(
+        f"applied now: {', '.join(now) if now else 'none (up to date)'}; schema at {versions[-1][0]}_{versions[-1][1]}"
+    )
     return 0
 
 
@@ -131,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rayapp",
         description="Ray-native Bitcoin price prediction engine: ingest, sentiment, features, "
-                    "training and serving. Every command takes key=value configuration overrides.",
+        "training and serving. Every command takes key=value configuration overrides.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -144,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("services", help="embedded PostgreSQL and Redis: up, down, status")
     ssub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for name, fn, text in (("up", _services_up, "start embedded services (reuses running ones)"),
-                           ("down", _services_down, "stop embedded services cleanly (data is kept)"),
-                           ("status", _services_status, "check every store; exit 1 if one is unhealthy")):
+    for name, fn, text in (
+        ("up", _services_up, "start embedded services (reuses running ones)"),
+        ("down", _services_down, "stop embedded services cleanly (data is kept)"),
+        ("status", _services_status, "check every store; exit 1 if one is unhealthy"),
+    ):
         q = ssub.add_parser(name, help=text, description=text)
         q.add_argument("--json", action="store_true", help="print JSON")
         add_overrides(q)

@@ -98,13 +98,20 @@ class SourcesSettings(_Section):
     enabled: list[str] = Field(default_factory=list)
     # Shared client policy (rayapp/ingest/http.py). Rates are request weight per minute per source,
     # enforced once across all Ray workers by the Ray-actor limiter.
-    rate_limits: dict[str, float] = Field(default_factory=lambda: {
-        "binance": 6000.0, "coinbase": 600.0, "cryptocompare": 600.0, "coindesk": 30.0,
-        "fear_greed": 60.0, "reddit": 90.0})
-    binance_weight_limit: int = Field(6000, ge=1)      # X-MBX-USED-WEIGHT-1M ceiling
-    binance_weight_window_s: float = Field(60, gt=0)   # the window the used-weight header counts
+    rate_limits: dict[str, float] = Field(
+        default_factory=lambda: {
+            "binance": 6000.0,
+            "coinbase": 600.0,
+            "cryptocompare": 600.0,
+            "coindesk": 30.0,
+            "fear_greed": 60.0,
+            "reddit": 90.0,
+        }
+    )
+    binance_weight_limit: int = Field(6000, ge=1)  # X-MBX-USED-WEIGHT-1M ceiling
+    binance_weight_window_s: float = Field(60, gt=0)  # the window the used-weight header counts
     binance_weight_soft: float = Field(0.8, gt=0, le=1)  # pause to the window's end past this share
-    backoff_initial_s: float = Field(0.5, gt=0)        # exponential backoff base (full jitter)
+    backoff_initial_s: float = Field(0.5, gt=0)  # exponential backoff base (full jitter)
     backoff_max_s: float = Field(30, gt=0)
     max_wait_s: float = Field(300, ge=0)  # longest Retry-After / 418 ban we wait out; longer fails
 
@@ -219,13 +226,12 @@ class FeatureSettings(_Section):
     # Point-in-time and indicator parameters (rayapp/features, docs/FEATURES.md). Every one of
     # them feeds the feature-set version hash, except chunk_h, which only sets the parallelism.
     sentiment_model_id: str | None = None  # null = the newest model id in article_sentiment
-    candle_sources: list[str] = Field(default_factory=lambda: ["binance", "coinbase", "cryptocompare"],
-                                      min_length=1)
+    candle_sources: list[str] = Field(default_factory=lambda: ["binance", "coinbase", "cryptocompare"], min_length=1)
     chunk_h: int = Field(4096, ge=24)
-    ta_window_h: int = Field(512, ge=64)      # trailing bars TA-Lib's RSI/ATR/EMA recursions see
+    ta_window_h: int = Field(512, ge=64)  # trailing bars TA-Lib's RSI/ATR/EMA recursions see
     regime_window_h: int = Field(720, ge=48)  # trailing hours the 24h volatility is ranked against
     extreme_threshold: float = Field(0.5, gt=0, lt=1)
-    gap_fill_h: int = Field(3, ge=0)          # missing candles carried as flat no-trade hours
+    gap_fill_h: int = Field(3, ge=0)  # missing candles carried as flat no-trade hours
     sentiment_change_max_gap_h: int = Field(6, ge=1)
     social_max_age_h: int = Field(3, ge=0)
     market_max_age_h: int = Field(48, ge=0)

@@ -20,8 +20,13 @@ class _Formatter(logging.Formatter):
         fields: dict[str, Any] = getattr(record, "fields", {})
         ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
         if self.fmt == "json":
-            payload = {"ts": ts, "level": record.levelname, "logger": record.name,
-                       "event": record.getMessage(), **fields}
+            payload = {
+                "ts": ts,
+                "level": record.levelname,
+                "logger": record.name,
+                "event": record.getMessage(),
+                **fields,
+            }
             if record.exc_info:
                 payload["exc"] = self.formatException(record.exc_info)
             return json.dumps(payload, default=str)

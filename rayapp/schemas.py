@@ -22,8 +22,11 @@ def _utc(nullable: bool = False, **kw: object) -> Column:
 
 def _not_future(name: str) -> Check:
     # A small tolerance absorbs clock skew between the API and us.
-    return Check(lambda s: s <= pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=5),
-                 name=f"{name}_not_in_future", error=f"{name} is in the future")
+    return Check(
+        lambda s: s <= pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=5),
+        name=f"{name}_not_in_future",
+        error=f"{name} is in the future",
+    )
 
 
 _non_negative = Check.greater_than_or_equal_to(0)
@@ -38,18 +41,21 @@ candles_schema = DataFrameSchema(
         "high": Column(float, _positive, coerce=True),
         "low": Column(float, _positive, coerce=True),
         "close": Column(float, _positive, coerce=True),
-        "volume": Column(float, Check.greater_than_or_equal_to(0, name="volume_non_negative"),
-                         coerce=True),
-        "quote_volume": Column(float, Check.greater_than_or_equal_to(0), nullable=True, coerce=True,
-                               required=False),
-        "trades": Column("Int64", Check.greater_than_or_equal_to(0), nullable=True, coerce=True,
-                         required=False),
+        "volume": Column(float, Check.greater_than_or_equal_to(0, name="volume_non_negative"), coerce=True),
+        "quote_volume": Column(float, Check.greater_than_or_equal_to(0), nullable=True, coerce=True, required=False),
+        "trades": Column("Int64", Check.greater_than_or_equal_to(0), nullable=True, coerce=True, required=False),
     },
     checks=[
-        Check(lambda df: df["high"] >= df[["open", "close"]].max(axis=1),
-              name="high_ge_open_close", error="high below max(open, close)"),
-        Check(lambda df: df["low"] <= df[["open", "close"]].min(axis=1),
-              name="low_le_open_close", error="low above min(open, close)"),
+        Check(
+            lambda df: df["high"] >= df[["open", "close"]].max(axis=1),
+            name="high_ge_open_close",
+            error="high below max(open, close)",
+        ),
+        Check(
+            lambda df: df["low"] <= df[["open", "close"]].min(axis=1),
+            name="low_le_open_close",
+            error="low above min(open, close)",
+        ),
         Check(lambda df: df["high"] >= df["low"], name="high_ge_low", error="high below low"),
     ],
     unique=["source", "symbol", "open_time"],
@@ -64,8 +70,7 @@ articles_schema = DataFrameSchema(
         "source": Column(str),
         "guid": Column(str, nullable=True, required=False),
         "url": Column(str, nullable=True, required=False),
-        "title": Column(str, Check(lambda s: s.str.strip().str.len() > 0, name="title_not_empty",
-                                   error="empty title")),
+        "title": Column(str, Check(lambda s: s.str.strip().str.len() > 0, name="title_not_empty", error="empty title")),
         "body": Column(str, nullable=True, required=False),
         "published_at": _utc(checks=[_not_future("published_at")]),
         "first_seen_at": _utc(),
@@ -86,8 +91,10 @@ article_sentiment_schema = DataFrameSchema(
         "scored_at": _utc(),
     },
     checks=[
-        Check(lambda df: (df["p_bearish"] + df["p_neutral"] + df["p_bullish"] - 1).abs() < 1e-4,
-              name="probabilities_sum_to_one"),
+        Check(
+            lambda df: (df["p_bearish"] + df["p_neutral"] + df["p_bullish"] - 1).abs() < 1e-4,
+            name="probabilities_sum_to_one",
+        ),
     ],
     unique=["article_id", "model_id"],
     name="article_sentiment",
@@ -146,8 +153,11 @@ predictions_schema = DataFrameSchema(
         "interval_low": Column(float, nullable=True, coerce=True),
         "interval_high": Column(float, nullable=True, coerce=True),
     },
-    checks=[Check(lambda df: df["interval_low"].isna() | (df["interval_low"] <= df["interval_high"]),
-                  name="interval_ordered")],
+    checks=[
+        Check(
+            lambda df: df["interval_low"].isna() | (df["interval_low"] <= df["interval_high"]), name="interval_ordered"
+        )
+    ],
     name="predictions",
 )
 
@@ -179,8 +189,10 @@ def split_valid(schema: DataFrameSchema, df: pd.DataFrame) -> tuple[pd.DataFrame
         if fc["index"].isna().any():
             unattributed = fc[fc["index"].isna()]
             raise pa.errors.SchemaError(
-                schema, df, f"{schema.name}: checks failed without row index: "
-                f"{unattributed[['check', 'column']].drop_duplicates().to_dict('records')}"
+                schema,
+                df,
+                f"{schema.name}: checks failed without row index: "
+                f"{unattributed[['check', 'column']].drop_duplicates().to_dict('records')}",
             ) from exc
         fc["check"] = fc["check"].astype(str)
         failures = fc[["index", "check", "column", "failure_case"]].reset_index(drop=True)
@@ -198,8 +210,7 @@ _FEATURE_CHECKS: dict[str, tuple[list[Check], bool]] = {
     "day_of_week": ([Check.in_range(0, 6, name="day_of_week_in_0_6")], False),
     "is_weekend": ([Check.isin([0.0, 1.0], name="is_weekend_0_or_1")], False),
     "sentiment_count": ([Check.greater_than_or_equal_to(0, name="sentiment_count_non_negative")], False),
-    "sentiment_count_24h": ([Check.greater_than_or_equal_to(0, name="sentiment_count_24h_non_negative")],
-                            True),
+    "sentiment_count_24h": ([Check.greater_than_or_equal_to(0, name="sentiment_count_24h_non_negative")], True),
     "social_volume": ([Check.greater_than_or_equal_to(0, name="social_volume_non_negative")], True),
     "sentiment_mean": ([Check.in_range(-1, 1, name="sentiment_mean_in_-1_1")], True),
     "sentiment_mean_24h": ([Check.in_range(-1, 1, name="sentiment_mean_24h_in_-1_1")], True),
@@ -213,8 +224,7 @@ _FEATURE_CHECKS: dict[str, tuple[list[Check], bool]] = {
 
 
 def _finite(name: str) -> Check:
-    return Check(lambda s: ~s.isin([float("inf"), float("-inf")]), name=f"{name}_finite",
-                 error=f"{name} is infinite")
+    return Check(lambda s: ~s.isin([float("inf"), float("-inf")]), name=f"{name}_finite", error=f"{name} is infinite")
 
 
 def feature_frame_schema(feature_names: list[str]) -> DataFrameSchema:
@@ -228,6 +238,21 @@ def feature_frame_schema(feature_names: list[str]) -> DataFrameSchema:
 
 # The core 15-feature frame (the `features` table itself stores them as one array column).
 core_features_schema = feature_frame_schema(
-    ["sma_20", "rsi", "atr", "returns_1h", "returns_4h", "returns_24h", "volume_ratio",
-     "volatility_regime", "sentiment_mean", "sentiment_count", "sentiment_change_1h",
-     "sentiment_extreme", "social_volume", "social_sentiment", "hour_of_day"])
+    [
+        "sma_20",
+        "rsi",
+        "atr",
+        "returns_1h",
+        "returns_4h",
+        "returns_24h",
+        "volume_ratio",
+        "volatility_regime",
+        "sentiment_mean",
+        "sentiment_count",
+        "sentiment_change_1h",
+        "sentiment_extreme",
+        "social_volume",
+        "social_sentiment",
+        "hour_of_day",
+    ]
+)

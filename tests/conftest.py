@@ -17,8 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 DATA_TABLES = (
-    "predictions", "features", "feature_sets", "article_sentiment", "articles", "candles",
-    "social_counts", "market_index", "quarantine", "watermarks",
+    "predictions",
+    "features",
+    "feature_sets",
+    "article_sentiment",
+    "articles",
+    "candles",
+    "social_counts",
+    "market_index",
+    "quarantine",
+    "watermarks",
 )
 
 
@@ -108,7 +116,8 @@ def ray_cluster() -> Iterator[None]:
 
         base = free_port()
         apply_serve_env(load_settings([f"serving.port={base}"]))
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, ignore_reinit_error=True)
+        ray.init(
+            num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, ignore_reinit_error=True
+        )
     yield
     ray.shutdown()

@@ -14,13 +14,19 @@ def test_defaults_compose_and_validate():
     assert s.symbols == ["BTCUSDT"]
     assert s.model.sentiment.name == "ElKulako/cryptobert"
     assert s.model.sentiment.max_length == 128
-    assert set(s.tune.space) >= {"max_depth", "learning_rate", "n_estimators", "subsample",
-                                 "colsample_bytree", "min_child_weight", "reg_lambda"}
+    assert set(s.tune.space) >= {
+        "max_depth",
+        "learning_rate",
+        "n_estimators",
+        "subsample",
+        "colsample_bytree",
+        "min_child_weight",
+        "reg_lambda",
+    }
 
 
 def test_overrides_and_groups():
-    s = load_settings(["storage=minio", "sources=replay", "replay.port=9999", "model.seed=7",
-                       "storage.bucket=b1"])
+    s = load_settings(["storage=minio", "sources=replay", "replay.port=9999", "model.seed=7", "storage.bucket=b1"])
     assert s.storage.backend == "minio" and s.storage.bucket == "b1"
     assert s.sources.mode == "replay"
     assert s.sources.binance_url == "http://127.0.0.1:9999"
@@ -64,8 +70,12 @@ def test_unknown_key_is_an_error():
 
 
 def test_masking_hides_secrets_and_url_passwords():
-    data = {"database": {"url": "postgresql://u:hunter2@h/db"}, "storage": {"secret_key": "abc"},
-            "serving": {"api_key": "k"}, "plain": "postgresql://u:@h/db"}
+    data = {
+        "database": {"url": "postgresql://u:hunter2@h/db"},
+        "storage": {"secret_key": "abc"},
+        "serving": {"api_key": "k"},
+        "plain": "postgresql://u:@h/db",
+    }
     m = masked(data)
     assert m["database"]["url"] == "postgresql://u:***@h/db"
     assert m["storage"]["secret_key"] == "***"
@@ -74,14 +84,27 @@ def test_masking_hides_secrets_and_url_passwords():
 
 
 def test_cli_config_show_masks_and_fails_clearly(tmp_path):
-    env_cmd = [sys.executable, "-m", "rayapp.cli", "config", "show", "--json", "storage=minio",
-               "storage.secret_key=topsecret", "database.url=postgresql://a:pw@h/d"]
+    env_cmd = [
+        sys.executable,
+        "-m",
+        "rayapp.cli",
+        "config",
+        "show",
+        "--json",
+        "storage=minio",
+        "storage.secret_key=topsecret",
+        "database.url=postgresql://a:pw@h/d",
+    ]
     res = subprocess.run(env_cmd, capture_output=True, text=True, cwd=tmp_path, check=True)
     shown = json.loads(res.stdout)
     assert shown["storage"]["secret_key"] == "***"
     assert shown["database"]["url"] == "postgresql://a:***@h/d"
     assert "topsecret" not in res.stdout and "pw@" not in res.stdout
-    bad = subprocess.run([sys.executable, "-m", "rayapp.cli", "config", "show", "redis.port=-1"],
-                         capture_output=True, text=True, cwd=tmp_path)
+    bad = subprocess.run(
+        [sys.executable, "-m", "rayapp.cli", "config", "show", "redis.port=-1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2
     assert "redis.port" in bad.stderr and "greater than or equal to 0" in bad.stderr

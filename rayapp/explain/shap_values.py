@@ -29,9 +29,7 @@ def global_importance(booster: xgb.Booster, X: np.ndarray, feature_names: Sequen
     return {str(feature_names[i]): float(imp[i]) for i in order}
 
 
-def plot_importance(
-    importance: dict[str, float], path: str | Path, title: str = "Global SHAP importance"
-) -> Path:
+def plot_importance(importance: dict[str, float], path: str | Path, title: str = "Global SHAP importance") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -54,9 +54,13 @@ def ensure_ray(settings: Settings | None = None) -> None:
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=settings.ray.address if settings else None,
-                 num_cpus=settings.ray.num_cpus if settings else None,
-                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(
+            address=settings.ray.address if settings else None,
+            num_cpus=settings.ray.num_cpus if settings else None,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
 
 
 def chunk_bounds(hours: pd.DatetimeIndex, chunk_h: int) -> list[tuple[pd.Timestamp, pd.Timestamp | None]]:
@@ -68,9 +72,16 @@ def chunk_bounds(hours: pd.DatetimeIndex, chunk_h: int) -> list[tuple[pd.Timesta
     return [(s, starts[i + 1] if i + 1 < len(starts) else None) for i, s in enumerate(starts)]
 
 
-def build_frame(inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp | None = None,
-                end: pd.Timestamp | None = None, *, chunk_h: int = 4096,
-                parallel: bool = True, settings: Settings | None = None) -> tuple[pd.DataFrame, int]:
+def build_frame(
+    inputs: FeatureInputs,
+    fs: FeatureSet,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    *,
+    chunk_h: int = 4096,
+    parallel: bool = True,
+    settings: Settings | None = None,
+) -> tuple[pd.DataFrame, int]:
     """The feature frame for candle hours in [start, end); returns (frame, number of chunks)."""
     hours = output_hours(inputs, start, end)
     bounds = chunk_bounds(hours, chunk_h)
@@ -100,9 +111,14 @@ def validate_features(frame: pd.DataFrame, fs: FeatureSet) -> tuple[pd.DataFrame
     for f in failures.itertuples(index=False):
         ts = frame.index[int(f.index)] if isinstance(f.index, (int, np.integer)) else f.index
         raw = {k: (None if not np.isfinite(v) else float(v)) for k, v in frame.loc[ts].items()}
-        rows.append(QuarantinedRow(row_key=f"{frame.attrs.get('symbol', '')}|{pd.Timestamp(ts).isoformat()}",
-                                   check_name=str(f.check), reason=f"{f.column}={f.failure_case}",
-                                   raw=raw))
+        rows.append(
+            QuarantinedRow(
+                row_key=f"{frame.attrs.get('symbol', '')}|{pd.Timestamp(ts).isoformat()}",
+                check_name=str(f.check),
+                reason=f"{f.column}={f.failure_case}",
+                raw=raw,
+            )
+        )
     return valid, rows
 
 
@@ -114,14 +130,24 @@ def _utc(value: Any) -> pd.Timestamp | None:
 
 
 def _last_candle(conn: psycopg.Connection, inputs_source: str, symbol: str) -> pd.Timestamp | None:
-    row = conn.execute("SELECT max(open_time) FROM candles WHERE symbol = %s AND source = %s",
-                       (symbol, inputs_source)).fetchone()
+    row = conn.execute(
+        "SELECT max(open_time) FROM candles WHERE symbol = %s AND source = %s", (symbol, inputs_source)
+    ).fetchone()
     return None if row is None or row[0] is None else pd.Timestamp(row[0]).tz_convert("UTC")
 
 
-def build_symbol(conn: psycopg.Connection, symbol: str, fs: FeatureSet, *, start: Any = None,
-                 end: Any = None, chunk_h: int = 4096, parallel: bool = True,
-                 online: Any = None, settings: Settings | None = None) -> BuildSummary:
+def build_symbol(
+    conn: psycopg.Connection,
+    symbol: str,
+    fs: FeatureSet,
+    *,
+    start: Any = None,
+    end: Any = None,
+    chunk_h: int = 4096,
+    parallel: bool = True,
+    online: Any = None,
+    settings: Settings | None = None,
+) -> BuildSummary:
     """Read, compute, validate, upsert one symbol; write its latest row online if a store is given."""
     from rayapp.features.online import materialize_latest
 
@@ -131,16 +157,14 @@ def build_symbol(conn: psycopg.Connection, symbol: str, fs: FeatureSet, *, start
     inputs = read_inputs(conn, symbol, fs.params, lo, hi)
     summary.candle_source = inputs.candle_source
     t1 = time.perf_counter()
-    frame, summary.chunks = build_frame(inputs, fs, lo, hi, chunk_h=chunk_h, parallel=parallel,
-                                        settings=settings)
+    frame, summary.chunks = build_frame(inputs, fs, lo, hi, chunk_h=chunk_h, parallel=parallel, settings=settings)
     frame.attrs["symbol"] = symbol
     t2 = time.perf_counter()
     valid, bad = validate_features(frame, fs)
     if bad:
         quarantine_rows(conn, "features", fs.version, bad)
         conn.commit()
-        log.warning("feature rows quarantined", symbol=symbol, rows=len(frame) - len(valid),
-                    checks=len(bad))
+        log.warning("feature rows quarantined", symbol=symbol, rows=len(frame) - len(valid), checks=len(bad))
     summary.quarantined = len(frame) - len(valid)
     t3 = time.perf_counter()
     result = write_features(conn, symbol, fs.version, valid)
@@ -152,19 +176,42 @@ def build_symbol(conn: psycopg.Connection, symbol: str, fs: FeatureSet, *, start
     if online is not None:
         ts = materialize_latest(conn, online, symbol, fs.version)
         summary.online_ts = ts.isoformat() if ts is not None else None
-    summary.timings_s = {"read_s": round(t1 - t0, 3), "compute_s": round(t2 - t1, 3),
-                         "validate_s": round(t3 - t2, 3), "write_s": round(t4 - t3, 3)}
-    log.info("features built", symbol=symbol, feature_set_version=fs.version,
-             candle_source=summary.candle_source, read=len(inputs.candles), rows=len(frame),
-             written=result.inserted + result.updated, inserted=result.inserted,
-             updated=result.updated, unchanged=result.unchanged, quarantined=summary.quarantined,
-             chunks=summary.chunks, online_ts=summary.online_ts, **summary.timings_s)
+    summary.timings_s = {
+        "read_s": round(t1 - t0, 3),
+        "compute_s": round(t2 - t1, 3),
+        "validate_s": round(t3 - t2, 3),
+        "write_s": round(t4 - t3, 3),
+    }
+    log.info(
+        "features built",
+        symbol=symbol,
+        feature_set_version=fs.version,
+        candle_source=summary.candle_source,
+        read=len(inputs.candles),
+        rows=len(frame),
+        written=result.inserted + result.updated,
+        inserted=result.inserted,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        quarantined=summary.quarantined,
+        chunks=summary.chunks,
+        online_ts=summary.online_ts,
+        **summary.timings_s,
+    )
     return summary
 
 
-def run_build(settings: Settings, *, symbols: list[str] | None = None, start: Any = None,
-              end: Any = None, last_hours: int | None = None, online: bool = True,
-              parallel: bool = True, skip_missing: bool = False) -> list[BuildSummary]:
+def run_build(
+    settings: Settings,
+    *,
+    symbols: list[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    last_hours: int | None = None,
+    online: bool = True,
+    parallel: bool = True,
+    skip_missing: bool = False,
+) -> list[BuildSummary]:
     """The `rayapp features build` job: every symbol, then the latest row of each to Redis.
 
     `last_hours` recomputes only the newest N candle hours per symbol (the incremental path
@@ -188,17 +235,25 @@ def run_build(settings: Settings, *, symbols: list[str] | None = None, start: An
             if last_hours is not None and counts:
                 last = _last_candle(conn, pick_source(counts, fs.params.candle_sources), symbol)
                 lo = None if last is None else last - pd.Timedelta(hours=last_hours - 1)
-            out.append(build_symbol(conn, symbol, fs, start=lo, end=end,
-                                    chunk_h=settings.features.chunk_h, parallel=parallel,
-                                    online=store, settings=settings))
+            out.append(
+                build_symbol(
+                    conn,
+                    symbol,
+                    fs,
+                    start=lo,
+                    end=end,
+                    chunk_h=settings.features.chunk_h,
+                    parallel=parallel,
+                    online=store,
+                    settings=settings,
+                )
+            )
     return out
 
 
-def update_after_ingest(settings: Settings, symbols: list[str] | None = None,
-                        hours: int = 48) -> list[BuildSummary]:
+def update_after_ingest(settings: Settings, symbols: list[str] | None = None, hours: int = 48) -> list[BuildSummary]:
     """Recompute the newest `hours` feature rows from silver, upsert them, refresh Redis.
 
     Ingest calls this after every incremental run so the online vector follows new candles.
     """
-    return run_build(settings, symbols=symbols, last_hours=hours, online=True, parallel=False,
-                     skip_missing=True)
+    return run_build(settings, symbols=symbols, last_hours=hours, online=True, parallel=False, skip_missing=True)

@@ -25,25 +25,33 @@ if TYPE_CHECKING:
 DEFINITIONS_REVISION = 1
 
 FEATURE_GROUPS: dict[str, list[str]] = {
-    "price": ["sma_20", "rsi", "atr", "returns_1h", "returns_4h", "returns_24h", "volume_ratio",
-              "volatility_regime"],
+    "price": ["sma_20", "rsi", "atr", "returns_1h", "returns_4h", "returns_24h", "volume_ratio", "volatility_regime"],
     "sentiment": ["sentiment_mean", "sentiment_count", "sentiment_change_1h", "sentiment_extreme"],
     "social": ["social_volume", "social_sentiment"],
     "time": ["hour_of_day"],
 }
 
 _EXTRA: dict[str, list[str]] = {
-    "price": ["ema_12", "ema_26", "macd", "macd_signal", "macd_hist", "bb_upper", "bb_lower",
-              "bb_width", "bb_pct", "volatility_24h", "returns_168h"],
+    "price": [
+        "ema_12",
+        "ema_26",
+        "macd",
+        "macd_signal",
+        "macd_hist",
+        "bb_upper",
+        "bb_lower",
+        "bb_width",
+        "bb_pct",
+        "volatility_24h",
+        "returns_168h",
+    ],
     "sentiment": ["sentiment_mean_24h", "sentiment_count_24h", "sentiment_momentum"],
     "social": [],
     "time": ["day_of_week", "is_weekend"],
     "market": ["fear_greed", "fear_greed_change_24h"],
 }
 
-EXTENDED_GROUPS: dict[str, list[str]] = {
-    g: FEATURE_GROUPS.get(g, []) + extra for g, extra in _EXTRA.items()
-}
+EXTENDED_GROUPS: dict[str, list[str]] = {g: FEATURE_GROUPS.get(g, []) + extra for g, extra in _EXTRA.items()}
 
 SETS: dict[str, dict[str, list[str]]] = {"core": FEATURE_GROUPS, "extended": EXTENDED_GROUPS}
 
@@ -92,8 +100,15 @@ class FeatureParams:
         A chunk computed with this much history before its first row equals the single pass.
         """
         regime = self.vol_window_h + self.regime_window_h
-        longest = max(self.ta_window_h + self.ta_block_h, regime, 168 + 1, 24 + self.market_max_age_h,
-                      self.social_max_age_h, self.sentiment_change_max_gap_h + 1, 24)
+        longest = max(
+            self.ta_window_h + self.ta_block_h,
+            regime,
+            168 + 1,
+            24 + self.market_max_age_h,
+            self.social_max_age_h,
+            self.sentiment_change_max_gap_h + 1,
+            24,
+        )
         return longest + self.gap_fill_h + 24
 
 
@@ -117,8 +132,11 @@ class FeatureSet:
 
 
 def feature_set_version(name: str, names: list[str], params: FeatureParams) -> str:
-    payload = json.dumps({"name": name, "features": names, "params": params.as_json(),
-                          "revision": DEFINITIONS_REVISION}, sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(
+        {"name": name, "features": names, "params": params.as_json(), "revision": DEFINITIONS_REVISION},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return f"{name}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
 
 
@@ -127,19 +145,22 @@ def make_feature_set(name: str = "core", **params: Any) -> FeatureSet:
         raise ValueError(f"unknown feature set {name!r} (use one of {sorted(SETS)})")
     if "candle_sources" in params:
         params["candle_sources"] = tuple(params["candle_sources"])
-    return FeatureSet(name=name, groups={g: list(v) for g, v in SETS[name].items() if v},
-                      params=FeatureParams(**params))
+    return FeatureSet(
+        name=name, groups={g: list(v) for g, v in SETS[name].items() if v}, params=FeatureParams(**params)
+    )
 
 
 def newest_sentiment_model(conn: psycopg.Connection) -> str | None:
     """The model id whose scores were written last (the default sentiment source)."""
-    row = conn.execute("SELECT model_id FROM article_sentiment GROUP BY model_id "
-                       "ORDER BY max(scored_at) DESC, model_id LIMIT 1").fetchone()
+    row = conn.execute(
+        "SELECT model_id FROM article_sentiment GROUP BY model_id ORDER BY max(scored_at) DESC, model_id LIMIT 1"
+    ).fetchone()
     return None if row is None else str(row[0])
 
 
-def feature_set_from_settings(settings: Settings, conn: psycopg.Connection | None = None,
-                              sentiment_model_id: str | None = None) -> FeatureSet:
+def feature_set_from_settings(
+    settings: Settings, conn: psycopg.Connection | None = None, sentiment_model_id: str | None = None
+) -> FeatureSet:
     """The feature set the configuration selects; the sentiment model id is resolved from the
     warehouse when the config leaves it unset (recorded in the params, so in the version)."""
     f = settings.features
@@ -147,12 +168,18 @@ def feature_set_from_settings(settings: Settings, conn: psycopg.Connection | Non
     if model_id is None and conn is not None:
         model_id = newest_sentiment_model(conn)
     return make_feature_set(
-        f.set, ta_window_h=f.ta_window_h, regime_window_h=f.regime_window_h,
-        regime_min_periods=f.regime_window_h // 2, extreme_threshold=f.extreme_threshold,
-        gap_fill_h=f.gap_fill_h, sentiment_change_max_gap_h=f.sentiment_change_max_gap_h,
-        social_max_age_h=f.social_max_age_h, market_max_age_h=f.market_max_age_h,
+        f.set,
+        ta_window_h=f.ta_window_h,
+        regime_window_h=f.regime_window_h,
+        regime_min_periods=f.regime_window_h // 2,
+        extreme_threshold=f.extreme_threshold,
+        gap_fill_h=f.gap_fill_h,
+        sentiment_change_max_gap_h=f.sentiment_change_max_gap_h,
+        social_max_age_h=f.social_max_age_h,
+        market_max_age_h=f.market_max_age_h,
         backfill_lag_min=dict(settings.ingest.backfill_lag_min),
-        sentiment_model_id=model_id or "none", candle_sources=tuple(f.candle_sources),
+        sentiment_model_id=model_id or "none",
+        candle_sources=tuple(f.candle_sources),
     )
 
 
@@ -162,19 +189,27 @@ def register_feature_set(conn: psycopg.Connection, fs: FeatureSet) -> str:
 
     from rayapp.warehouse import upsert_frame
 
-    row = pd.DataFrame([{"feature_set_version": fs.version, "name": fs.name,
-                         "feature_names": fs.names,
-                         "params": {**fs.params.as_json(), "groups": fs.groups,
-                                    "revision": DEFINITIONS_REVISION}}])
+    row = pd.DataFrame(
+        [
+            {
+                "feature_set_version": fs.version,
+                "name": fs.name,
+                "feature_names": fs.names,
+                "params": {**fs.params.as_json(), "groups": fs.groups, "revision": DEFINITIONS_REVISION},
+            }
+        ]
+    )
     upsert_frame(conn, "feature_sets", row, key=["feature_set_version"])
     conn.commit()
     return fs.version
 
 
 def registered_names(conn: psycopg.Connection, feature_set_version: str) -> list[str]:
-    row = conn.execute("SELECT feature_names FROM feature_sets WHERE feature_set_version = %s",
-                       (feature_set_version,)).fetchone()
+    row = conn.execute(
+        "SELECT feature_names FROM feature_sets WHERE feature_set_version = %s", (feature_set_version,)
+    ).fetchone()
     if row is None:
-        raise KeyError(f"feature set version {feature_set_version!r} is not registered "
-                       "(run `rayapp features build` first)")
+        raise KeyError(
+            f"feature set version {feature_set_version!r} is not registered (run `rayapp features build` first)"
+        )
     return list(row[0])

@@ -50,17 +50,16 @@ class FeatureInputs:
 
     @classmethod
     def empty_counts(cls) -> pd.DataFrame:
-        return _empty({"source": "object", "hour": UTC_NS, "mentions": "float64",
-                       "available_at": UTC_NS})
+        return _empty({"source": "object", "hour": UTC_NS, "mentions": "float64", "available_at": UTC_NS})
 
     @classmethod
     def empty_market(cls) -> pd.DataFrame:
-        return _empty({"index_name": "object", "ts": UTC_NS, "value": "float64",
-                       "available_at": UTC_NS})
+        return _empty({"index_name": "object", "ts": UTC_NS, "value": "float64", "available_at": UTC_NS})
 
     def window(self, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> FeatureInputs:
         """Only what rows in [lo + warm-up, hi) can read: candles opening in [lo, hi), items
         available in [lo, hi + 1h)."""
+
         def cut(df: pd.DataFrame, col: str, upper: pd.Timestamp | None) -> pd.DataFrame:
             if df.empty:
                 return df
@@ -73,15 +72,19 @@ class FeatureInputs:
             return df[m]
 
         item_hi = None if hi is None else hi + HOUR
-        return replace(self, candles=cut(self.candles, "index", hi),
-                       news=cut(self.news, "available_at", item_hi),
-                       social=cut(self.social, "available_at", item_hi),
-                       social_counts=cut(self.social_counts, "available_at", item_hi),
-                       market=cut(self.market, "available_at", item_hi))
+        return replace(
+            self,
+            candles=cut(self.candles, "index", hi),
+            news=cut(self.news, "available_at", item_hi),
+            social=cut(self.social, "available_at", item_hi),
+            social_counts=cut(self.social_counts, "available_at", item_hi),
+            market=cut(self.market, "available_at", item_hi),
+        )
 
 
-def output_hours(inputs: FeatureInputs, start: pd.Timestamp | None = None,
-                 end: pd.Timestamp | None = None) -> pd.DatetimeIndex:
+def output_hours(
+    inputs: FeatureInputs, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+) -> pd.DatetimeIndex:
     idx = inputs.candles.index
     m = np.ones(len(idx), dtype=bool)
     if start is not None:
@@ -91,20 +94,19 @@ def output_hours(inputs: FeatureInputs, start: pd.Timestamp | None = None,
     return idx[m]
 
 
-def compute_features(inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp | None = None,
-                     end: pd.Timestamp | None = None) -> pd.DataFrame:
+def compute_features(
+    inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """The feature frame (index ts, columns `fs.names`, float64, NaN = missing) for the candle
     hours in [start, end)."""
     p = fs.params
     hours = output_hours(inputs, start, end)
     if len(hours) == 0:
-        return pd.DataFrame(columns=fs.names, index=pd.DatetimeIndex([], dtype=UTC_NS, name="ts"),
-                            dtype="float64")
+        return pd.DataFrame(columns=fs.names, index=pd.DatetimeIndex([], dtype=UTC_NS, name="ts"), dtype="float64")
     first = inputs.candles.index[0]
     lo = max(first, hours[0] - pd.Timedelta(hours=p.warmup_h))
     grid = pd.date_range(lo, hours[-1], freq="h", name="ts").astype(UTC_NS)
-    candles = inputs.candles.loc[(inputs.candles.index >= lo) & (inputs.candles.index <= hours[-1]),
-                                 CANDLE_COLUMNS]
+    candles = inputs.candles.loc[(inputs.candles.index >= lo) & (inputs.candles.index <= hours[-1]), CANDLE_COLUMNS]
     on_grid = fill_gaps(candles.reindex(grid), p.gap_fill_h)
     rows = grid.get_indexer(hours)
 
@@ -113,14 +115,14 @@ def compute_features(inputs: FeatureInputs, fs: FeatureSet, start: pd.Timestamp 
     news = hourly_items(inputs.news, p.extreme_threshold)
     cols.update(sentiment_features(news, grid, rows, p, fs.extended))
     cols["social_volume"] = social_volume(inputs.social_counts, grid, rows, p)
-    cols["social_sentiment"] = social_sentiment(hourly_items(inputs.social, p.extreme_threshold),
-                                                grid, rows)
+    cols["social_sentiment"] = social_sentiment(hourly_items(inputs.social, p.extreme_threshold), grid, rows)
     cols["hour_of_day"] = hours.hour.to_numpy(dtype="float64")
     if fs.extended:
         dow = hours.dayofweek.to_numpy(dtype="float64")
         cols["day_of_week"] = dow
         cols["is_weekend"] = (dow >= 5).astype("float64")
         cols.update(market_features(inputs.market, grid, rows, p))
-    frame = pd.DataFrame({n: np.asarray(cols[n], dtype="float64") for n in fs.names},
-                         index=pd.DatetimeIndex(hours, name="ts"))
+    frame = pd.DataFrame(
+        {n: np.asarray(cols[n], dtype="float64") for n in fs.names}, index=pd.DatetimeIndex(hours, name="ts")
+    )
     return frame

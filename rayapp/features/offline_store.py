@@ -57,13 +57,13 @@ def _ts(value: Any) -> pd.Timestamp | None:
 
 
 def candle_sources(conn: psycopg.Connection, symbol: str) -> dict[str, int]:
-    rows = conn.execute("SELECT source, count(*) FROM candles WHERE symbol = %s GROUP BY source",
-                        (symbol,)).fetchall()
+    rows = conn.execute("SELECT source, count(*) FROM candles WHERE symbol = %s GROUP BY source", (symbol,)).fetchall()
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-def read_inputs(conn: psycopg.Connection, symbol: str, p: FeatureParams,
-                start: Any = None, end: Any = None) -> FeatureInputs:
+def read_inputs(
+    conn: psycopg.Connection, symbol: str, p: FeatureParams, start: Any = None, end: Any = None
+) -> FeatureInputs:
     """The silver rows one symbol's features at hours in [start - warm-up, end) can read."""
     counts = candle_sources(conn, symbol)
     if not counts:
@@ -73,51 +73,73 @@ def read_inputs(conn: psycopg.Connection, symbol: str, p: FeatureParams,
     hi = _ts(end)
     lo_dt = lo.to_pydatetime() if lo is not None else None
     hi_dt = hi.to_pydatetime() if hi is not None else None
-    candles = _frame(conn, "SELECT source, symbol, open_time, open, high, low, close, volume "
-                     "FROM candles WHERE symbol = %s AND source = %s "
-                     "AND (%s::timestamptz IS NULL OR open_time >= %s) "
-                     "AND (%s::timestamptz IS NULL OR open_time < %s) ORDER BY open_time",
-                     (symbol, source, lo_dt, lo_dt, hi_dt, hi_dt),
-                     ["source", "symbol", "open_time", "open", "high", "low", "close", "volume"])
+    candles = _frame(
+        conn,
+        "SELECT source, symbol, open_time, open, high, low, close, volume "
+        "FROM candles WHERE symbol = %s AND source = %s "
+        "AND (%s::timestamptz IS NULL OR open_time >= %s) "
+        "AND (%s::timestamptz IS NULL OR open_time < %s) ORDER BY open_time",
+        (symbol, source, lo_dt, lo_dt, hi_dt, hi_dt),
+        ["source", "symbol", "open_time", "open", "high", "low", "close", "volume"],
+    )
     item_lo = (lo - _ITEM_SLACK).to_pydatetime() if lo is not None else None
     item_hi = (hi + pd.Timedelta(hours=1)).to_pydatetime() if hi is not None else None
-    window = ("(%s::timestamptz IS NULL OR {t} >= %s) AND (%s::timestamptz IS NULL OR {t} < %s)")
+    window = "(%s::timestamptz IS NULL OR {t} >= %s) AND (%s::timestamptz IS NULL OR {t} < %s)"
     wparams = (item_lo, item_lo, item_hi, item_hi)
     # An article is available at first_seen_at (live) or published_at + lag (backfill): keep
     # every row either of those could put inside the window.
-    art_window = ("(%s::timestamptz IS NULL OR a.first_seen_at >= %s OR a.published_at >= %s) AND "
-                  "(%s::timestamptz IS NULL OR LEAST(a.published_at, a.first_seen_at) < %s)")
+    art_window = (
+        "(%s::timestamptz IS NULL OR a.first_seen_at >= %s OR a.published_at >= %s) AND "
+        "(%s::timestamptz IS NULL OR LEAST(a.published_at, a.first_seen_at) < %s)"
+    )
     aparams = (lo_dt, lo_dt, item_lo, item_hi, item_hi)
-    articles = _frame(conn, "SELECT a.article_id, a.kind, a.source, a.published_at, a.first_seen_at, "
-                      "a.backfilled FROM articles a WHERE " + art_window, aparams,
-                      ["article_id", "kind", "source", "published_at", "first_seen_at", "backfilled"])
-    sentiment = _frame(conn, "SELECT s.article_id, s.model_id, s.score FROM article_sentiment s "
-                       "JOIN articles a USING (article_id) WHERE s.model_id = %s AND " + art_window,
-                       (p.sentiment_model_id, *aparams), ["article_id", "model_id", "score"])
-    social = _frame(conn, "SELECT source, symbol, hour, mentions, first_seen_at FROM social_counts "
-                    "WHERE symbol = %s AND " + window.format(t="hour"), (symbol, *wparams),
-                    ["source", "symbol", "hour", "mentions", "first_seen_at"])
-    market = _frame(conn, "SELECT index_name, ts, value, source, first_seen_at FROM market_index "
-                    "WHERE " + window.format(t="ts"), wparams,
-                    ["index_name", "ts", "value", "source", "first_seen_at"])
+    articles = _frame(
+        conn,
+        "SELECT a.article_id, a.kind, a.source, a.published_at, a.first_seen_at, "
+        "a.backfilled FROM articles a WHERE " + art_window,
+        aparams,
+        ["article_id", "kind", "source", "published_at", "first_seen_at", "backfilled"],
+    )
+    sentiment = _frame(
+        conn,
+        "SELECT s.article_id, s.model_id, s.score FROM article_sentiment s "
+        "JOIN articles a USING (article_id) WHERE s.model_id = %s AND " + art_window,
+        (p.sentiment_model_id, *aparams),
+        ["article_id", "model_id", "score"],
+    )
+    social = _frame(
+        conn,
+        "SELECT source, symbol, hour, mentions, first_seen_at FROM social_counts "
+        "WHERE symbol = %s AND " + window.format(t="hour"),
+        (symbol, *wparams),
+        ["source", "symbol", "hour", "mentions", "first_seen_at"],
+    )
+    market = _frame(
+        conn,
+        "SELECT index_name, ts, value, source, first_seen_at FROM market_index WHERE " + window.format(t="ts"),
+        wparams,
+        ["index_name", "ts", "value", "source", "first_seen_at"],
+    )
     inputs = inputs_from_silver(symbol, candles, articles, sentiment, social, market, p)
     return inputs.window(lo, hi) if (lo is not None or hi is not None) else inputs
 
 
-def write_features(conn: psycopg.Connection, symbol: str, feature_set_version: str,
-                   frame: pd.DataFrame) -> UpsertResult:
+def write_features(
+    conn: psycopg.Connection, symbol: str, feature_set_version: str, frame: pd.DataFrame
+) -> UpsertResult:
     """Upsert the frame's rows (columns in the registered order) into `features`."""
     if frame.empty:
         return UpsertResult(0, 0, 0)
     values = frame.to_numpy(dtype="float64")
-    out = pd.DataFrame({
-        "symbol": symbol,
-        "ts": utc_ns(pd.Series(frame.index)).to_numpy(),
-        "feature_set_version": feature_set_version,
-        "vals": [list(map(float, row)) for row in values],
-    })
-    result = upsert_frame(conn, "features", out, key=["symbol", "ts", "feature_set_version"],
-                          update=["vals"])
+    out = pd.DataFrame(
+        {
+            "symbol": symbol,
+            "ts": utc_ns(pd.Series(frame.index)).to_numpy(),
+            "feature_set_version": feature_set_version,
+            "vals": [list(map(float, row)) for row in values],
+        }
+    )
+    result = upsert_frame(conn, "features", out, key=["symbol", "ts", "feature_set_version"], update=["vals"])
     conn.commit()
     return result
 
@@ -132,15 +154,21 @@ def latest_version(conn: psycopg.Connection, symbol: str, name: str | None = Non
     row = conn.execute(
         "SELECT fs.feature_set_version FROM feature_sets fs WHERE (%s::text IS NULL OR fs.name = %s) "
         "AND EXISTS (SELECT 1 FROM features f WHERE f.feature_set_version = fs.feature_set_version "
-        "AND f.symbol = %s) ORDER BY fs.created_at DESC LIMIT 1", (name, name, symbol)).fetchone()
+        "AND f.symbol = %s) ORDER BY fs.created_at DESC LIMIT 1",
+        (name, name, symbol),
+    ).fetchone()
     if row is None:
-        raise KeyError(f"no stored features for {symbol!r}"
-                       + (f" in set {name!r}" if name else "") + ": run `rayapp features build`")
+        raise KeyError(
+            f"no stored features for {symbol!r}"
+            + (f" in set {name!r}" if name else "")
+            + ": run `rayapp features build`"
+        )
     return str(row[0])
 
 
-def load_features(conn_or_settings: Any, symbol: str, feature_set_version: str | None = None,
-                  start: Any = None, end: Any = None) -> pd.DataFrame:
+def load_features(
+    conn_or_settings: Any, symbol: str, feature_set_version: str | None = None, start: Any = None, end: Any = None
+) -> pd.DataFrame:
     """The stored features as a wide frame: index ts (UTC), one float64 column per feature in
     the registered order, NaN = missing; rows with start <= ts < end.
 
@@ -156,7 +184,8 @@ def load_features(conn_or_settings: Any, symbol: str, feature_set_version: str |
             "SELECT ts, vals FROM features WHERE symbol = %s AND feature_set_version = %s "
             "AND (%s::timestamptz IS NULL OR ts >= %s) AND (%s::timestamptz IS NULL OR ts < %s) "
             "ORDER BY ts",
-            (symbol, fsv, lo, lo, hi, hi)).fetchall()
+            (symbol, fsv, lo, lo, hi, hi),
+        ).fetchall()
     frame = _rows_to_frame(rows, names)
     frame.attrs["feature_set_version"] = fsv
     frame.attrs["symbol"] = symbol
@@ -168,37 +197,49 @@ def _default_version(conn: psycopg.Connection, target: Any, symbol: str) -> str:
         from rayapp.features.definitions import feature_set_from_settings
 
         fsv = feature_set_from_settings(target, conn).version
-        if conn.execute("SELECT 1 FROM features WHERE symbol = %s AND feature_set_version = %s "
-                        "LIMIT 1", (symbol, fsv)).fetchone():
+        if conn.execute(
+            "SELECT 1 FROM features WHERE symbol = %s AND feature_set_version = %s LIMIT 1", (symbol, fsv)
+        ).fetchone():
             return fsv
         return latest_version(conn, symbol, target.features.set)
     return latest_version(conn, symbol)
 
 
-def load_close(conn_or_settings: Any, symbol: str, feature_set_version: str | None = None,
-               start: Any = None, end: Any = None) -> pd.Series:
+def load_close(
+    conn_or_settings: Any, symbol: str, feature_set_version: str | None = None, start: Any = None, end: Any = None
+) -> pd.Series:
     """Hourly closes from the candle source the feature set reads (its `candle_sources`)."""
     with connection(conn_or_settings) as conn:
         pref: Sequence[str] = ()
         if feature_set_version:
-            row = conn.execute("SELECT params->'candle_sources' FROM feature_sets "
-                               "WHERE feature_set_version = %s", (feature_set_version,)).fetchone()
+            row = conn.execute(
+                "SELECT params->'candle_sources' FROM feature_sets WHERE feature_set_version = %s",
+                (feature_set_version,),
+            ).fetchone()
             pref = list(row[0] or []) if row else []
         source = pick_source(candle_sources(conn, symbol), pref)
         lo, hi = _ts(start), _ts(end)
-        df = _frame(conn, "SELECT open_time, open, high, low, close, volume FROM candles "
-                    "WHERE symbol = %s AND source = %s AND (%s::timestamptz IS NULL OR open_time >= %s) "
-                    "AND (%s::timestamptz IS NULL OR open_time < %s) ORDER BY open_time",
-                    (symbol, source, lo, lo, hi, hi),
-                    ["open_time", "open", "high", "low", "close", "volume"])
+        df = _frame(
+            conn,
+            "SELECT open_time, open, high, low, close, volume FROM candles "
+            "WHERE symbol = %s AND source = %s AND (%s::timestamptz IS NULL OR open_time >= %s) "
+            "AND (%s::timestamptz IS NULL OR open_time < %s) ORDER BY open_time",
+            (symbol, source, lo, lo, hi, hi),
+            ["open_time", "open", "high", "low", "close", "volume"],
+        )
     close = candles_frame(df)["close"] if not df.empty else pd.Series(dtype="float64")
     close.name = "close"
     return close
 
 
-def load_training_frame(conn_or_settings: Any, symbol: str, feature_set_version: str | None = None,
-                        horizons: Sequence[int] = (1, 4, 24), start: Any = None,
-                        end: Any = None) -> pd.DataFrame:
+def load_training_frame(
+    conn_or_settings: Any,
+    symbol: str,
+    feature_set_version: str | None = None,
+    horizons: Sequence[int] = (1, 4, 24),
+    start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
     """Features plus `close` and the targets `target_ret_{h}h` / `target_dir_{h}h` per horizon.
 
     Closes are read up to max(horizons) hours past `end` so the last rows get their targets.
@@ -217,10 +258,20 @@ def load_training_frame(conn_or_settings: Any, symbol: str, feature_set_version:
 
 def latest_row(conn: psycopg.Connection, symbol: str, feature_set_version: str) -> pd.DataFrame:
     names = registered_names(conn, feature_set_version)
-    rows = conn.execute("SELECT ts, vals FROM features WHERE symbol = %s AND feature_set_version = %s "
-                        "ORDER BY ts DESC LIMIT 1", (symbol, feature_set_version)).fetchall()
+    rows = conn.execute(
+        "SELECT ts, vals FROM features WHERE symbol = %s AND feature_set_version = %s ORDER BY ts DESC LIMIT 1",
+        (symbol, feature_set_version),
+    ).fetchall()
     return _rows_to_frame(rows, names)
 
 
-__all__ = ["UTC_NS", "connection", "latest_row", "load_close", "load_features", "load_training_frame",
-           "read_inputs", "write_features"]
+__all__ = [
+    "UTC_NS",
+    "connection",
+    "latest_row",
+    "load_close",
+    "load_features",
+    "load_training_frame",
+    "read_inputs",
+    "write_features",
+]

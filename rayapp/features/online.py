@@ -36,18 +36,19 @@ def online_store(settings: Settings) -> RedisOnlineStore:
     return RedisOnlineStore(url, socket_timeout=settings.redis.socket_timeout_s)
 
 
-def materialize_latest(conn: psycopg.Connection, store: RedisOnlineStore, symbol: str,
-                       feature_set_version: str) -> pd.Timestamp | None:
+def materialize_latest(
+    conn: psycopg.Connection, store: RedisOnlineStore, symbol: str, feature_set_version: str
+) -> pd.Timestamp | None:
     """Copy the newest stored row of (symbol, version) to the online store; returns its ts."""
     row = latest_row(conn, symbol, feature_set_version)
     if row.empty:
-        log.warning("no offline row to materialize", symbol=symbol,
-                    feature_set_version=feature_set_version)
+        log.warning("no offline row to materialize", symbol=symbol, feature_set_version=feature_set_version)
         return None
     ts = row.index[0]
     store.write(symbol, feature_set_version, ts, {k: float(v) for k, v in row.iloc[0].items()})
-    log.info("online vector written", symbol=symbol, feature_set_version=feature_set_version,
-             ts=ts.isoformat(), written=1)
+    log.info(
+        "online vector written", symbol=symbol, feature_set_version=feature_set_version, ts=ts.isoformat(), written=1
+    )
     return ts
 
 
@@ -84,8 +85,9 @@ def _none(v: float) -> float | None:
     return None if np.isnan(v) else float(v)
 
 
-def online_check(settings: Settings, hours: int = 24, symbols: list[str] | None = None,
-                 store: RedisOnlineStore | None = None) -> CheckReport:
+def online_check(
+    settings: Settings, hours: int = 24, symbols: list[str] | None = None, store: RedisOnlineStore | None = None
+) -> CheckReport:
     """Compare online vs offline (latest row) and offline vs a recomputation (last `hours`)."""
     from rayapp.warehouse import get_pool
 
@@ -95,13 +97,19 @@ def online_check(settings: Settings, hours: int = 24, symbols: list[str] | None 
         report = CheckReport(feature_set_version=fs.version, hours=hours)
         for symbol in symbols or settings.symbols:
             _check_symbol(conn, store, symbol, fs, hours, report)
-    log.info("online check", feature_set_version=fs.version, checked_online=report.checked_online,
-             checked_offline=report.checked_offline, mismatches=len(report.mismatches))
+    log.info(
+        "online check",
+        feature_set_version=fs.version,
+        checked_online=report.checked_online,
+        checked_offline=report.checked_offline,
+        mismatches=len(report.mismatches),
+    )
     return report
 
 
-def _check_symbol(conn: psycopg.Connection, store: RedisOnlineStore, symbol: str, fs: Any,
-                  hours: int, report: CheckReport) -> None:
+def _check_symbol(
+    conn: psycopg.Connection, store: RedisOnlineStore, symbol: str, fs: Any, hours: int, report: CheckReport
+) -> None:
     add = report.mismatches.append
     offline = latest_row(conn, symbol, fs.version)
     online = store.read(symbol, fs.version)

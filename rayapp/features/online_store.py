@@ -29,8 +29,7 @@ class OnlineVector:
 
 
 class OnlineStore(Protocol):
-    def write(self, symbol: str, feature_set_version: str, ts: pd.Timestamp,
-              values: dict[str, float]) -> None: ...
+    def write(self, symbol: str, feature_set_version: str, ts: pd.Timestamp, values: dict[str, float]) -> None: ...
 
     def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None: ...
 
@@ -41,8 +40,9 @@ def _key(feature_set_version: str, symbol: str) -> str:
 
 def _encode(values: dict[str, float]) -> str:
     # JSON has no NaN: missing values travel as null.
-    return json.dumps({k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v))
-                       for k, v in values.items()})
+    return json.dumps(
+        {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)) for k, v in values.items()}
+    )
 
 
 def _decode(text: str | bytes) -> dict[str, float]:
@@ -67,8 +67,9 @@ class AsyncOnlineReader:
     def __init__(self, url: str, *, socket_timeout: float = 2.0) -> None:
         import redis.asyncio
 
-        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=socket_timeout,
-                                                   socket_connect_timeout=socket_timeout)
+        self.client = redis.asyncio.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        )
 
     async def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None:
         raw: dict[bytes, bytes] = await self.client.hgetall(_key(feature_set_version, symbol))  # type: ignore[misc, assignment]
@@ -78,18 +79,21 @@ class AsyncOnlineReader:
 class RedisOnlineStore:
     def __init__(self, url: str, *, socket_timeout: float = 2.0) -> None:
         self.url = url
-        self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout,
-                                           socket_connect_timeout=socket_timeout)
+        self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
 
-    def write(self, symbol: str, feature_set_version: str, ts: pd.Timestamp,
-              values: dict[str, float]) -> None:
+    def write(self, symbol: str, feature_set_version: str, ts: pd.Timestamp, values: dict[str, float]) -> None:
         ts = pd.Timestamp(ts)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         now = pd.Timestamp.now(tz="UTC")
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(_key(feature_set_version, symbol), mapping={
-                "ts": ts.isoformat(), "values": _encode(values), "written_at": now.isoformat(),
-            })
+            pipe.hset(
+                _key(feature_set_version, symbol),
+                mapping={
+                    "ts": ts.isoformat(),
+                    "values": _encode(values),
+                    "written_at": now.isoformat(),
+                },
+            )
             pipe.sadd(f"{PREFIX}:{feature_set_version}:symbols", symbol)
             pipe.execute()
 

@@ -23,8 +23,11 @@ UTC_NS = "datetime64[ns, UTC]"
 
 def utc_ns(values: object) -> pd.Series:
     """Any timestamps as a tz-aware UTC nanosecond series (pandas 3 may infer microseconds)."""
-    s = pd.Series(pd.to_datetime(values, utc=True)) if not isinstance(values, pd.Series) else \
-        pd.to_datetime(values, utc=True)
+    s = (
+        pd.Series(pd.to_datetime(values, utc=True))
+        if not isinstance(values, pd.Series)
+        else pd.to_datetime(values, utc=True)
+    )
     return s.astype(UTC_NS)
 
 
@@ -42,8 +45,9 @@ def article_available_at(df: pd.DataFrame, p: FeatureParams) -> pd.Series:
     return pd.Series(np.where(backfilled, lagged, seen), index=df.index).astype(UTC_NS)
 
 
-def clamped_available_at(natural: pd.Series, first_seen_at: pd.Series, source: pd.Series,
-                         p: FeatureParams) -> pd.Series:
+def clamped_available_at(
+    natural: pd.Series, first_seen_at: pd.Series, source: pd.Series, p: FeatureParams
+) -> pd.Series:
     natural = utc_ns(natural)
     seen = utc_ns(first_seen_at)
     upper = natural + _lags(source, p)
@@ -55,8 +59,9 @@ def hour_bucket(available_at: pd.Series) -> pd.Series:
     return utc_ns(available_at).dt.floor("h")
 
 
-def asof_latest(grid: pd.DatetimeIndex, items: pd.DataFrame, time_col: str, value_col: str,
-                max_age: pd.Timedelta) -> np.ndarray:
+def asof_latest(
+    grid: pd.DatetimeIndex, items: pd.DataFrame, time_col: str, value_col: str, max_age: pd.Timedelta
+) -> np.ndarray:
     """At each hour t: the value of the item with the latest `time_col` among those available
     before t+1h, if that time is at most `max_age` before t; else NaN.
 

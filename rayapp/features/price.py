@@ -57,8 +57,7 @@ def regime_from_rank(rank: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(rank), np.nan, reg)
 
 
-def price_features(grid: pd.DataFrame, rows: np.ndarray, p: FeatureParams,
-                   extended: bool) -> dict[str, np.ndarray]:
+def price_features(grid: pd.DataFrame, rows: np.ndarray, p: FeatureParams, extended: bool) -> dict[str, np.ndarray]:
     h = grid["high"].to_numpy(dtype="float64")
     lo = grid["low"].to_numpy(dtype="float64")
     c = grid["close"].to_numpy(dtype="float64")
@@ -67,9 +66,11 @@ def price_features(grid: pd.DataFrame, rows: np.ndarray, p: FeatureParams,
     epoch_h = grid.index.asi8 // 3_600_000_000_000  # hours since the epoch (ns index)
     blk = p.ta_block_h
 
-    def ta_last(fn: object, arrays: list[np.ndarray], window: int, min_len: int, n_out: int = 1,
-                **kw: object) -> np.ndarray:
+    def ta_last(
+        fn: object, arrays: list[np.ndarray], window: int, min_len: int, n_out: int = 1, **kw: object
+    ) -> np.ndarray:
         return trailing_apply(fn, arrays, rows, epoch_h, window, blk, min_len, n_out, **kw)  # type: ignore[arg-type]
+
     out: dict[str, np.ndarray] = {}
 
     sma = ta_last(ta.SMA, [c], p.sma_period, p.sma_period, timeperiod=p.sma_period)
@@ -92,11 +93,28 @@ def price_features(grid: pd.DataFrame, rows: np.ndarray, p: FeatureParams,
     for name, period in (("ema_12", p.ema_fast), ("ema_26", p.ema_slow)):
         ema = ta_last(ta.EMA, [c], p.ta_window_h, period, timeperiod=period)
         out[name] = ema / cr - 1.0
-    macd = ta_last(ta.MACD, [c], p.ta_window_h, p.ema_slow + p.macd_signal - 1, n_out=3,
-                   fastperiod=p.ema_fast, slowperiod=p.ema_slow, signalperiod=p.macd_signal)
+    macd = ta_last(
+        ta.MACD,
+        [c],
+        p.ta_window_h,
+        p.ema_slow + p.macd_signal - 1,
+        n_out=3,
+        fastperiod=p.ema_fast,
+        slowperiod=p.ema_slow,
+        signalperiod=p.macd_signal,
+    )
     out["macd"], out["macd_signal"], out["macd_hist"] = (macd[:, i] / cr for i in range(3))
-    bb = ta_last(ta.BBANDS, [c], p.bb_period, p.bb_period, n_out=3,
-                 timeperiod=p.bb_period, nbdevup=p.bb_k, nbdevdn=p.bb_k, matype=0)
+    bb = ta_last(
+        ta.BBANDS,
+        [c],
+        p.bb_period,
+        p.bb_period,
+        n_out=3,
+        timeperiod=p.bb_period,
+        nbdevup=p.bb_k,
+        nbdevdn=p.bb_k,
+        matype=0,
+    )
     upper, middle, lower = bb[:, 0], bb[:, 1], bb[:, 2]
     out["bb_upper"] = upper / cr - 1.0
     out["bb_lower"] = lower / cr - 1.0

@@ -25,25 +25,34 @@ def hourly_items(items: pd.DataFrame, extreme_threshold: float) -> pd.DataFrame:
     values in order, so a bucket's sum is the same bits whatever slice of history it came in.
     """
     if items.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in AGG_COLUMNS},
-                            index=pd.DatetimeIndex([], dtype=UTC_NS, name="hour"))
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64") for c in AGG_COLUMNS}, index=pd.DatetimeIndex([], dtype=UTC_NS, name="hour")
+        )
     df = items.sort_values(["available_at", "score"], kind="mergesort")
     bucket = hour_bucket(df["available_at"])
     score = df["score"].astype("float64")
-    frame = pd.DataFrame({"hour": bucket.to_numpy(), "count": 1.0, "score_sum": score.to_numpy(),
-                          "n_extreme": (score.abs() >= extreme_threshold).astype("float64").to_numpy()})
-    agg = frame.groupby("hour", sort=True).agg(count=("count", "sum"),
-                                               score_sum=("score_sum", "sum"),
-                                               n_extreme=("n_extreme", "sum"))
+    frame = pd.DataFrame(
+        {
+            "hour": bucket.to_numpy(),
+            "count": 1.0,
+            "score_sum": score.to_numpy(),
+            "n_extreme": (score.abs() >= extreme_threshold).astype("float64").to_numpy(),
+        }
+    )
+    agg = frame.groupby("hour", sort=True).agg(
+        count=("count", "sum"), score_sum=("score_sum", "sum"), n_extreme=("n_extreme", "sum")
+    )
     agg.index = pd.DatetimeIndex(agg.index).astype(UTC_NS)
     return agg
 
 
 def _on_grid(agg: pd.DataFrame, grid: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = agg.reindex(grid)
-    return (a["count"].fillna(0.0).to_numpy(dtype="float64"),
-            a["score_sum"].fillna(0.0).to_numpy(dtype="float64"),
-            a["n_extreme"].fillna(0.0).to_numpy(dtype="float64"))
+    return (
+        a["count"].fillna(0.0).to_numpy(dtype="float64"),
+        a["score_sum"].fillna(0.0).to_numpy(dtype="float64"),
+        a["n_extreme"].fillna(0.0).to_numpy(dtype="float64"),
+    )
 
 
 def _mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -51,8 +60,9 @@ def _mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
-def sentiment_features(news: pd.DataFrame, grid: pd.DatetimeIndex, rows: np.ndarray,
-                       p: FeatureParams, extended: bool) -> dict[str, np.ndarray]:
+def sentiment_features(
+    news: pd.DataFrame, grid: pd.DatetimeIndex, rows: np.ndarray, p: FeatureParams, extended: bool
+) -> dict[str, np.ndarray]:
     count, total, n_ext = _on_grid(news, grid)
     mean = _mean(total, count)
     prev_known = pd.Series(mean).ffill(limit=p.sentiment_change_max_gap_h - 1).shift(1).to_numpy()

@@ -15,11 +15,13 @@ from rayapp.features.definitions import FeatureParams
 from rayapp.features.pit import asof_latest
 
 
-def social_volume(counts: pd.DataFrame, grid: pd.DatetimeIndex, rows: np.ndarray,
-                  p: FeatureParams) -> np.ndarray:
+def social_volume(counts: pd.DataFrame, grid: pd.DatetimeIndex, rows: np.ndarray, p: FeatureParams) -> np.ndarray:
     max_age = pd.Timedelta(hours=p.social_max_age_h)
-    per_source = [asof_latest(grid, part, "hour", "mentions", max_age)
-                  for _, part in counts.groupby("source", sort=True)] if not counts.empty else []
+    per_source = (
+        [asof_latest(grid, part, "hour", "mentions", max_age) for _, part in counts.groupby("source", sort=True)]
+        if not counts.empty
+        else []
+    )
     if not per_source:
         return np.full(len(rows), np.nan)
     stacked = np.vstack(per_source)
@@ -31,8 +33,9 @@ def social_volume(counts: pd.DataFrame, grid: pd.DatetimeIndex, rows: np.ndarray
     return np.where(any_fresh, total, np.nan)[rows]
 
 
-def market_features(market: pd.DataFrame, grid: pd.DatetimeIndex, rows: np.ndarray,
-                    p: FeatureParams) -> dict[str, np.ndarray]:
+def market_features(
+    market: pd.DataFrame, grid: pd.DatetimeIndex, rows: np.ndarray, p: FeatureParams
+) -> dict[str, np.ndarray]:
     fg_rows = market[market["index_name"] == "fear_greed"] if not market.empty else market
     fg = asof_latest(grid, fg_rows, "ts", "value", pd.Timedelta(hours=p.market_max_age_h))
     before = np.full(len(fg), np.nan)

@@ -25,7 +25,7 @@ def window_sum(x: np.ndarray, n: int) -> np.ndarray:
     s = w[:, 0].copy()
     for j in range(1, n):
         s += w[:, j]
-    out[n - 1:] = s
+    out[n - 1 :] = s
     return out
 
 
@@ -36,11 +36,11 @@ def window_std(x: np.ndarray, n: int) -> np.ndarray:
     if len(x) < n or n < 2:
         return out
     w = sliding_window_view(x, n)
-    mean = window_sum(x, n)[n - 1:] / n
+    mean = window_sum(x, n)[n - 1 :] / n
     ss = (w[:, 0] - mean) ** 2
     for j in range(1, n):
         ss += (w[:, j] - mean) ** 2
-    out[n - 1:] = np.sqrt(ss / (n - 1))
+    out[n - 1 :] = np.sqrt(ss / (n - 1))
     return out
 
 
@@ -57,13 +57,13 @@ def trailing_rank(x: np.ndarray, n: int, min_periods: int) -> np.ndarray:
     padded = np.concatenate([np.full(n - 1, np.nan), x])
     w = sliding_window_view(padded, n)
     for b in range(0, m, _BLOCK):
-        blk = w[b:b + _BLOCK]
-        cur = x[b:b + _BLOCK]
+        blk = w[b : b + _BLOCK]
+        cur = x[b : b + _BLOCK]
         finite = np.isfinite(blk)
         n_valid = finite.sum(axis=1)
         le = (blk <= cur[:, None]).sum(axis=1)  # NaN compares False
         ok = np.isfinite(cur) & (n_valid >= min_periods)
-        out[b:b + _BLOCK] = np.where(ok, le / np.maximum(n_valid, 1), np.nan)
+        out[b : b + _BLOCK] = np.where(ok, le / np.maximum(n_valid, 1), np.nan)
     return out
 
 
@@ -74,9 +74,17 @@ def run_starts(valid: np.ndarray) -> np.ndarray:
     return last_bad + 1
 
 
-def trailing_apply(fn: Callable[..., object], arrays: Sequence[np.ndarray], rows: np.ndarray,
-                   epoch_h: np.ndarray, window: int, block: int, min_len: int, n_out: int = 1,
-                   **kwargs: object) -> np.ndarray:
+def trailing_apply(
+    fn: Callable[..., object],
+    arrays: Sequence[np.ndarray],
+    rows: np.ndarray,
+    epoch_h: np.ndarray,
+    window: int,
+    block: int,
+    min_len: int,
+    n_out: int = 1,
+    **kwargs: object,
+) -> np.ndarray:
     """The value TA-Lib's `fn` gives at each row when run from that row's window start.
 
     Hours are cut into `block`-hour blocks aligned on the Unix epoch (so the cut is the same for
@@ -104,7 +112,7 @@ def trailing_apply(fn: Callable[..., object], arrays: Sequence[np.ndarray], rows
         if len(grp) == 0:
             continue
         s, last = int(w[grp[0]]), int(rows[grp[-1]])
-        res = fn(*(np.ascontiguousarray(a[s:last + 1]) for a in arrays), **kwargs)
+        res = fn(*(np.ascontiguousarray(a[s : last + 1]) for a in arrays), **kwargs)
         pos = rows[grp] - s
         if n_out == 1:
             out[grp, 0] = np.asarray(res)[pos]

@@ -34,8 +34,20 @@ from rayapp.warehouse.quarantine import QuarantinedRow
 log = get_logger(__name__)
 
 CRYPTOCOMPARE_COLS = ["time", "date", "hour", "open", "high", "close", "low", "volumefrom", "volumeto"]
-BINANCE_COLS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-                "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"]
+BINANCE_COLS = [
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+]
 NEWS_COLS = ["date", "sentiment", "source", "subject", "text", "title", "url"]
 FEAR_GREED_COLS = ["value", "value_classification", "timestamp"]
 FEAR_GREED_INDEX = "fear_greed"
@@ -63,8 +75,9 @@ class Parsed:
 
 
 # ---- reading ------------------------------------------------------------------------------------
-def read_records(path: Path, columns: Sequence[str], sep: str = ",",
-                 header: bool | None = None) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
+def read_records(
+    path: Path, columns: Sequence[str], sep: str = ",", header: bool | None = None
+) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
     """The file's rows as text columns; rows with the wrong number of fields are rejected.
 
     `header=None` detects it: a first row equal to `columns` is a header. Index = record number
@@ -87,9 +100,12 @@ def read_records(path: Path, columns: Sequence[str], sep: str = ",",
     keep = lengths > 0
     good = keep & (lengths == len(columns))
     rejected = [
-        QuarantinedRow(f"{path.name}#{records[i]}", "csv_field_count",
-                       f"expected {len(columns)} fields, got {lengths[i]}",
-                       {"file": path.name, "record": int(records[i]), "fields": rows[i]})
+        QuarantinedRow(
+            f"{path.name}#{records[i]}",
+            "csv_field_count",
+            f"expected {len(columns)} fields, got {lengths[i]}",
+            {"file": path.name, "record": int(records[i]), "fields": rows[i]},
+        )
         for i in np.nonzero(keep & ~good)[0]
     ]
     # Only a file with bad or blank lines pays for picking rows out one by one.
@@ -114,14 +130,18 @@ class _Rejector:
         mask = mask.fillna(False).astype(bool) & ~self.bad
         for idx in mask.index[mask]:
             fields = {k: (None if pd.isna(v) else str(v)) for k, v in self.raw.loc[idx].items()}
-            self.rejected.append(QuarantinedRow(f"{self.path.name}#{idx}", check, reason,
-                                                {"file": self.path.name, "record": int(idx), **fields}))
+            self.rejected.append(
+                QuarantinedRow(
+                    f"{self.path.name}#{idx}", check, reason, {"file": self.path.name, "record": int(idx), **fields}
+                )
+            )
         self.bad |= mask
 
     def number(self, s: pd.Series, column: str) -> pd.Series:
         out = pd.to_numeric(s.str.strip(), errors="coerce")
-        self.reject(out.isna() & s.notna() & (s.str.strip() != ""), f"{column}:unparseable_number",
-                    f"{column} is not a number")
+        self.reject(
+            out.isna() & s.notna() & (s.str.strip() != ""), f"{column}:unparseable_number", f"{column} is not a number"
+        )
         return out.astype("float64")
 
 
@@ -142,14 +162,26 @@ def parse_cryptocompare(path: Path, symbol: str, source: str = "cryptocompare") 
     hour = pd.to_numeric(raw["hour"], errors="coerce")
     day = pd.to_datetime(raw["date"], format="%Y-%m-%d", errors="coerce", utc=True)
     stated = day + pd.to_timedelta(hour, unit="h")
-    rj.reject(stated.notna() & open_time.notna() & (stated != open_time), "time_matches_date_hour",
-              "time does not match date + hour")
-    frame = pd.DataFrame({
-        "source": source, "symbol": symbol, "open_time": open_time,
-        "open": num["open"], "high": num["high"], "low": num["low"], "close": num["close"],
-        "volume": num["volumefrom"], "quote_volume": num["volumeto"],
-        "trades": pd.array([pd.NA] * len(raw), dtype="Int64"),
-    }, index=raw.index)
+    rj.reject(
+        stated.notna() & open_time.notna() & (stated != open_time),
+        "time_matches_date_hour",
+        "time does not match date + hour",
+    )
+    frame = pd.DataFrame(
+        {
+            "source": source,
+            "symbol": symbol,
+            "open_time": open_time,
+            "open": num["open"],
+            "high": num["high"],
+            "low": num["low"],
+            "close": num["close"],
+            "volume": num["volumefrom"],
+            "quote_volume": num["volumeto"],
+            "trades": pd.array([pd.NA] * len(raw), dtype="Int64"),
+        },
+        index=raw.index,
+    )
     return Parsed("candles", source, frame[~rj.bad], raw, rejected + rj.rejected)
 
 
@@ -162,21 +194,29 @@ def parse_binance(path: Path, symbol: str, source: str = "binance") -> Parsed:
     ot_ms, ct_ms = ot / unit, ct / unit
     span = ((ct_ms - ot_ms) / 1000).round().dropna()  # close_time is the bar's last ms (or µs)
     if len(span) and span.median() != 3600:
-        raise BackfillError(f"{path}: klines span {span.median():.0f}s, not 1h: "
-                            "only hourly exports can be loaded into candles")
+        raise BackfillError(
+            f"{path}: klines span {span.median():.0f}s, not 1h: only hourly exports can be loaded into candles"
+        )
     # A bar may close early (the 2023-03-24 trading halt) and is still that hour's bar; a bar
     # that does not open on the hour is not an hourly candle at all.
-    rj.reject(ot_ms.notna() & (ot_ms % 3_600_000 != 0), "open_time_on_hour",
-              "open_time is not on the hour")
+    rj.reject(ot_ms.notna() & (ot_ms % 3_600_000 != 0), "open_time_on_hour", "open_time is not on the hour")
     num = {c: rj.number(raw[c], c) for c in ("open", "high", "low", "close", "volume", "quote_volume")}
     trades = rj.number(raw["count"], "count")
-    frame = pd.DataFrame({
-        "source": source, "symbol": _source_symbol(path, symbol),
-        "open_time": pd.to_datetime(ot_ms, unit="ms", utc=True, errors="coerce"),
-        "open": num["open"], "high": num["high"], "low": num["low"], "close": num["close"],
-        "volume": num["volume"], "quote_volume": num["quote_volume"],
-        "trades": trades.round().astype("Int64"),
-    }, index=raw.index)
+    frame = pd.DataFrame(
+        {
+            "source": source,
+            "symbol": _source_symbol(path, symbol),
+            "open_time": pd.to_datetime(ot_ms, unit="ms", utc=True, errors="coerce"),
+            "open": num["open"],
+            "high": num["high"],
+            "low": num["low"],
+            "close": num["close"],
+            "volume": num["volume"],
+            "quote_volume": num["quote_volume"],
+            "trades": trades.round().astype("Int64"),
+        },
+        index=raw.index,
+    )
     return Parsed("candles", source, frame[~rj.bad], raw, rejected + rj.rejected)
 
 
@@ -206,17 +246,28 @@ def parse_cryptonews(path: Path, lags: dict[str, float], source: str = "news_csv
     no_url = url.isna()
     guid[no_url] = ["csv:" + hashlib.sha1(c.encode()).hexdigest()[:20] for c in content[no_url]]
     ident = guid.fillna(url).fillna("")
-    ids = [article_id(s or source, i) if i else pd.NA
-           for s, i in zip(publisher.astype(object), ident.astype(object), strict=True)]
+    ids = [
+        article_id(s or source, i) if i else pd.NA
+        for s, i in zip(publisher.astype(object), ident.astype(object), strict=True)
+    ]
     first_seen = published + _lag(lags, publisher)
-    frame = pd.DataFrame({
-        "article_id": ids, "kind": "news", "source": publisher, "guid": guid, "url": url,
-        "title": title, "body": raw["text"],
-        "categories": [[s] if isinstance(s, str) and s else [] for s in raw["subject"].astype(object)],
-        "published_at": published,
-        # Backfilled: we never saw it live, so it counts as available at published_at + lag.
-        "first_seen_at": first_seen, "backfilled": True,
-    }, index=raw.index)
+    frame = pd.DataFrame(
+        {
+            "article_id": ids,
+            "kind": "news",
+            "source": publisher,
+            "guid": guid,
+            "url": url,
+            "title": title,
+            "body": raw["text"],
+            "categories": [[s] if isinstance(s, str) and s else [] for s in raw["subject"].astype(object)],
+            "published_at": published,
+            # Backfilled: we never saw it live, so it counts as available at published_at + lag.
+            "first_seen_at": first_seen,
+            "backfilled": True,
+        },
+        index=raw.index,
+    )
     return Parsed("articles", source, frame[~rj.bad], raw, rejected + rj.rejected)
 
 
@@ -229,17 +280,21 @@ def parse_fear_greed(path: Path, source: str = FEAR_GREED_SOURCE) -> Parsed:
     ts = pd.to_datetime(ts_text, format="%Y-%m-%d %H:%M:%S", errors="coerce", utc=True)
     ts = ts.fillna(pd.to_datetime(ts_text, format="%Y-%m-%d", errors="coerce", utc=True))
     ts = ts.fillna(pd.to_datetime(unix, unit="s", errors="coerce", utc=True))
-    rj.reject(ts.isna(), "ts:unparseable_date",
-              "timestamp is not YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or unix seconds")
-    frame = pd.DataFrame({
-        "index_name": FEAR_GREED_INDEX, "ts": ts.dt.floor("D"), "value": value,
-        "classification": raw["value_classification"].str.strip(), "source": source,
-    }, index=raw.index)[~rj.bad]
+    rj.reject(ts.isna(), "ts:unparseable_date", "timestamp is not YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or unix seconds")
+    frame = pd.DataFrame(
+        {
+            "index_name": FEAR_GREED_INDEX,
+            "ts": ts.dt.floor("D"),
+            "value": value,
+            "classification": raw["value_classification"].str.strip(),
+            "source": source,
+        },
+        index=raw.index,
+    )[~rj.bad]
     # Every day appears twice: identical repeats are skipped (counted); a day with two different
     # values is left to silver, which keeps the first and quarantines the other.
     repeat = frame.duplicated(subset=["index_name", "ts", "value", "classification"], keep="first")
-    return Parsed("market_index", source, frame[~repeat], raw, rejected + rj.rejected,
-                  skipped=int(repeat.sum()))
+    return Parsed("market_index", source, frame[~repeat], raw, rejected + rj.rejected, skipped=int(repeat.sum()))
 
 
 # ---- entry points -------------------------------------------------------------------------------
@@ -254,8 +309,7 @@ def detect_price_format(path: Path) -> str:
     raise BackfillError(f"{path}: unknown price format (header {first[:80]!r}); pass --format")
 
 
-def parse_file(kind: str, path: Path, fmt: str | None, *, symbol: str,
-               lags: dict[str, float]) -> Parsed:
+def parse_file(kind: str, path: Path, fmt: str | None, *, symbol: str, lags: dict[str, float]) -> Parsed:
     if not path.is_file():
         raise BackfillError(f"{path}: no such file")
     if kind == "prices":
@@ -277,13 +331,29 @@ def parse_file(kind: str, path: Path, fmt: str | None, *, symbol: str,
     return parsers[fmt]()
 
 
-def backfill_file(conn: psycopg.Connection, kind: str, path: Path, fmt: str | None = None, *,
-                  symbol: str, lags: dict[str, float]) -> SourceSummary:
+def backfill_file(
+    conn: psycopg.Connection, kind: str, path: Path, fmt: str | None = None, *, symbol: str, lags: dict[str, float]
+) -> SourceSummary:
     """Parse one CSV and load it: valid rows upserted, the rest quarantined, all counted."""
     parsed = parse_file(kind, path, fmt, symbol=symbol, lags=lags)
-    summary = write_silver(conn, parsed.table, parsed.frame, source=parsed.source, raw=parsed.raw,
-                           rejected=parsed.rejected, skipped=parsed.skipped)
-    log.info("backfill file loaded", path=str(path), table=parsed.table, source=parsed.source,
-             read=summary.read, written=summary.written, unchanged=summary.unchanged,
-             quarantined=summary.quarantined, skipped=summary.skipped)
+    summary = write_silver(
+        conn,
+        parsed.table,
+        parsed.frame,
+        source=parsed.source,
+        raw=parsed.raw,
+        rejected=parsed.rejected,
+        skipped=parsed.skipped,
+    )
+    log.info(
+        "backfill file loaded",
+        path=str(path),
+        table=parsed.table,
+        source=parsed.source,
+        read=summary.read,
+        written=summary.written,
+        unchanged=summary.unchanged,
+        quarantined=summary.quarantined,
+        skipped=summary.skipped,
+    )
     return summary

@@ -37,9 +37,17 @@ def frame(table: str, rows: list[dict[str, Any]], time_cols: tuple[str, ...]) ->
     return df.reset_index(drop=True)
 
 
-def candle_rows(rows: list[Any], symbol: str, *, fields: tuple[str, ...], check_name: str,
-                parse: Callable[[Any], tuple[dict[str, Any], pd.Timestamp]], start: pd.Timestamp,
-                end: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
+def candle_rows(
+    rows: list[Any],
+    symbol: str,
+    *,
+    fields: tuple[str, ...],
+    check_name: str,
+    parse: Callable[[Any], tuple[dict[str, Any], pd.Timestamp]],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    now: pd.Timestamp,
+) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
     """The price clients' common loop: `parse(row) -> (candle record, time the bar closes)`.
 
     A row that does not parse becomes a reject carrying its raw fields; the bar that is still open
@@ -125,28 +133,61 @@ class SourceClient:
         try:
             body = resp.json()
         except ValueError as exc:
-            raise MalformedResponse(f"{self.source}: response is not JSON ({exc}): {resp.text[:200]!r}",
-                                    source=self.source, url=resp.url, status=resp.status,
-                                    payload=resp.text) from exc
+            raise MalformedResponse(
+                f"{self.source}: response is not JSON ({exc}): {resp.text[:200]!r}",
+                source=self.source,
+                url=resp.url,
+                status=resp.status,
+                payload=resp.text,
+            ) from exc
         if not isinstance(body, expected):
             kind = "a JSON array" if expected is list else "an object"
-            raise MalformedResponse(f"{self.source}: expected {kind}, got {resp.text[:200]!r}",
-                                    source=self.source, url=resp.url, status=resp.status, payload=resp.text)
+            raise MalformedResponse(
+                f"{self.source}: expected {kind}, got {resp.text[:200]!r}",
+                source=self.source,
+                url=resp.url,
+                status=resp.status,
+                payload=resp.text,
+            )
         return body
 
-    async def get(self, url: str, *, weight: float = 1.0, observe: Observer | None = None,
-                  **kw: Any) -> HttpResponse:
-        return await request(self.session, self.limiter, self.settings, source=self.source, url=url,
-                             weight=weight, observe=observe, **kw)
+    async def get(self, url: str, *, weight: float = 1.0, observe: Observer | None = None, **kw: Any) -> HttpResponse:
+        return await request(
+            self.session, self.limiter, self.settings, source=self.source, url=url, weight=weight, observe=observe, **kw
+        )
 
-    def result(self, resp: HttpResponse, records: pd.DataFrame, *, symbol: str | None = None,
-               rejects: list[QuarantinedRow] | None = None, dataset: str | None = None,
-               table: str | None = None, complete_until: pd.Timestamp | None = None,
-               **meta: Any) -> FetchResult:
-        res = FetchResult(source=self.source, dataset=dataset or self.dataset, table=table or self.table,
-                          url=resp.url, status=resp.status, fetched_at=resp.fetched_at,
-                          payload=resp.text, records=records, symbol=symbol,
-                          rejects=list(rejects or []), meta=dict(meta), complete_until=complete_until)
-        log.debug("page fetched", source=self.source, url=resp.url, records=len(records),
-                  rejected=len(res.rejects), skipped=meta.get("skipped", 0))
+    def result(
+        self,
+        resp: HttpResponse,
+        records: pd.DataFrame,
+        *,
+        symbol: str | None = None,
+        rejects: list[QuarantinedRow] | None = None,
+        dataset: str | None = None,
+        table: str | None = None,
+        complete_until: pd.Timestamp | None = None,
+        **meta: Any,
+    ) -> FetchResult:
+        res = FetchResult(
+            source=self.source,
+            dataset=dataset or self.dataset,
+            table=table or self.table,
+            url=resp.url,
+            status=resp.status,
+            fetched_at=resp.fetched_at,
+            payload=resp.text,
+            records=records,
+            symbol=symbol,
+            rejects=list(rejects or []),
+            meta=dict(meta),
+            complete_until=complete_until,
+        )
+        log.debug(
+            "page fetched",
+            source=self.source,
+            url=resp.url,
+            records=len(records),
+            rejected=len(res.rejects),
+            skipped=meta.get("skipped", 0),
+        )
         return res

@@ -31,19 +31,37 @@ def product_for(symbol: str) -> str:
     raise ValueError(f"cannot map symbol {symbol!r} to a Coinbase product")
 
 
-def parse_candles(rows: list[Any], source: str, symbol: str, *, start: pd.Timestamp, end: pd.Timestamp,
-                  now: pd.Timestamp) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
+def parse_candles(
+    rows: list[Any], source: str, symbol: str, *, start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp
+) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
     def parse(row: Any) -> tuple[dict[str, Any], pd.Timestamp]:
         if not isinstance(row, list | tuple) or len(row) < 6:
             raise ValueError(f"expected [time, low, high, open, close, volume], got {str(row)[:120]}")
         t = pd.Timestamp(int(row[0]), unit="s", tz="UTC")
-        rec = {"source": source, "symbol": symbol, "open_time": t, "open": float(row[3]),
-               "high": float(row[2]), "low": float(row[1]), "close": float(row[4]),
-               "volume": float(row[5]), "quote_volume": None, "trades": None}
+        rec = {
+            "source": source,
+            "symbol": symbol,
+            "open_time": t,
+            "open": float(row[3]),
+            "high": float(row[2]),
+            "low": float(row[1]),
+            "close": float(row[4]),
+            "volume": float(row[5]),
+            "quote_volume": None,
+            "trades": None,
+        }
         return rec, t + pd.Timedelta(seconds=GRANULARITY_S)
 
-    return candle_rows(rows, symbol, fields=("time", "low", "high", "open", "close", "volume"),
-                       check_name="parse_candle", parse=parse, start=start, end=end, now=now)
+    return candle_rows(
+        rows,
+        symbol,
+        fields=("time", "low", "high", "open", "close", "volume"),
+        check_name="parse_candle",
+        parse=parse,
+        start=start,
+        end=end,
+        now=now,
+    )
 
 
 class CoinbaseClient(SourceClient):
@@ -69,9 +87,16 @@ class CoinbaseClient(SourceClient):
             rows = self.json_body(resp, list)
             now = self.now_of(resp)
             df, rejects, skipped = parse_candles(rows, self.source, symbol, start=start, end=end, now=now)
-            yield self.result(resp, df, symbol=symbol, rejects=rejects, skipped=sum(skipped.values()),
-                              skipped_reasons=skipped, product=product,
-                              complete_until=min(end, last + step, now.floor("h")))
+            yield self.result(
+                resp,
+                df,
+                symbol=symbol,
+                rejects=rejects,
+                skipped=sum(skipped.values()),
+                skipped_reasons=skipped,
+                product=product,
+                complete_until=min(end, last + step, now.floor("h")),
+            )
             if last + step > now:
                 break  # nothing after the present
             cursor = last + step

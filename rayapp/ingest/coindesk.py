@@ -37,9 +37,13 @@ def parse_rss(xml: str, source: str, fetched_at: pd.Timestamp) -> tuple[pd.DataF
     good: list[dict[str, Any]] = []
     rejects: list[QuarantinedRow] = []
     for i, item in enumerate(channel.findall("item")):
-        raw: dict[str, Any] = {"title": _text(item, "title"), "link": _text(item, "link"),
-                               "guid": _text(item, "guid"), "pubDate": _text(item, "pubDate"),
-               "category": [c.text.strip() for c in item.findall("category") if c.text]}
+        raw: dict[str, Any] = {
+            "title": _text(item, "title"),
+            "link": _text(item, "link"),
+            "guid": _text(item, "guid"),
+            "pubDate": _text(item, "pubDate"),
+            "category": [c.text.strip() for c in item.findall("category") if c.text],
+        }
         ref: str | None = raw["guid"] or raw["link"]
         try:
             if not ref:
@@ -50,14 +54,25 @@ def parse_rss(xml: str, source: str, fetched_at: pd.Timestamp) -> tuple[pd.DataF
             if published.tzinfo is None:
                 raise ValueError(f"pubDate {raw['pubDate']!r} has no timezone")
         except (TypeError, ValueError) as exc:
-            rejects.append(QuarantinedRow(str(ref or f"item{i}"), "parse_published_at",
-                                          f"unparseable item: {exc}", raw))
+            rejects.append(
+                QuarantinedRow(str(ref or f"item{i}"), "parse_published_at", f"unparseable item: {exc}", raw)
+            )
             continue
-        good.append({"article_id": article_id(source, str(ref)), "kind": "news", "source": source,
-                     "guid": raw["guid"], "url": raw["link"], "title": raw["title"] or "",
-                     "body": _text(item, "description"), "categories": raw["category"],
-                     "published_at": published.tz_convert("UTC"), "first_seen_at": fetched_at,
-                     "backfilled": False})
+        good.append(
+            {
+                "article_id": article_id(source, str(ref)),
+                "kind": "news",
+                "source": source,
+                "guid": raw["guid"],
+                "url": raw["link"],
+                "title": raw["title"] or "",
+                "body": _text(item, "description"),
+                "categories": raw["category"],
+                "published_at": published.tz_convert("UTC"),
+                "first_seen_at": fetched_at,
+                "backfilled": False,
+            }
+        )
     return frame("articles", good, ("published_at", "first_seen_at")), rejects
 
 
@@ -78,6 +93,7 @@ class CoinDeskClient(SourceClient):
         try:
             df, rejects = parse_rss(resp.text, self.source, self.now_of(resp))
         except ValueError as exc:
-            raise MalformedResponse(f"coindesk: {exc}", source=self.source, url=resp.url,
-                                    status=resp.status, payload=resp.text) from exc
+            raise MalformedResponse(
+                f"coindesk: {exc}", source=self.source, url=resp.url, status=resp.status, payload=resp.text
+            ) from exc
         yield self.result(resp, df, symbol=key, rejects=rejects, skipped=0, complete_until=self.now_of(resp))

@@ -23,17 +23,28 @@ console = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 BACKFILL_KINDS = {
-    "prices": ("hourly candles: CryptoCompare-style export (time,date,hour,open,high,close,low,"
-               "volumefrom,volumeto) or Binance data-portal klines", ("cryptocompare", "binance")),
+    "prices": (
+        "hourly candles: CryptoCompare-style export (time,date,hour,open,high,close,low,"
+        "volumefrom,volumeto) or Binance data-portal klines",
+        ("cryptocompare", "binance"),
+    ),
     "news": ("news CSV (';'-separated, day-first D-M-YYYY HH:MM dates, treated as UTC)", ("cryptonews",)),
-    "fear-greed": ("alternative.me Fear & Greed CSV (value,value_classification,timestamp)",
-                   ("fear-greed",)),
+    "fear-greed": ("alternative.me Fear & Greed CSV (value,value_classification,timestamp)", ("fear-greed",)),
 }
 
 
 def summary_table(summaries: Iterable[SourceSummary], title: str, *, requests: bool = True) -> Table:
-    cols = ["source", "table", "read", "written", "unchanged", "quarantined", "skipped",
-            *(["requests"] if requests else []), "status"]
+    cols = [
+        "source",
+        "table",
+        "read",
+        "written",
+        "unchanged",
+        "quarantined",
+        "skipped",
+        *(["requests"] if requests else []),
+        "status",
+    ]
     table = Table(*cols, title=title)
     for s in summaries:
         if not s.ok:
@@ -95,32 +106,44 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     summaries: dict[str, SourceSummary] = {}
     failed = 0
     pool = get_pool(settings)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
     with progress, pool.connection() as conn:
         task = progress.add_task(f"backfill {args.kind}", total=len(paths))
         for path in paths:
             progress.update(task, description=f"backfill {args.kind}: {path.name}")
             try:
-                s = backfill_file(conn, args.kind, path, args.format, symbol=symbol,
-                                  lags=settings.ingest.backfill_lag_min)
+                s = backfill_file(
+                    conn, args.kind, path, args.format, symbol=symbol, lags=settings.ingest.backfill_lag_min
+                )
             except BackfillError as exc:
                 failed += 1
                 print_error(exc)
                 s = SourceSummary(source=path.name, errors=[str(exc)])
             summaries.setdefault(s.source, SourceSummary(source=s.source)).add(s)
             progress.advance(task)
-    out.print(summary_table(summaries.values(), f"backfill {args.kind} ({len(paths)} file(s))",
-                            requests=False))
+    out.print(summary_table(summaries.values(), f"backfill {args.kind} ({len(paths)} file(s))", requests=False))
     return 1 if failed else 0
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from rayapp.ingest.pipeline import Partition, Plan, run_ingest
 
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True,
-                        disable=args.no_progress)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=args.no_progress,
+    )
     task = progress.add_task("ingest: planning", total=None)
 
     def on_plan(plan: Plan) -> None:
@@ -136,8 +159,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print_error(exc)
         return 2
-    out.print(summary_table(report.summaries.values(),
-                            f"ingest ({len(report.plan.partitions)} partitions)"))
+    out.print(summary_table(report.summaries.values(), f"ingest ({len(report.plan.partitions)} partitions)"))
     for (source, key), wm in sorted(report.watermarks.items()):
         console.print(f"watermark {source}/{key}: {wm.isoformat()}", highlight=False)
     if any(s.table == "candles" and s.written for s in report.summaries.values()):
@@ -187,13 +209,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_ingest(subparsers: argparse._SubParsersAction, add_overrides: Callable) -> None:
-    text = ("Fetch new data from every enabled source into bronze and silver, in parallel (source, "
-            "time window) partitions on Ray Data; resumes from per-(source, symbol) watermarks. "
-            "Narrow it with start=ISO end=ISO sources=binance,fear_greed (short for ingest.start, "
-            "ingest.end, ingest.sources); sources=replay reads from `rayapp replay`. Exits 1 when "
-            "a source failed (the others still finish).")
-    p = subparsers.add_parser("ingest", help="incremental, parallel ingest of every source",
-                              description=text)
+    text = (
+        "Fetch new data from every enabled source into bronze and silver, in parallel (source, "
+        "time window) partitions on Ray Data; resumes from per-(source, symbol) watermarks. "
+        "Narrow it with start=ISO end=ISO sources=binance,fear_greed (short for ingest.start, "
+        "ingest.end, ingest.sources); sources=replay reads from `rayapp replay`. Exits 1 when "
+        "a source failed (the others still finish)."
+    )
+    p = subparsers.add_parser("ingest", help="incremental, parallel ingest of every source", description=text)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     add_overrides(p)
     for action in p._actions:
@@ -204,19 +227,24 @@ def register_ingest(subparsers: argparse._SubParsersAction, add_overrides: Calla
 
 def register_backfill(subparsers: argparse._SubParsersAction, add_overrides: Callable) -> None:
     p = subparsers.add_parser(
-        "backfill", help="import CSV history (prices, news, fear & greed) into silver",
+        "backfill",
+        help="import CSV history (prices, news, fear & greed) into silver",
         description="Import CSV exports through the same validation and upserts as ingest; "
-                    "bad rows go to quarantine with the failed check and the raw row.")
+        "bad rows go to quarantine with the failed check and the raw row.",
+    )
     bsub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, (what, formats) in BACKFILL_KINDS.items():
         q = bsub.add_parser(kind, help=what, description=f"Backfill {what}.")
-        q.add_argument("path", metavar="PATH",
-                       help="a CSV file, a directory of them, or a quoted glob pattern")
-        q.add_argument("--format", choices=formats, default=None,
-                       help="file format (default: detected from the header)")
+        q.add_argument("path", metavar="PATH", help="a CSV file, a directory of them, or a quoted glob pattern")
+        q.add_argument(
+            "--format", choices=formats, default=None, help="file format (default: detected from the header)"
+        )
         if kind == "prices":
-            q.add_argument("--symbol", default=None,
-                           help="symbol to store candles under (default: the first of `symbols`; "
-                                "Binance files named SYMBOL-1h-... use SYMBOL)")
+            q.add_argument(
+                "--symbol",
+                default=None,
+                help="symbol to store candles under (default: the first of `symbols`; "
+                "Binance files named SYMBOL-1h-... use SYMBOL)",
+            )
         add_overrides(q)
         q.set_defaults(handler=_backfill, symbol=None)

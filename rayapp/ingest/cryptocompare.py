@@ -20,9 +20,9 @@ from rayapp.ingest.types import ApiError, FetchResult, MalformedResponse
 from rayapp.warehouse.quarantine import QuarantinedRow
 
 
-def parse_news(items: list[Any], source: str, *, start: pd.Timestamp, end: pd.Timestamp,
-               fetched_at: pd.Timestamp, seen: set[str]
-               ) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int], list[int]]:
+def parse_news(
+    items: list[Any], source: str, *, start: pd.Timestamp, end: pd.Timestamp, fetched_at: pd.Timestamp, seen: set[str]
+) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int], list[int]]:
     """(articles, rejects, skip counts, published_on of every parseable item)."""
     good: list[dict[str, Any]] = []
     rejects: list[QuarantinedRow] = []
@@ -52,11 +52,21 @@ def parse_news(items: list[Any], source: str, *, start: pd.Timestamp, end: pd.Ti
             skipped["outside_window"] += 1
             continue
         cats = [c for c in str(item.get("categories") or "").split("|") if c]
-        good.append({"article_id": aid, "kind": "news", "source": source,
-                     "guid": str(item["guid"]) if item.get("guid") else None,
-                     "url": item.get("url"), "title": str(item.get("title") or ""),
-                     "body": item.get("body"), "categories": cats, "published_at": ts,
-                     "first_seen_at": fetched_at, "backfilled": False})
+        good.append(
+            {
+                "article_id": aid,
+                "kind": "news",
+                "source": source,
+                "guid": str(item["guid"]) if item.get("guid") else None,
+                "url": item.get("url"),
+                "title": str(item.get("title") or ""),
+                "body": item.get("body"),
+                "categories": cats,
+                "published_at": ts,
+                "first_seen_at": fetched_at,
+                "backfilled": False,
+            }
+        )
     df = frame("articles", good, ("published_at", "first_seen_at"))
     return df, rejects, skipped, stamps
 
@@ -86,24 +96,44 @@ class CryptoCompareClient(SourceClient):
             body = self.json_body(resp, dict)
             if body.get("Response") == "Error" or not isinstance(body.get("Data"), list):
                 msg = str(body.get("Message") or "no Data in response")
-                raise ApiError(f"cryptocompare: {msg}", code=body.get("Type"), api_message=msg,
-                               source=self.source, url=resp.url, status=resp.status, payload=resp.text)
+                raise ApiError(
+                    f"cryptocompare: {msg}",
+                    code=body.get("Type"),
+                    api_message=msg,
+                    source=self.source,
+                    url=resp.url,
+                    status=resp.status,
+                    payload=resp.text,
+                )
             items = body["Data"]
-            df, rejects, skipped, stamps = parse_news(items, self.source, start=start, end=end,
-                                                      fetched_at=self.now_of(resp), seen=seen)
+            df, rejects, skipped, stamps = parse_news(
+                items, self.source, start=start, end=end, fetched_at=self.now_of(resp), seen=seen
+            )
             now = now or self.now_of(resp)  # the first page saw the newest news as of this time
             oldest = min(stamps) if stamps else None
             done = oldest is None or oldest < start.timestamp()
-            yield self.result(resp, df, symbol=key, rejects=rejects, skipped=sum(skipped.values()),
-                              skipped_reasons=skipped, lTs=lts, complete_until=min(end, now) if done else None)
+            yield self.result(
+                resp,
+                df,
+                symbol=key,
+                rejects=rejects,
+                skipped=sum(skipped.values()),
+                skipped_reasons=skipped,
+                lTs=lts,
+                complete_until=min(end, now) if done else None,
+            )
             if done or oldest is None:
                 break
             new = len(df) + skipped["outside_window"]
             nxt = oldest if new else oldest - 1  # a page of nothing new: step past that second
             if nxt >= lts:
                 if not new:
-                    raise MalformedResponse(f"cryptocompare: paging with lTs={lts} does not go back",
-                                            source=self.source, url=resp.url, status=resp.status,
-                                            payload=resp.text)
+                    raise MalformedResponse(
+                        f"cryptocompare: paging with lTs={lts} does not go back",
+                        source=self.source,
+                        url=resp.url,
+                        status=resp.status,
+                        payload=resp.text,
+                    )
                 nxt = lts - 1
             lts = nxt

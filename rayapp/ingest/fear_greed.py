@@ -18,8 +18,9 @@ from rayapp.warehouse.quarantine import QuarantinedRow
 INDEX_NAME = "fear_greed"
 
 
-def parse_fng(body: Any, source: str, *, start: pd.Timestamp, end: pd.Timestamp,
-              fetched_at: pd.Timestamp) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
+def parse_fng(
+    body: Any, source: str, *, start: pd.Timestamp, end: pd.Timestamp, fetched_at: pd.Timestamp
+) -> tuple[pd.DataFrame, list[QuarantinedRow], dict[str, int]]:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         raise ValueError("expected an object with a 'data' array")
@@ -35,15 +36,21 @@ def parse_fng(body: Any, source: str, *, start: pd.Timestamp, end: pd.Timestamp,
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raw = item if isinstance(item, dict) else {"item": item}
             key = str(raw.get("timestamp", f"item{i}"))
-            rejects.append(QuarantinedRow(f"{INDEX_NAME}|{key}", "parse_fear_greed",
-                                          f"unparseable item: {exc!r}", raw))
+            rejects.append(QuarantinedRow(f"{INDEX_NAME}|{key}", "parse_fear_greed", f"unparseable item: {exc!r}", raw))
             continue
         if not start <= ts < end:
             skipped["outside_window"] += 1
             continue
-        good.append({"index_name": INDEX_NAME, "ts": ts, "value": value,
-                     "classification": item.get("value_classification"), "source": source,
-                     "first_seen_at": fetched_at})
+        good.append(
+            {
+                "index_name": INDEX_NAME,
+                "ts": ts,
+                "value": value,
+                "classification": item.get("value_classification"),
+                "source": source,
+                "first_seen_at": fetched_at,
+            }
+        )
     df = frame("market_index", good, ("ts", "first_seen_at"))
     return df.sort_values("ts", kind="stable").reset_index(drop=True), rejects, skipped
 
@@ -68,15 +75,32 @@ class FearGreedClient(SourceClient):
         body = self.json_body(resp, dict)
         err = (body.get("metadata") or {}).get("error")
         if err:
-            raise ApiError(f"fear_greed: {err}", api_message=str(err), source=self.source, url=resp.url,
-                           status=resp.status, payload=resp.text)
+            raise ApiError(
+                f"fear_greed: {err}",
+                api_message=str(err),
+                source=self.source,
+                url=resp.url,
+                status=resp.status,
+                payload=resp.text,
+            )
         try:
-            df, rejects, skipped = parse_fng(body, self.source, start=start, end=end,
-                                             fetched_at=self.now_of(resp))
+            df, rejects, skipped = parse_fng(body, self.source, start=start, end=end, fetched_at=self.now_of(resp))
         except ValueError as exc:
-            raise MalformedResponse(f"fear_greed: {exc}: {resp.text[:200]!r}", source=self.source,
-                                    url=resp.url, status=resp.status, payload=resp.text) from exc
+            raise MalformedResponse(
+                f"fear_greed: {exc}: {resp.text[:200]!r}",
+                source=self.source,
+                url=resp.url,
+                status=resp.status,
+                payload=resp.text,
+            ) from exc
         # a day is complete once its value is out; today's may not be published yet
         covered = df["ts"].max() + self.granularity if len(df) else start
-        yield self.result(resp, df, symbol=key, rejects=rejects, skipped=sum(skipped.values()),
-                          skipped_reasons=skipped, complete_until=min(end, max(covered, start)))
+        yield self.result(
+            resp,
+            df,
+            symbol=key,
+            rejects=rejects,
+            skipped=sum(skipped.values()),
+            skipped_reasons=skipped,
+            complete_until=min(end, max(covered, start)),
+        )

@@ -46,11 +46,13 @@ BINANCE_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 # ---- session -----------------------------------------------------------------------------------
 def make_session(settings: Settings, *, limit: int = 32) -> aiohttp.ClientSession:
     """A new session; create it inside the event loop that will use it."""
-    timeout = aiohttp.ClientTimeout(total=settings.ingest.timeout_s,
-                                    sock_connect=min(10.0, settings.ingest.timeout_s))
-    return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT},
-                                 connector=aiohttp.TCPConnector(limit=limit),
-                                 raise_for_status=False)
+    timeout = aiohttp.ClientTimeout(total=settings.ingest.timeout_s, sock_connect=min(10.0, settings.ingest.timeout_s))
+    return aiohttp.ClientSession(
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        connector=aiohttp.TCPConnector(limit=limit),
+        raise_for_status=False,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -90,8 +92,11 @@ class _LimiterBase:
                 break
             if ban_left > self.max_wait_s:
                 until = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=ban_left)
-                raise SourceBanned(f"{self.source}: banned (HTTP 418) until {until.isoformat()}; "
-                                   "no request sent", source=self.source, until=until)
+                raise SourceBanned(
+                    f"{self.source}: banned (HTTP 418) until {until.isoformat()}; no request sent",
+                    source=self.source,
+                    until=until,
+                )
             log.warning("source banned: waiting", source=self.source, wait_s=round(ban_left, 2))
             await asyncio.sleep(ban_left)
         if wait > 0:
@@ -101,8 +106,9 @@ class _LimiterBase:
 class TokenBucketLimiter(_LimiterBase):
     """In-process limiter: enough when one process talks to the source."""
 
-    def __init__(self, source: str, rate_per_min: float, *, capacity: float | None = None,
-                 max_wait_s: float = 300.0) -> None:
+    def __init__(
+        self, source: str, rate_per_min: float, *, capacity: float | None = None, max_wait_s: float = 300.0
+    ) -> None:
         self.source = source
         self.max_wait_s = max_wait_s
         self.state = BucketState(rate_per_min / 60.0, capacity or max(rate_per_min / 6.0, 1.0))
@@ -139,8 +145,9 @@ class RayRateLimiter(_LimiterBase):
         return f"rayapp-ratelimit-{source}"
 
     @classmethod
-    def create(cls, source: str, rate_per_min: float, *, capacity: float | None = None,
-               max_wait_s: float = 300.0) -> RayRateLimiter:
+    def create(
+        cls, source: str, rate_per_min: float, *, capacity: float | None = None, max_wait_s: float = 300.0
+    ) -> RayRateLimiter:
         import ray
 
         key = (ray.get_runtime_context().get_job_id(), source)
@@ -148,7 +155,9 @@ class RayRateLimiter(_LimiterBase):
         if handle is None:
             actor_cls = ray.remote(num_cpus=0, max_restarts=-1)(LimiterActor)
             handle = actor_cls.options(  # type: ignore[attr-defined]
-                name=cls.actor_name(source), namespace=cls.NAMESPACE, get_if_exists=True,
+                name=cls.actor_name(source),
+                namespace=cls.NAMESPACE,
+                get_if_exists=True,
             ).remote(rate_per_min / 60.0, capacity or max(rate_per_min / 6.0, 1.0))
             # The creating process holds the handle for as long as it runs: the actor is not
             # detached, and dropped by its last reference it would die under the workers of
@@ -271,21 +280,34 @@ def _decode(body: bytes, charset: str | None) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-async def _attempt(session: aiohttp.ClientSession, limiter: RateLimiter, settings: Settings,
-                   source: str, method: str, url: str, weight: float, observe: Observer | None,
-                   kw: dict[str, Any]) -> HttpResponse:
+async def _attempt(
+    session: aiohttp.ClientSession,
+    limiter: RateLimiter,
+    settings: Settings,
+    source: str,
+    method: str,
+    url: str,
+    weight: float,
+    observe: Observer | None,
+    kw: dict[str, Any],
+) -> HttpResponse:
     await limiter.acquire(weight)
     try:
         async with session.request(method, url, **kw) as resp:
             text = _decode(await resp.read(), resp.charset)
-            out = HttpResponse(str(resp.url), resp.status, text, CIMultiDictProxy(CIMultiDict(resp.headers)),
-                               pd.Timestamp.now(tz="UTC"))
+            out = HttpResponse(
+                str(resp.url),
+                resp.status,
+                text,
+                CIMultiDictProxy(CIMultiDict(resp.headers)),
+                pd.Timestamp.now(tz="UTC"),
+            )
     except TimeoutError as exc:
-        raise RetryableError(f"{source}: timeout after {settings.ingest.timeout_s}s on {url}",
-                             source=source, url=url) from exc
+        raise RetryableError(
+            f"{source}: timeout after {settings.ingest.timeout_s}s on {url}", source=source, url=url
+        ) from exc
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-        raise RetryableError(f"{source}: {type(exc).__name__}: {exc} on {url}",
-                             source=source, url=url) from exc
+        raise RetryableError(f"{source}: {type(exc).__name__}: {exc} on {url}", source=source, url=url) from exc
     if observe is not None:
         await observe(out)
     status = out.status
@@ -300,26 +322,45 @@ async def _attempt(session: aiohttp.ClientSession, limiter: RateLimiter, setting
         log.warning("source banned (HTTP 418)", source=source, ban_s=ban, message=msg)
         if ban > settings.sources.max_wait_s:
             until = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=ban)
-            raise SourceBanned(f"{source}: HTTP 418 banned until {until.isoformat()}: {msg}",
-                               until=until, **common)
+            raise SourceBanned(f"{source}: HTTP 418 banned until {until.isoformat()}: {msg}", until=until, **common)
         raise RetryableError(f"{source}: HTTP 418 banned for {ban}s: {msg}", retry_after_s=ban, **common)
     if status == 429 or status >= 500:
         if after is not None and after > settings.sources.max_wait_s:
-            raise IngestError(f"{source}: HTTP {status} asks to wait {after}s, more than "
-                              f"sources.max_wait_s={settings.sources.max_wait_s}: {msg}", **common)
+            raise IngestError(
+                f"{source}: HTTP {status} asks to wait {after}s, more than "
+                f"sources.max_wait_s={settings.sources.max_wait_s}: {msg}",
+                **common,
+            )
         if status == 429 and after is not None:
             await limiter.pause(after)  # every worker of this source backs off, not just us
         raise RetryableError(f"{source}: HTTP {status}: {msg}", retry_after_s=after, **common)
     if status == 451:
-        raise GeoBlocked(f"{source}: HTTP 451 (unavailable for legal reasons) from {out.url}: {msg}",
-                         code=code, api_message=msg, **common)
-    raise ApiError(f"{source}: HTTP {status}: {msg}" + (f" (code {code})" if code is not None else ""),
-                   code=code, api_message=msg, **common)
+        raise GeoBlocked(
+            f"{source}: HTTP 451 (unavailable for legal reasons) from {out.url}: {msg}",
+            code=code,
+            api_message=msg,
+            **common,
+        )
+    raise ApiError(
+        f"{source}: HTTP {status}: {msg}" + (f" (code {code})" if code is not None else ""),
+        code=code,
+        api_message=msg,
+        **common,
+    )
 
 
-async def request(session: aiohttp.ClientSession, limiter: RateLimiter, settings: Settings, *,
-                  source: str, url: str, method: str = "GET", weight: float = 1.0,
-                  observe: Observer | None = None, **kw: Any) -> HttpResponse:
+async def request(
+    session: aiohttp.ClientSession,
+    limiter: RateLimiter,
+    settings: Settings,
+    *,
+    source: str,
+    url: str,
+    method: str = "GET",
+    weight: float = 1.0,
+    observe: Observer | None = None,
+    **kw: Any,
+) -> HttpResponse:
     """One call under the shared policy; returns a 2xx response or raises an IngestError."""
     sc = settings.sources
     retrying = AsyncRetrying(
@@ -327,9 +368,12 @@ async def request(session: aiohttp.ClientSession, limiter: RateLimiter, settings
         stop=stop_after_attempt(settings.ingest.max_attempts),
         wait=_Wait(sc.backoff_initial_s, sc.backoff_max_s),
         before_sleep=lambda st: log.warning(
-            "retrying", source=source, attempt=st.attempt_number,
+            "retrying",
+            source=source,
+            attempt=st.attempt_number,
             wait_s=round(st.next_action.sleep, 2) if st.next_action else None,
-            error=str(st.outcome.exception()) if st.outcome else None),
+            error=str(st.outcome.exception()) if st.outcome else None,
+        ),
         reraise=True,
     )
     try:
@@ -337,6 +381,11 @@ async def request(session: aiohttp.ClientSession, limiter: RateLimiter, settings
             with attempt:
                 return await _attempt(session, limiter, settings, source, method, url, weight, observe, kw)
     except RetryableError as exc:
-        raise RetriesExhausted(f"{source}: gave up after {settings.ingest.max_attempts} attempts: {exc}",
-                               source=source, url=exc.url, status=exc.status, payload=exc.payload) from exc
+        raise RetriesExhausted(
+            f"{source}: gave up after {settings.ingest.max_attempts} attempts: {exc}",
+            source=source,
+            url=exc.url,
+            status=exc.status,
+            payload=exc.payload,
+        ) from exc
     raise AssertionError("unreachable")  # pragma: no cover

@@ -58,13 +58,23 @@ class Partition:
     seq: int = 0  # order of the window within its (source, key)
 
     def to_row(self) -> dict[str, Any]:
-        return {"source": self.source, "key": self.key, "start": self.start.isoformat(),
-                "end": self.end.isoformat(), "seq": self.seq}
+        return {
+            "source": self.source,
+            "key": self.key,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "seq": self.seq,
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Partition:
-        return cls(str(row["source"]), str(row["key"]), pd.Timestamp(str(row["start"])),
-                   pd.Timestamp(str(row["end"])), int(row["seq"]))
+        return cls(
+            str(row["source"]),
+            str(row["key"]),
+            pd.Timestamp(str(row["start"])),
+            pd.Timestamp(str(row["end"])),
+            int(row["seq"]),
+        )
 
 
 @dataclass
@@ -99,8 +109,7 @@ def source_now(settings: Settings) -> pd.Timestamp:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{settings.sources.replay_url.rstrip('/')}/replay/stats",
-                                    timeout=5) as resp:
+        with urllib.request.urlopen(f"{settings.sources.replay_url.rstrip('/')}/replay/stats", timeout=5) as resp:
             sim = json.loads(resp.read()).get("now")
     except (OSError, ValueError) as exc:
         log.warning("replay clock unreadable: using ours", error=str(exc))
@@ -109,10 +118,10 @@ def source_now(settings: Settings) -> pd.Timestamp:
 
 
 # ---- watermarks -------------------------------------------------------------------------------
-def read_watermark(conn: psycopg.Connection, source: str, key: str
-                   ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    row = conn.execute("SELECT covered_from, watermark FROM watermarks WHERE source = %s AND symbol = %s",
-                       (source, key)).fetchone()
+def read_watermark(conn: psycopg.Connection, source: str, key: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    row = conn.execute(
+        "SELECT covered_from, watermark FROM watermarks WHERE source = %s AND symbol = %s", (source, key)
+    ).fetchone()
     if row is None:
         return None
     return utc(row[0] or row[1]), utc(row[1])
@@ -124,21 +133,29 @@ def reset_watermark(conn: psycopg.Connection, source: str, key: str, at: pd.Time
         "INSERT INTO watermarks (source, symbol, watermark, covered_from) VALUES (%s, %s, %s, %s) "
         "ON CONFLICT (source, symbol) DO UPDATE SET watermark = EXCLUDED.watermark, "
         "covered_from = EXCLUDED.covered_from, updated_at = now()",
-        (source, key, at.to_pydatetime(), at.to_pydatetime()))
+        (source, key, at.to_pydatetime(), at.to_pydatetime()),
+    )
 
 
-def advance_watermark(conn: psycopg.Connection, source: str, key: str, start: pd.Timestamp,
-                      end: pd.Timestamp) -> bool:
+def advance_watermark(conn: psycopg.Connection, source: str, key: str, start: pd.Timestamp, end: pd.Timestamp) -> bool:
     """Move the watermark to `end` if it sits inside [start, end): only contiguous progress."""
     cur = conn.execute(
         "UPDATE watermarks SET watermark = %s, updated_at = now() WHERE source = %s AND symbol = %s "
         "AND watermark >= %s AND watermark < %s",
-        (end.to_pydatetime(), source, key, start.to_pydatetime(), end.to_pydatetime()))
+        (end.to_pydatetime(), source, key, start.to_pydatetime(), end.to_pydatetime()),
+    )
     return cur.rowcount > 0
 
 
-def make_plan(settings: Settings, conn: psycopg.Connection, sources: list[str], *,
-              start: pd.Timestamp | None, end: pd.Timestamp | None, now: pd.Timestamp) -> Plan:
+def make_plan(
+    settings: Settings,
+    conn: psycopg.Connection,
+    sources: list[str],
+    *,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    now: pd.Timestamp,
+) -> Plan:
     from rayapp.ingest import CLIENTS
 
     plan = Plan()
@@ -163,8 +180,11 @@ def make_plan(settings: Settings, conn: psycopg.Connection, sources: list[str], 
                     reset_watermark(conn, source, key, frm)
                 plan.partitions.append(Partition(source, key, frm, max(now, frm), 0))
                 continue
-            want = start if start is not None else (
-                wm[1] if wm else now - pd.Timedelta(days=settings.ingest.lookback_days))
+            want = (
+                start
+                if start is not None
+                else (wm[1] if wm else now - pd.Timedelta(days=settings.ingest.lookback_days))
+            )
             want = want.floor(gran)
             if wm is not None and wm[0] <= want <= wm[1]:
                 frm = wm[1]  # [want, watermark) is already in silver
@@ -239,8 +259,15 @@ class PartitionWorker:
         log.debug("worker ready", init_s=round(time.perf_counter() - t0, 3))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {"source": [], "key": [], "start": [], "end": [], "seq": [],
-                                     "summary": [], "until": []}
+        out: dict[str, list[Any]] = {
+            "source": [],
+            "key": [],
+            "start": [],
+            "end": [],
+            "seq": [],
+            "summary": [],
+            "until": [],
+        }
         for i in range(len(batch["source"])):
             part = Partition.from_row({k: batch[k][i] for k in ("source", "key", "start", "end", "seq")})
             summary, until = self.process(part)
@@ -256,8 +283,7 @@ class PartitionWorker:
 
         if part.source not in self.limiters:
             try:
-                self.limiters[part.source] = RayRateLimiter.lookup(
-                    part.source, self.settings.sources.max_wait_s)
+                self.limiters[part.source] = RayRateLimiter.lookup(part.source, self.settings.sources.max_wait_s)
             except ValueError:  # no driver-made actor (a worker run on its own): make it here
                 from rayapp.ingest.http import make_limiter
 
@@ -282,16 +308,25 @@ class PartitionWorker:
             if exc.payload is not None:
                 from rayapp.ingest import CLIENTS
 
-                write_bronze_error(self.lake, part.source, CLIENTS[part.source].dataset, key=part.key,
-                                   start=part.start, end=part.end, url=exc.url, status=exc.status,
-                                   payload=exc.payload, error=str(exc))
-            log.error("partition failed", source=part.source, key=part.key,
-                      start=part.start.isoformat(), error=str(exc))
+                write_bronze_error(
+                    self.lake,
+                    part.source,
+                    CLIENTS[part.source].dataset,
+                    key=part.key,
+                    start=part.start,
+                    end=part.end,
+                    url=exc.url,
+                    status=exc.status,
+                    payload=exc.payload,
+                    error=str(exc),
+                )
+            log.error(
+                "partition failed", source=part.source, key=part.key, start=part.start.isoformat(), error=str(exc)
+            )
             return summary, part.start
         except Exception as exc:  # a bug must not take the other sources down with it
             summary.errors.append(f"{part.key}: {type(exc).__name__}: {exc}")
-            log.error("partition crashed", source=part.source, key=part.key,
-                      error=traceback.format_exc(limit=5))
+            log.error("partition crashed", source=part.source, key=part.key, error=traceback.format_exc(limit=5))
             return summary, part.start
         summary.requests = sum(1 for r in results if not r.derived)
         until = complete_until(part, results)
@@ -306,9 +341,16 @@ class PartitionWorker:
             summary.errors.append(f"{part.key}: silver write failed: {type(exc).__name__}: {exc}")
             log.error("silver write failed", source=part.source, key=part.key, error=str(exc))
             until = part.start
-        log.debug("partition done", source=part.source, key=part.key, start=part.start.isoformat(),
-                  fetch_s=round(t1 - t0, 3), bronze_s=round(t2 - t1, 3),
-                  silver_s=round(time.perf_counter() - t2, 3), read=summary.read)
+        log.debug(
+            "partition done",
+            source=part.source,
+            key=part.key,
+            start=part.start.isoformat(),
+            fetch_s=round(t1 - t0, 3),
+            bronze_s=round(t2 - t1, 3),
+            silver_s=round(time.perf_counter() - t2, 3),
+            read=summary.read,
+        )
         return summary, until
 
 
@@ -354,13 +396,25 @@ def _ensure_ray(settings: Settings) -> None:
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=settings.ray.address, num_cpus=settings.ray.num_cpus, include_dashboard=False,
-                 configure_logging=False, log_to_driver=True, ignore_reinit_error=True)
+        ray.init(
+            address=settings.ray.address,
+            num_cpus=settings.ray.num_cpus,
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=True,
+            ignore_reinit_error=True,
+        )
 
 
-def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: Any = None,
-               end: Any = None, on_partition: Callable[[Partition, SourceSummary], None] | None = None,
-               on_plan: Callable[[Plan], None] | None = None) -> IngestReport:
+def run_ingest(
+    settings: Settings,
+    *,
+    sources: list[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    on_partition: Callable[[Partition, SourceSummary], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> IngestReport:
     """Plan, fan out on Ray Data, advance watermarks; never raises for a failing source."""
     import ray
     import ray.data
@@ -387,8 +441,13 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         summaries[name].note = f"skipped: {reason}"
     if on_plan:
         on_plan(plan)
-    log.info("ingest planned", partitions=len(plan.partitions), sources=",".join(names),
-             skipped=",".join(plan.skipped) or None, now=now.isoformat())
+    log.info(
+        "ingest planned",
+        partitions=len(plan.partitions),
+        sources=",".join(names),
+        skipped=",".join(plan.skipped) or None,
+        now=now.isoformat(),
+    )
     tracker = WatermarkTracker(pool, plan)
     if plan.partitions:
         _ensure_ray(settings)
@@ -397,11 +456,14 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         n = min(settings.ingest.workers, len(plan.partitions))
-        items = ray.data.from_items([p.to_row() for p in plan.partitions],
-                                    override_num_blocks=len(plan.partitions))
-        ds = items.map_batches(process_batch, batch_size=1,  # type: ignore[arg-type]
-                               fn_kwargs={"settings_json": settings.model_dump_json()},
-                               compute=ray.data.TaskPoolStrategy(size=n), num_cpus=0.25)
+        items = ray.data.from_items([p.to_row() for p in plan.partitions], override_num_blocks=len(plan.partitions))
+        ds = items.map_batches(
+            process_batch,
+            batch_size=1,  # type: ignore[arg-type]
+            fn_kwargs={"settings_json": settings.model_dump_json()},
+            compute=ray.data.TaskPoolStrategy(size=n),
+            num_cpus=0.25,
+        )
         seen = 0
         try:
             for row in ds.iter_rows():
@@ -419,9 +481,19 @@ def run_ingest(settings: Settings, *, sources: list[str] | None = None, start: A
                 summaries[src].errors.append(f"fan-out failed after {seen} partitions: {exc}")
     watermarks = tracker.current()
     for s in summaries.values():
-        log.info("source done", source=s.source, table=s.table, partitions=s.partitions,
-                 requests=s.requests, read=s.read, written=s.written, unchanged=s.unchanged,
-                 quarantined=s.quarantined, skipped=s.skipped, errors=len(s.errors))
+        log.info(
+            "source done",
+            source=s.source,
+            table=s.table,
+            partitions=s.partitions,
+            requests=s.requests,
+            read=s.read,
+            written=s.written,
+            unchanged=s.unchanged,
+            quarantined=s.quarantined,
+            skipped=s.skipped,
+            errors=len(s.errors),
+        )
     return IngestReport(summaries, plan, watermarks)
 
 

@@ -45,8 +45,14 @@ log = get_logger(__name__)
 
 HOUR_MS = 3_600_000
 SYMBOL = "BTCUSDT"
-CATEGORY = {"bitcoin": "BTC", "ethereum": "ETH", "altcoin": "Altcoin", "blockchain": "Blockchain",
-            "nft": "NFT", "defi": "DeFi"}
+CATEGORY = {
+    "bitcoin": "BTC",
+    "ethereum": "ETH",
+    "altcoin": "Altcoin",
+    "blockchain": "Blockchain",
+    "nft": "NFT",
+    "defi": "DeFi",
+}
 
 
 # ---- data ----------------------------------------------------------------------------------------
@@ -56,16 +62,35 @@ def _load_klines(paths: list[Path]) -> tuple[np.ndarray, list[str], list[list[An
     for p in paths:
         raw = pd.read_csv(p, dtype=str, keep_default_na=False)
         if {"time", "volumefrom", "volumeto"} <= set(raw.columns):  # CryptoCompare-style hourly
-            df = pd.DataFrame({"open_ms": raw["time"].astype("int64") * 1000, "open": raw["open"],
-                               "high": raw["high"], "low": raw["low"], "close": raw["close"],
-                               "volume": raw["volumefrom"], "quote_volume": raw["volumeto"],
-                               "trades": "0", "taker_base": "0", "taker_quote": "0"})
+            df = pd.DataFrame(
+                {
+                    "open_ms": raw["time"].astype("int64") * 1000,
+                    "open": raw["open"],
+                    "high": raw["high"],
+                    "low": raw["low"],
+                    "close": raw["close"],
+                    "volume": raw["volumefrom"],
+                    "quote_volume": raw["volumeto"],
+                    "trades": "0",
+                    "taker_base": "0",
+                    "taker_quote": "0",
+                }
+            )
         elif "open_time" in raw.columns:  # Binance data-portal export = the API array
-            df = pd.DataFrame({"open_ms": raw["open_time"].astype("int64"), "open": raw["open"],
-                               "high": raw["high"], "low": raw["low"], "close": raw["close"],
-                               "volume": raw["volume"], "quote_volume": raw["quote_volume"],
-                               "trades": raw["count"], "taker_base": raw["taker_buy_volume"],
-                               "taker_quote": raw["taker_buy_quote_volume"]})
+            df = pd.DataFrame(
+                {
+                    "open_ms": raw["open_time"].astype("int64"),
+                    "open": raw["open"],
+                    "high": raw["high"],
+                    "low": raw["low"],
+                    "close": raw["close"],
+                    "volume": raw["volume"],
+                    "quote_volume": raw["quote_volume"],
+                    "trades": raw["count"],
+                    "taker_base": raw["taker_buy_volume"],
+                    "taker_quote": raw["taker_buy_quote_volume"],
+                }
+            )
         else:
             raise ValueError(f"{p}: not a klines CSV (header {list(raw.columns)})")
         frames.append(df)
@@ -74,12 +99,26 @@ def _load_klines(paths: list[Path]) -> tuple[np.ndarray, list[str], list[list[An
     df = pd.concat(frames).drop_duplicates("open_ms", keep="first").sort_values("open_ms")
     opens = df["open_ms"].to_numpy(dtype="int64")
     compact = (",", ":")
-    rows = [json.dumps([int(o), a, b, c, d, v, int(o) + HOUR_MS - 1, q, int(t), tb, tq, "0"], separators=compact)
-            for o, a, b, c, d, v, q, t, tb, tq in zip(
-                opens, df["open"], df["high"], df["low"], df["close"], df["volume"], df["quote_volume"],
-                df["trades"], df["taker_base"], df["taker_quote"], strict=True)]
-    cb = [[int(o) // 1000, float(lo), float(h), float(op), float(c), float(v)] for o, lo, h, op, c, v in
-          zip(opens, df["low"], df["high"], df["open"], df["close"], df["volume"], strict=True)]
+    rows = [
+        json.dumps([int(o), a, b, c, d, v, int(o) + HOUR_MS - 1, q, int(t), tb, tq, "0"], separators=compact)
+        for o, a, b, c, d, v, q, t, tb, tq in zip(
+            opens,
+            df["open"],
+            df["high"],
+            df["low"],
+            df["close"],
+            df["volume"],
+            df["quote_volume"],
+            df["trades"],
+            df["taker_base"],
+            df["taker_quote"],
+            strict=True,
+        )
+    ]
+    cb = [
+        [int(o) // 1000, float(lo), float(h), float(op), float(c), float(v)]
+        for o, lo, h, op, c, v in zip(opens, df["low"], df["high"], df["open"], df["close"], df["volume"], strict=True)
+    ]
     return opens, rows, cb
 
 
@@ -98,8 +137,12 @@ def _load_news(path: Path) -> pd.DataFrame:
     raw = raw[ts.notna()]
     raw["category"] = raw["subject"].map(lambda s: CATEGORY.get(s, s.capitalize()))
     merged = raw.groupby("url", sort=False).agg(
-        published_on=("published_on", "first"), title=("title", "first"), body=("text", "first"),
-        source=("source", "first"), categories=("category", lambda c: "|".join(dict.fromkeys(c))))
+        published_on=("published_on", "first"),
+        title=("title", "first"),
+        body=("text", "first"),
+        source=("source", "first"),
+        categories=("category", lambda c: "|".join(dict.fromkeys(c))),
+    )
     merged = merged.reset_index()
     merged["published_on"] = merged["published_on"].astype("int64")
     merged["id"] = [str(int(hashlib.sha1(u.encode()).hexdigest()[:12], 16)) for u in merged["url"]]
@@ -130,11 +173,16 @@ class ReplayData:
         news = sorted(d.glob("cryptonews_*.csv"))
         fng = sorted(d.glob("fear_greed_index_*.csv"))
         opens, rows, cb = _load_klines(kpaths)
-        out = cls(opens, rows, cb,
-                  _load_news(news[0]) if news else pd.DataFrame(columns=["published_on"]),
-                  _load_fng(fng[0]) if fng else pd.DataFrame(columns=["ts"]))
-        log.info("replay data loaded", data=str(d), klines=len(rows), articles=len(out.news),
-                 fear_greed_days=len(out.fng))
+        out = cls(
+            opens,
+            rows,
+            cb,
+            _load_news(news[0]) if news else pd.DataFrame(columns=["published_on"]),
+            _load_fng(fng[0]) if fng else pd.DataFrame(columns=["ts"]),
+        )
+        log.info(
+            "replay data loaded", data=str(d), klines=len(rows), articles=len(out.news), fear_greed_days=len(out.fng)
+        )
         return out
 
 
@@ -182,8 +230,16 @@ def _int_param(q: Any, name: str) -> int | None:
 
 # ---- handlers ------------------------------------------------------------------------------------
 class Replay:
-    def __init__(self, data: ReplayData, clock: Clock, *, weight_limit: int = 6000,
-                 weight_window_s: float = 60, news_page_size: int = 50, rss_items: int = 25) -> None:
+    def __init__(
+        self,
+        data: ReplayData,
+        clock: Clock,
+        *,
+        weight_limit: int = 6000,
+        weight_window_s: float = 60,
+        news_page_size: int = 50,
+        rss_items: int = 25,
+    ) -> None:
         self.data, self.clock = data, clock
         self.weight = WeightCounter(weight_limit, weight_window_s)
         self.news_page_size, self.rss_items = news_page_size, rss_items
@@ -204,8 +260,12 @@ class Replay:
         if used > self.weight.limit:
             self.stats["throttled"] += 1
             headers["Retry-After"] = str(max(1, int(np.ceil(left))))
-            return _binance_error(429, -1003, "Too much request weight used; current limit is "
-                                  f"{self.weight.limit} request weight per 1 MINUTE.", headers)
+            return _binance_error(
+                429,
+                -1003,
+                f"Too much request weight used; current limit is {self.weight.limit} request weight per 1 MINUTE.",
+                headers,
+            )
         q = request.query
         if q.get("symbol", "").upper() != SYMBOL:
             return _binance_error(400, -1121, "Invalid symbol.", headers)
@@ -247,8 +307,13 @@ class Replay:
         except (KeyError, ValueError):
             return web.json_response({"message": "start and end must be ISO 8601 times"}, status=400)
         if (end - start) / 3600 + 1 > 300:
-            return web.json_response({"message": "granularity too small for the requested time range. "
-                                      "Count of aggregations requested exceeds 300"}, status=400)
+            return web.json_response(
+                {
+                    "message": "granularity too small for the requested time range. "
+                    "Count of aggregations requested exceeds 300"
+                },
+                status=400,
+            )
         end = min(end, self._now_s())
         lo = int(np.searchsorted(self.data.opens, int(start * 1000), side="left"))
         hi = int(np.searchsorted(self.data.opens, int(end * 1000), side="right"))
@@ -269,34 +334,61 @@ class Replay:
         try:
             lts = float(q["lTs"]) if q.get("lTs") else float("inf")
         except ValueError:
-            return web.json_response({"Response": "Error", "Message": "lTs must be a unix timestamp",
-                                      "Type": 2, "Data": []})
+            return web.json_response(
+                {"Response": "Error", "Message": "lTs must be a unix timestamp", "Type": 2, "Data": []}
+            )
         df = df[df["published_on"] <= min(lts, self._now_s())].head(self.news_page_size)
         self.stats["rows"] += len(df)
-        items = [{"id": r.id, "guid": r.url, "published_on": int(r.published_on), "imageurl": "",
-                  "title": r.title, "url": r.url, "body": r.body, "tags": "", "lang": "EN",
-                  "upvotes": "0", "downvotes": "0", "categories": r.categories,
-                  "source": r.source.lower(), "source_info": {"name": r.source, "lang": "EN", "img": ""}}
-                 for r in df.itertuples()]
-        return web.json_response({"Type": 100, "Message": "News list successfully returned",
-                                  "Promoted": [], "Data": items, "RateLimit": {}, "HasWarning": False},
-                                 headers=self._headers())
+        items = [
+            {
+                "id": r.id,
+                "guid": r.url,
+                "published_on": int(r.published_on),
+                "imageurl": "",
+                "title": r.title,
+                "url": r.url,
+                "body": r.body,
+                "tags": "",
+                "lang": "EN",
+                "upvotes": "0",
+                "downvotes": "0",
+                "categories": r.categories,
+                "source": r.source.lower(),
+                "source_info": {"name": r.source, "lang": "EN", "img": ""},
+            }
+            for r in df.itertuples()
+        ]
+        return web.json_response(
+            {
+                "Type": 100,
+                "Message": "News list successfully returned",
+                "Promoted": [],
+                "Data": items,
+                "RateLimit": {},
+                "HasWarning": False,
+            },
+            headers=self._headers(),
+        )
 
     async def fng(self, request: web.Request) -> web.Response:
         self.stats["requests"] += 1
         try:
             limit = int(request.query.get("limit", "1"))
         except ValueError:
-            return web.json_response({"name": "Fear and Greed Index", "data": [],
-                                      "metadata": {"error": "limit must be an integer"}})
+            return web.json_response(
+                {"name": "Fear and Greed Index", "data": [], "metadata": {"error": "limit must be an integer"}}
+            )
         df = self.data.fng[self.data.fng["ts"] <= self._now_s()]
         if limit > 0:
             df = df.head(limit)
         self.stats["rows"] += len(df)
-        data = [{"value": str(r.value), "value_classification": r.value_classification,
-                 "timestamp": str(int(r.ts))} for r in df.itertuples()]
-        return web.json_response({"name": "Fear and Greed Index", "data": data,
-                                  "metadata": {"error": None}}, headers=self._headers())
+        data = [
+            {"value": str(r.value), "value_classification": r.value_classification, "timestamp": str(int(r.ts))}
+            for r in df.itertuples()
+        ]
+        return web.json_response(
+            {"name": "Fear and Greed Index", "data": data, "metadata": {"error": None}}, headers=self._headers()
+        )
 
     async def rss(self, request: web.Request) -> web.Response:
         self.stats["requests"] += 1
@@ -306,12 +398,16 @@ class Replay:
         for r in df.itertuples():
             pub = email.utils.formatdate(float(r.published_on), usegmt=True)
             cats = "".join(f"<category>{escape(c)}</category>" for c in r.categories.split("|"))
-            items.append(f"<item><title>{escape(r.title)}</title><link>{escape(r.url)}</link>"
-                         f"<guid isPermaLink=\"false\">{escape(r.url)}</guid><pubDate>{pub}</pubDate>"
-                         f"{cats}<description>{escape(r.body)}</description></item>")
-        xml = ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-               "<title>CoinDesk (replay)</title><link>https://www.coindesk.com</link>"
-               "<description>replayed history</description>" + "".join(items) + "</channel></rss>")
+            items.append(
+                f"<item><title>{escape(r.title)}</title><link>{escape(r.url)}</link>"
+                f'<guid isPermaLink="false">{escape(r.url)}</guid><pubDate>{pub}</pubDate>'
+                f"{cats}<description>{escape(r.body)}</description></item>"
+            )
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            "<title>CoinDesk (replay)</title><link>https://www.coindesk.com</link>"
+            "<description>replayed history</description>" + "".join(items) + "</channel></rss>"
+        )
         return web.Response(text=xml, content_type="application/rss+xml", headers=self._headers())
 
     async def stats_view(self, request: web.Request) -> web.Response:
@@ -335,16 +431,20 @@ def make_app(data: ReplayData, clock: Clock | None = None, **kw: Any) -> web.App
     return app
 
 
-def app_from_settings(rs: Any, data_dir: str | None = None, *,
-                      data: ReplayData | None = None) -> web.Application:
+def app_from_settings(rs: Any, data_dir: str | None = None, *, data: ReplayData | None = None) -> web.Application:
     """The app for ``settings.replay`` (``rs``); ``data`` skips re-reading the CSVs."""
     data = data or ReplayData.load(data_dir or rs.data, rs.klines_files)
     start = pd.Timestamp(rs.start) if rs.start else None
     if start is not None:
         start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-    return make_app(data, Clock(start, rs.speed), weight_limit=rs.weight_limit,
-                    weight_window_s=rs.weight_window_s, news_page_size=rs.news_page_size,
-                    rss_items=rs.rss_items)
+    return make_app(
+        data,
+        Clock(start, rs.speed),
+        weight_limit=rs.weight_limit,
+        weight_window_s=rs.weight_window_s,
+        news_page_size=rs.news_page_size,
+        rss_items=rs.rss_items,
+    )
 
 
 class ReplayServer:

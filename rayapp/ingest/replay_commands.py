@@ -36,14 +36,19 @@ def _serve(args: argparse.Namespace, settings: Any) -> int:
         site = web.TCPSite(runner, rs.host, rs.port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        log.info("replay serving", url=f"http://{rs.host}:{port}", data=rs.data, start=rs.start,
-                 speed=rs.speed, hint=f"point clients at it: sources=replay replay.port={port}")
+        log.info(
+            "replay serving",
+            url=f"http://{rs.host}:{port}",
+            data=rs.data,
+            start=rs.start,
+            speed=rs.speed,
+            hint=f"point clients at it: sources=replay replay.port={port}",
+        )
         try:
             await asyncio.Event().wait()
         finally:
             stats = app[REPLAY].stats
-            log.info("replay stopped", requests=stats["requests"], rows=stats["rows"],
-                     throttled=stats["throttled"])
+            log.info("replay stopped", requests=stats["requests"], rows=stats["rows"], throttled=stats["throttled"])
             await runner.cleanup()
 
     asyncio.run(main())
@@ -53,14 +58,15 @@ def _serve(args: argparse.Namespace, settings: Any) -> int:
 def register(subparsers: Any) -> None:
     from rayapp.cli import add_overrides
 
-    text = ("serve CSV history as the Binance klines, CryptoCompare news, alternative.me and CoinDesk RSS "
-            "APIs on a local port; with --speed, simulate live time from --start")
+    text = (
+        "serve CSV history as the Binance klines, CryptoCompare news, alternative.me and CoinDesk RSS "
+        "APIs on a local port; with --speed, simulate live time from --start"
+    )
     p = subparsers.add_parser("replay", help="local market replay server (offline live path)", description=text)
     p.add_argument("--data", help="folder with the CSV history (default replay.data, ../shared/data)")
     p.add_argument("--port", type=int, help="port to listen on (default replay.port; 0 = a free one)")
     p.add_argument("--host", help="interface to bind (default replay.host, 127.0.0.1)")
     p.add_argument("--start", help="ISO UTC time the simulated clock starts at (default: serve all)")
-    p.add_argument("--speed", type=float,
-                   help="market seconds per wall second, e.g. 3600 = one market hour per second")
+    p.add_argument("--speed", type=float, help="market seconds per wall second, e.g. 3600 = one market hour per second")
     add_overrides(p)
     p.set_defaults(handler=_serve)

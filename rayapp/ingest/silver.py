@@ -38,12 +38,13 @@ class SilverTable:
 
 TABLES: dict[str, SilverTable] = {
     "candles": SilverTable("candles", candles_schema, ("source", "symbol", "open_time")),
-    "articles": SilverTable("articles", articles_schema, ("article_id",),
-                            keep_first=("first_seen_at", "backfilled")),
-    "market_index": SilverTable("market_index", market_index_schema, ("index_name", "ts"),
-                                keep_first=("first_seen_at",)),
-    "social_counts": SilverTable("social_counts", social_counts_schema, ("source", "symbol", "hour"),
-                                 keep_first=("first_seen_at",)),
+    "articles": SilverTable("articles", articles_schema, ("article_id",), keep_first=("first_seen_at", "backfilled")),
+    "market_index": SilverTable(
+        "market_index", market_index_schema, ("index_name", "ts"), keep_first=("first_seen_at",)
+    ),
+    "social_counts": SilverTable(
+        "social_counts", social_counts_schema, ("source", "symbol", "hour"), keep_first=("first_seen_at",)
+    ),
 }
 
 
@@ -73,8 +74,7 @@ class SourceSummary:
         return not self.errors
 
     def add(self, other: SourceSummary) -> SourceSummary:
-        for name in ("read", "inserted", "updated", "unchanged", "quarantined", "skipped",
-                     "requests", "partitions"):
+        for name in ("read", "inserted", "updated", "unchanged", "quarantined", "skipped", "requests", "partitions"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
         self.table = self.table or other.table
@@ -129,9 +129,7 @@ def _raw_of(df: pd.DataFrame, raw: RawRows, idx: Any) -> dict[str, Any]:
     return {str(k): v for k, v in df.loc[idx].items()}
 
 
-def validate_frame(
-    table: str, df: pd.DataFrame, raw: RawRows = None
-) -> tuple[pd.DataFrame, list[QuarantinedRow], int]:
+def validate_frame(table: str, df: pd.DataFrame, raw: RawRows = None) -> tuple[pd.DataFrame, list[QuarantinedRow], int]:
     """(valid rows coerced to the schema, one QuarantinedRow per failed (row, check), bad rows)."""
     spec = TABLES[table]
     key = list(spec.key)
@@ -148,9 +146,14 @@ def validate_frame(
     # A row whose key did not parse has no identity: its position in the batch gives it one.
     keys = keys.where(has_key, keys + "#row" + pd.Series(df.index.astype(str), index=df.index))
     for idx in df.index[dup]:
-        bad.append(QuarantinedRow(keys.loc[idx], "duplicate_key",
-                                  f"{'/'.join(key)} already seen earlier in this batch",
-                                  _raw_of(df, raw, idx)))
+        bad.append(
+            QuarantinedRow(
+                keys.loc[idx],
+                "duplicate_key",
+                f"{'/'.join(key)} already seen earlier in this batch",
+                _raw_of(df, raw, idx),
+            )
+        )
     candidates = df.loc[~dup]
 
     from rayapp.schemas import split_valid
@@ -210,9 +213,15 @@ def write_silver(
         by_check: dict[str, int] = {}
         for r in bad:
             by_check[r.check_name] = by_check.get(r.check_name, 0) + 1
-        log.warning("rows quarantined", table=table, source=source, rows=summary.quarantined,
-                    checks=by_check)
-    log.info("silver written", table=table, source=source, read=summary.read,
-             written=summary.written, unchanged=summary.unchanged,
-             quarantined=summary.quarantined, skipped=summary.skipped)
+        log.warning("rows quarantined", table=table, source=source, rows=summary.quarantined, checks=by_check)
+    log.info(
+        "silver written",
+        table=table,
+        source=source,
+        read=summary.read,
+        written=summary.written,
+        unchanged=summary.unchanged,
+        quarantined=summary.quarantined,
+        skipped=summary.skipped,
+    )
     return summary

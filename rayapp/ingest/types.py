@@ -16,10 +16,20 @@ from rayapp.warehouse.quarantine import QuarantinedRow
 
 # Silver columns per table, in the order of warehouse/migrations/0001_init.sql (defaults omitted).
 SILVER_COLUMNS: dict[str, list[str]] = {
-    "candles": ["source", "symbol", "open_time", "open", "high", "low", "close", "volume",
-                "quote_volume", "trades"],
-    "articles": ["article_id", "kind", "source", "guid", "url", "title", "body", "categories",
-                 "published_at", "first_seen_at", "backfilled"],
+    "candles": ["source", "symbol", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades"],
+    "articles": [
+        "article_id",
+        "kind",
+        "source",
+        "guid",
+        "url",
+        "title",
+        "body",
+        "categories",
+        "published_at",
+        "first_seen_at",
+        "backfilled",
+    ],
     "market_index": ["index_name", "ts", "value", "classification", "source", "first_seen_at"],
     "social_counts": ["source", "symbol", "hour", "mentions", "posts", "first_seen_at"],
 }
@@ -61,8 +71,9 @@ class FetchResult:
 class IngestError(Exception):
     """A source failed; carries what is needed to report it (and to keep the payload)."""
 
-    def __init__(self, message: str, *, source: str = "", url: str = "", status: int | None = None,
-                 payload: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str = "", url: str = "", status: int | None = None, payload: str | None = None
+    ) -> None:
         super().__init__(message)
         self.source = source
         self.url = url
@@ -84,8 +95,7 @@ class ApiError(IngestError):
     ``code`` and ``api_message`` are the API's own (Binance: -1121 / "Invalid symbol.").
     """
 
-    def __init__(self, message: str, *, code: Any = None, api_message: str | None = None,
-                 **kw: Any) -> None:
+    def __init__(self, message: str, *, code: Any = None, api_message: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.code = code
         self.api_message = api_message

@@ -124,12 +124,14 @@ class BronzeLake:
     def _files(self, directory: str) -> Iterator[pafs.FileInfo]:
         sel = pafs.FileSelector(directory, allow_not_found=True)
         for info in sorted(self.fs.get_file_info(sel), key=lambda i: i.path):
-            if info.type == pafs.FileType.File and info.base_name.endswith(".parquet") \
-                    and not info.base_name.startswith("."):
+            if (
+                info.type == pafs.FileType.File
+                and info.base_name.endswith(".parquet")
+                and not info.base_name.startswith(".")
+            ):
                 yield info
 
-    def files(self, source: str, dataset: str, start: dt.date | None = None,
-              end: dt.date | None = None) -> list[str]:
+    def files(self, source: str, dataset: str, start: dt.date | None = None, end: dt.date | None = None) -> list[str]:
         out: list[str] = []
         for day in self.partitions(source, dataset):
             if (start and day < start) or (end and day > end):
@@ -137,8 +139,7 @@ class BronzeLake:
             out.extend(i.path for i in self._files(self.partition_dir(source, dataset, day)))
         return out
 
-    def read(self, source: str, dataset: str, start: dt.date | None = None,
-             end: dt.date | None = None) -> pa.Table:
+    def read(self, source: str, dataset: str, start: dt.date | None = None, end: dt.date | None = None) -> pa.Table:
         """All rows of the partitions in [start, end] (inclusive), with a `dt` column added."""
         tables = []
         for path in self.files(source, dataset, start, end):
@@ -156,8 +157,9 @@ def ensure_bucket(st: StorageSettings) -> None:
 
     assert st.endpoint and st.bucket
     u = urlparse(st.endpoint)
-    client = Minio(u.netloc, access_key=st.access_key, secret_key=st.secret_key,
-                   secure=u.scheme == "https", region=st.region)
+    client = Minio(
+        u.netloc, access_key=st.access_key, secret_key=st.secret_key, secure=u.scheme == "https", region=st.region
+    )
     if not client.bucket_exists(st.bucket):
         client.make_bucket(st.bucket, location=st.region)
         log.info("bucket created", bucket=st.bucket, endpoint=st.endpoint)

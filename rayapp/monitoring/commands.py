@@ -23,13 +23,23 @@ def _drift(args: argparse.Namespace, settings: Any) -> int:
         return 2
     symbol = args.symbol or settings.symbols[0]
     with get_pool(settings).connection() as conn:
-        rep = drift_report(conn, symbol, model.feature_set_version, model.bundle.data_range,
-                           hours=args.hours, max_age_s=settings.serving.feature_staleness_s)
+        rep = drift_report(
+            conn,
+            symbol,
+            model.feature_set_version,
+            model.bundle.data_range,
+            hours=args.hours,
+            max_age_s=settings.serving.feature_staleness_s,
+        )
     if args.json:
         print(json.dumps(rep.as_dict(), default=str))
     else:
-        t = Table("feature", "PSI", "reading", title=f"{symbol} v{model.version}: {rep.current_rows} served "
-                  f"vs {rep.reference_rows} training rows")
+        t = Table(
+            "feature",
+            "PSI",
+            "reading",
+            title=f"{symbol} v{model.version}: {rep.current_rows} served vs {rep.reference_rows} training rows",
+        )
         for name, v in rep.psi.items():
             reading = "n/a" if v != v else ("major" if v > PSI_ALERT else "moderate" if v > PSI_WARN else "stable")
             t.add_row(name, f"{v:.3f}", reading)
@@ -43,8 +53,10 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("monitor", help="drift and staleness checks of the served model")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    text = ("PSI of each feature served in the last --hours against the champion's training rows, and "
-            "the age of the newest feature row; exit 1 when a feature drifted (PSI > 0.25) or is stale")
+    text = (
+        "PSI of each feature served in the last --hours against the champion's training rows, and "
+        "the age of the newest feature row; exit 1 when a feature drifted (PSI > 0.25) or is stale"
+    )
     q = sub.add_parser("drift", help="feature drift (PSI) and staleness", description=text)
     q.add_argument("--symbol", help="symbol (default: the first configured)")
     q.add_argument("--hours", type=int, default=168, help="served window in hours (default 168)")

@@ -56,10 +56,12 @@ class DriftReport:
         return asdict(self)
 
 
-def drift_report(conn: Any, symbol: str, feature_set_version: str, data_range: list[str],
-                 hours: int = 168, max_age_s: float = 7200) -> DriftReport:
-    names_row = conn.execute("SELECT feature_names FROM feature_sets WHERE feature_set_version = %s",
-                             (feature_set_version,)).fetchone()
+def drift_report(
+    conn: Any, symbol: str, feature_set_version: str, data_range: list[str], hours: int = 168, max_age_s: float = 7200
+) -> DriftReport:
+    names_row = conn.execute(
+        "SELECT feature_names FROM feature_sets WHERE feature_set_version = %s", (feature_set_version,)
+    ).fetchone()
     if names_row is None:
         raise LookupError(f"unknown feature set {feature_set_version}")
     names = list(names_row[0])
@@ -67,12 +69,14 @@ def drift_report(conn: Any, symbol: str, feature_set_version: str, data_range: l
     ref_rows = conn.execute(
         "SELECT vals FROM features WHERE symbol = %s AND feature_set_version = %s "
         "AND (%s::timestamptz IS NULL OR ts >= %s) AND (%s::timestamptz IS NULL OR ts <= %s)",
-        (symbol, feature_set_version, lo, lo, hi, hi)).fetchall()
+        (symbol, feature_set_version, lo, lo, hi, hi),
+    ).fetchall()
     ref = np.array([r[0] for r in ref_rows], dtype=float).reshape(-1, len(names))
     cur_rows = conn.execute(
         "SELECT features FROM predictions WHERE symbol = %s AND feature_set_version = %s "
         "AND created_at >= now() - make_interval(hours => %s)",
-        (symbol, feature_set_version, hours)).fetchall()
+        (symbol, feature_set_version, hours),
+    ).fetchall()
     cur = pd.DataFrame([r[0] for r in cur_rows], columns=names, dtype=float).to_numpy()
     report = DriftReport(symbol, feature_set_version, len(ref), len(cur))
     for j, n in enumerate(names):
@@ -80,8 +84,9 @@ def drift_report(conn: Any, symbol: str, feature_set_version: str, data_range: l
         report.psi[n] = v
         if math.isfinite(v) and v > PSI_ALERT:
             report.drifted.append(n)
-    newest = conn.execute("SELECT max(ts) FROM features WHERE symbol = %s AND feature_set_version = %s",
-                          (symbol, feature_set_version)).fetchone()[0]
+    newest = conn.execute(
+        "SELECT max(ts) FROM features WHERE symbol = %s AND feature_set_version = %s", (symbol, feature_set_version)
+    ).fetchone()[0]
     if newest is not None:
         ts = pd.Timestamp(newest)
         report.newest_feature_ts = ts.isoformat()

@@ -40,10 +40,13 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(data))
     else:
-        console.print(f"[bold]sentiment[/bold] model_id={summary.model_id}: read {summary.read}, "
-                      f"scored {summary.scored}, skipped {summary.skipped} (already scored), "
-                      f"remaining {summary.remaining}; {summary.actors} {summary.device} actor(s), "
-                      f"{summary.seconds}s", highlight=False)
+        console.print(
+            f"[bold]sentiment[/bold] model_id={summary.model_id}: read {summary.read}, "
+            f"scored {summary.scored}, skipped {summary.skipped} (already scored), "
+            f"remaining {summary.remaining}; {summary.actors} {summary.device} actor(s), "
+            f"{summary.seconds}s",
+            highlight=False,
+        )
     return 0
 
 
@@ -84,21 +87,25 @@ def register(subparsers: Any) -> None:
     from rayapp.cli import add_overrides
 
     p = subparsers.add_parser(
-        "score", help="score unscored articles and social posts with the sentiment model (Ray Data)",
+        "score",
+        help="score unscored articles and social posts with the sentiment model (Ray Data)",
         description="Score every article and social post that has no article_sentiment row for the "
-                    "current model_id on a Ray Data actor pool (GPU actors when the cluster has GPUs) "
-                    "and upsert the scores. A second run scores nothing. Model: model.sentiment.name "
-                    "(hub id or local directory), .revision, .max_length, .batch_size, .fallback.")
+        "current model_id on a Ray Data actor pool (GPU actors when the cluster has GPUs) "
+        "and upsert the scores. A second run scores nothing. Model: model.sentiment.name "
+        "(hub id or local directory), .revision, .max_length, .batch_size, .fallback.",
+    )
     p.add_argument("--limit", type=_positive, default=None, help="score at most N articles this run")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_overrides(p)
     p.set_defaults(handler=_score)
 
     p = subparsers.add_parser(
-        "sentiment-eval", help="accuracy, macro-F1 and confusion matrix on a labelled CSV",
+        "sentiment-eval",
+        help="accuracy, macro-F1 and confusion matrix on a labelled CSV",
         description="Score a CSV with columns text,label (label -1 bearish, 0 neutral, 1 bullish) "
-                    "with the configured sentiment model and report accuracy, macro-F1 and the "
-                    "confusion matrix beside the majority-class baseline.")
+        "with the configured sentiment model and report accuracy, macro-F1 and the "
+        "confusion matrix beside the majority-class baseline.",
+    )
     p.add_argument("path", help="labelled CSV file (text,label)")
     p.add_argument("--batch-size", type=_positive, default=64, help="texts per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

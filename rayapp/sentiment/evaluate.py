@@ -50,8 +50,7 @@ def read_labelled(path: str | Path) -> pd.DataFrame:
         raise EvalDataError(f"{p}: {len(problems)} bad row(s): " + "; ".join(problems[:10]) + more)
     if df.empty:
         raise EvalDataError(f"{p}: no rows")
-    return pd.DataFrame({"text": df["text"].astype(str).to_numpy(dtype=object),
-                         "label": labels.astype(int).to_numpy()})
+    return pd.DataFrame({"text": df["text"].astype(str).to_numpy(dtype=object), "label": labels.astype(int).to_numpy()})
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -70,8 +69,12 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     recall = np.divide(tp, true_n, out=np.zeros(3), where=true_n > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros(3), where=denom > 0)
-    return {"accuracy": float(tp.sum() / m.sum()), "macro_f1": float(f1.mean()),
-            "f1": dict(zip(CLASS_NAMES, map(float, f1), strict=True)), "confusion": m.tolist()}
+    return {
+        "accuracy": float(tp.sum() / m.sum()),
+        "macro_f1": float(f1.mean()),
+        "f1": dict(zip(CLASS_NAMES, map(float, f1), strict=True)),
+        "confusion": m.tolist(),
+    }
 
 
 def predictions(probs: np.ndarray) -> np.ndarray:
@@ -88,8 +91,13 @@ class EvalReport:
     majority_label: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model_id": self.model_id, "rows": self.rows, "majority_label": self.majority_label,
-                "model": self.model, "majority_baseline": self.baseline}
+        return {
+            "model_id": self.model_id,
+            "rows": self.rows,
+            "majority_label": self.majority_label,
+            "model": self.model,
+            "majority_baseline": self.baseline,
+        }
 
 
 def evaluate(df: pd.DataFrame, probs: np.ndarray, model_id: str) -> EvalReport:
@@ -97,14 +105,14 @@ def evaluate(df: pd.DataFrame, probs: np.ndarray, model_id: str) -> EvalReport:
     counts = pd.Series(y).value_counts()
     # Ties between equally frequent labels go to neutral, then the lower label: deterministic.
     majority = min(counts[counts == counts.max()].index, key=lambda c: (c != 0, c))
-    return EvalReport(model_id, len(df), metrics(y, predictions(probs)),
-                      metrics(y, np.full(len(y), majority)), int(majority))
+    return EvalReport(
+        model_id, len(df), metrics(y, predictions(probs)), metrics(y, np.full(len(y), majority)), int(majority)
+    )
 
 
 def run_eval(path: str | Path, scorer: Any, batch_size: int = 64) -> EvalReport:
     """Score the file with `scorer` (a SentimentScorer: the same code path as the job) in batches."""
     df = read_labelled(path)
     texts = df["text"].tolist()
-    probs = np.concatenate([scorer.predict(texts[i:i + batch_size])
-                            for i in range(0, len(texts), batch_size)])
+    probs = np.concatenate([scorer.predict(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)])
     return evaluate(df, probs, scorer.spec.model_id)

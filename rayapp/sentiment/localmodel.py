@@ -36,8 +36,9 @@ def learn_bpe(texts: Iterable[str], vocab_size: int) -> tuple[list[tuple[str, st
     tok = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
     # BertweetTokenizer splits on whitespace only (re.findall(r"\S+\n?")), so learn on the same units.
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # type: ignore[assignment]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, end_of_word_suffix="</w>",
-                                  min_frequency=2, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, end_of_word_suffix="</w>", min_frequency=2, show_progress=False
+    )
     tok.train_from_iterator([t for t in texts if t and t.strip()], trainer)
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
@@ -52,32 +53,55 @@ def learn_bpe(texts: Iterable[str], vocab_size: int) -> tuple[list[tuple[str, st
     return [(a, b) for a, b in merges], tokens
 
 
-def write_bertweet_tokenizer(out_dir: Path, texts: Iterable[str], *, bpe_vocab_size: int = 2000,
-                             model_max_length: int = 128) -> int:
+def write_bertweet_tokenizer(
+    out_dir: Path, texts: Iterable[str], *, bpe_vocab_size: int = 2000, model_max_length: int = 128
+) -> int:
     """Write vocab.txt, bpe.codes and tokenizer_config.json; return the tokenizer's length."""
     merges, tokens = learn_bpe(texts, bpe_vocab_size)
     out_dir.mkdir(parents=True, exist_ok=True)
     # fastBPE formats: "<token> <count>" and "<left> <right> <count>"; the readers drop the count.
     (out_dir / "vocab.txt").write_text(
-        "".join(f"{t} {len(tokens) - i}\n" for i, t in enumerate(tokens)), encoding="utf-8")
+        "".join(f"{t} {len(tokens) - i}\n" for i, t in enumerate(tokens)), encoding="utf-8"
+    )
     (out_dir / "bpe.codes").write_text(
-        "".join(f"{a} {b} {len(merges) - i}\n" for i, (a, b) in enumerate(merges)), encoding="utf-8")
+        "".join(f"{a} {b} {len(merges) - i}\n" for i, (a, b) in enumerate(merges)), encoding="utf-8"
+    )
     mask_id = len(SPECIAL_TOKENS) + len(tokens)
     (out_dir / "added_tokens.json").write_text(json.dumps({"<mask>": mask_id}), encoding="utf-8")
-    (out_dir / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "BertweetTokenizer",
-        "model_max_length": model_max_length,
-        "normalization": False,
-        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
-        "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>",
-    }, indent=2), encoding="utf-8")
+    (out_dir / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "BertweetTokenizer",
+                "model_max_length": model_max_length,
+                "normalization": False,
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "sep_token": "</s>",
+                "cls_token": "<s>",
+                "unk_token": "<unk>",
+                "pad_token": "<pad>",
+                "mask_token": "<mask>",
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     return mask_id + 1
 
 
-def build_classifier(out_dir: str | Path, texts: Iterable[str], *, num_layers: int = 2,
-                     hidden_size: int = 32, num_heads: int = 2, intermediate_size: int | None = None,
-                     vocab_size: int | None = None, bpe_vocab_size: int = 2000, seed: int = 0,
-                     initializer_range: float = 0.02) -> Path:
+def build_classifier(
+    out_dir: str | Path,
+    texts: Iterable[str],
+    *,
+    num_layers: int = 2,
+    hidden_size: int = 32,
+    num_heads: int = 2,
+    intermediate_size: int | None = None,
+    vocab_size: int | None = None,
+    bpe_vocab_size: int = 2000,
+    seed: int = 0,
+    initializer_range: float = 0.02,
+) -> Path:
     """Save a randomly initialised CryptoBERT-architecture classifier (model + tokenizer) to out_dir.
 
     `vocab_size` sets the embedding matrix (CryptoBERT: 64,001); it is raised to the tokenizer's
@@ -97,7 +121,9 @@ def build_classifier(out_dir: str | Path, texts: Iterable[str], *, num_layers: i
         max_position_embeddings=130,
         type_vocab_size=1,
         layer_norm_eps=1e-5,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
         initializer_range=initializer_range,
         id2label=dict(enumerate(LABELS)),
         label2id={name: i for i, name in enumerate(LABELS)},

@@ -27,8 +27,15 @@ LABELS = ("Bearish", "Neutral", "Bullish")
 VADER_MODEL_ID = "vader-lexicon"
 _ALIASES = {"bearish": 0, "negative": 0, "neutral": 1, "bullish": 2, "positive": 2}
 _WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin")
-_TOKENIZER_FILES = ("vocab.txt", "bpe.codes", "tokenizer.json", "vocab.json", "merges.txt",
-                    "spiece.model", "sentencepiece.bpe.model")
+_TOKENIZER_FILES = (
+    "vocab.txt",
+    "bpe.codes",
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 _HUB_PATTERNS = ["*.json", "*.txt", "bpe.codes", "*.model", "*.safetensors", "pytorch_model*.bin"]
 
 
@@ -45,11 +52,11 @@ class ModelSpec:
     """What to score with, and the provenance it resolved to. Picklable: shipped to every actor."""
 
     backend: Literal["transformers", "vader"]
-    name: str                # as configured: hub id or directory
-    model_id: str            # stored with every score
-    revision: str | None     # hub commit, or sha256:<hex> of a local directory's files
+    name: str  # as configured: hub id or directory
+    model_id: str  # stored with every score
+    revision: str | None  # hub commit, or sha256:<hex> of a local directory's files
     max_length: int = 128
-    local: bool = False      # True: `name` is a directory that every node must see
+    local: bool = False  # True: `name` is a directory that every node must see
 
     @property
     def is_vader(self) -> bool:
@@ -68,8 +75,12 @@ def vader_spec(max_length: int = 128) -> ModelSpec:
 
 def is_local_reference(name: str) -> bool:
     """A directory reference (absolute, relative with ./ or ../, ~, or an existing path), not a hub id."""
-    return (name.startswith(("/", "./", "../", "~", ".\\")) or os.path.isabs(name)
-            or Path(name).expanduser().exists() or name.count("/") > 1)
+    return (
+        name.startswith(("/", "./", "../", "~", ".\\"))
+        or os.path.isabs(name)
+        or Path(name).expanduser().exists()
+        or name.count("/") > 1
+    )
 
 
 def weight_files(directory: Path) -> list[Path]:
@@ -84,8 +95,7 @@ def weight_files(directory: Path) -> list[Path]:
 def fingerprint(directory: Path) -> str:
     """sha256 over the names and bytes of the weights loaded, config and tokenizer files."""
     files = weight_files(directory) + sorted(
-        p for p in directory.iterdir()
-        if p.is_file() and (p.suffix == ".json" or p.name in _TOKENIZER_FILES)
+        p for p in directory.iterdir() if p.is_file() and (p.suffix == ".json" or p.name in _TOKENIZER_FILES)
     )
     h = hashlib.sha256()
     for path in files:
@@ -105,11 +115,11 @@ def check_directory(directory: Path) -> None:
     if not (directory / "config.json").is_file():
         raise ModelLoadError(f"model directory {directory} has no config.json")
     if not weight_files(directory):
-        raise ModelLoadError(f"model directory {directory} has no weights "
-                             f"(model.safetensors or pytorch_model.bin)")
+        raise ModelLoadError(f"model directory {directory} has no weights (model.safetensors or pytorch_model.bin)")
     if not any((directory / f).is_file() for f in _TOKENIZER_FILES):
-        raise ModelLoadError(f"model directory {directory} has no tokenizer files "
-                             f"(one of {', '.join(_TOKENIZER_FILES)})")
+        raise ModelLoadError(
+            f"model directory {directory} has no tokenizer files (one of {', '.join(_TOKENIZER_FILES)})"
+        )
     try:
         json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -122,12 +132,18 @@ def _hub_snapshot(name: str, revision: str | None) -> Path:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
         # HF_HUB_CACHE is read per call (huggingface_hub reads it once, at import).
-        path = snapshot_download(name, revision=revision, allow_patterns=_HUB_PATTERNS,
-                                 local_files_only=offline, cache_dir=os.environ.get("HF_HUB_CACHE") or None)
+        path = snapshot_download(
+            name,
+            revision=revision,
+            allow_patterns=_HUB_PATTERNS,
+            local_files_only=offline,
+            cache_dir=os.environ.get("HF_HUB_CACHE") or None,
+        )
     except Exception as exc:  # network errors, offline mode, unknown repo: all mean "not available"
         where = "the local cache (HF_HUB_OFFLINE is set)" if offline else "the hub or the local cache"
-        raise HubUnavailable(f"model {name}@{revision or 'main'} is not available from {where}: "
-                             f"{type(exc).__name__}: {exc}") from None
+        raise HubUnavailable(
+            f"model {name}@{revision or 'main'} is not available from {where}: {type(exc).__name__}: {exc}"
+        ) from None
     return Path(path)
 
 
@@ -137,8 +153,14 @@ def resolve(name: str, revision: str | None = None, max_length: int = 128) -> tu
         directory = Path(name).expanduser().resolve()
         check_directory(directory)
         digest = fingerprint(directory)
-        spec = ModelSpec("transformers", str(directory), f"{directory.name}@sha256:{digest[:16]}",
-                         f"sha256:{digest}", max_length, local=True)
+        spec = ModelSpec(
+            "transformers",
+            str(directory),
+            f"{directory.name}@sha256:{digest[:16]}",
+            f"sha256:{digest}",
+            max_length,
+            local=True,
+        )
         return spec, directory
     directory = _hub_snapshot(name, revision)
     check_directory(directory)
@@ -153,15 +175,15 @@ def label_order(id2label: dict[Any, Any] | None) -> tuple[int, int, int]:
         return (0, 1, 2)
     names = {int(k): str(v).strip().lower() for k, v in id2label.items()}
     if len(names) != 3:
-        raise ModelLoadError(f"sentiment model has {len(names)} labels {sorted(names.values())}; "
-                             f"expected 3: {', '.join(LABELS)}")
+        raise ModelLoadError(
+            f"sentiment model has {len(names)} labels {sorted(names.values())}; expected 3: {', '.join(LABELS)}"
+        )
     if all(v == f"label_{k}" for k, v in names.items()):
         return (0, 1, 2)  # generic names: CryptoBERT's documented order Bearish=0 Neutral=1 Bullish=2
     index: dict[int, int] = {}
     for k, v in names.items():
         if v not in _ALIASES or _ALIASES[v] in index:
-            raise ModelLoadError(f"sentiment model labels {id2label} do not map one to one onto "
-                                 f"{', '.join(LABELS)}")
+            raise ModelLoadError(f"sentiment model labels {id2label} do not map one to one onto {', '.join(LABELS)}")
         index[_ALIASES[v]] = k
     return (index[0], index[1], index[2])
 
@@ -186,22 +208,26 @@ def load(spec: ModelSpec, directory: Path, device: str = "cpu", dtype: Any = Non
         order = label_order(getattr(config, "id2label", None))
         tokenizer = AutoTokenizer.from_pretrained(directory)
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            directory, dtype=dtype or torch.float32, output_loading_info=True)
+            directory, dtype=dtype or torch.float32, output_loading_info=True
+        )
     except ModelLoadError:
         raise
     except Exception as exc:  # corrupt safetensors, bad JSON, shape mismatch, unknown class ...
-        raise ModelLoadError(f"cannot load sentiment model from {directory}: "
-                             f"{type(exc).__name__}: {exc}") from None
+        raise ModelLoadError(f"cannot load sentiment model from {directory}: {type(exc).__name__}: {exc}") from None
     missing = list(info.get("missing_keys") or []) + [str(m) for m in info.get("mismatched_keys") or []]
     if missing:
-        raise ModelLoadError(f"model in {directory} lacks weights for {len(missing)} parameters "
-                             f"(e.g. {missing[:3]}): transformers would initialise them randomly")
+        raise ModelLoadError(
+            f"model in {directory} lacks weights for {len(missing)} parameters "
+            f"(e.g. {missing[:3]}): transformers would initialise them randomly"
+        )
     if model.config.num_labels != 3:
         raise ModelLoadError(f"model in {directory} has {model.config.num_labels} outputs, expected 3")
     limit = _position_limit(model.config)
     if limit is not None and spec.max_length > limit:
-        raise ModelLoadError(f"model.sentiment.max_length={spec.max_length} exceeds the {limit} "
-                             f"tokens the model {spec.name} has position embeddings for")
+        raise ModelLoadError(
+            f"model.sentiment.max_length={spec.max_length} exceeds the {limit} "
+            f"tokens the model {spec.name} has position embeddings for"
+        )
     model.eval().to(device)
     return LoadedModel(spec, tokenizer, model, order, spec.max_length, device)
 

@@ -32,18 +32,26 @@ log = get_logger(__name__)
 
 KINDS = ("news", "social")
 WRITE_CHUNK = 2000
-SENTIMENT_COLUMNS = ["article_id", "model_id", "model_revision", "p_bearish", "p_neutral",
-                     "p_bullish", "score", "scored_at"]
+SENTIMENT_COLUMNS = [
+    "article_id",
+    "model_id",
+    "model_revision",
+    "p_bearish",
+    "p_neutral",
+    "p_bullish",
+    "score",
+    "scored_at",
+]
 
 
 @dataclass
 class ScoreSummary:
     model_id: str
     backend: str
-    read: int = 0        # articles of the scored kinds in silver
-    skipped: int = 0     # already scored by this model_id
-    scored: int = 0      # rows written this run
-    remaining: int = 0   # unscored, left for a later run by --limit
+    read: int = 0  # articles of the scored kinds in silver
+    skipped: int = 0  # already scored by this model_id
+    scored: int = 0  # rows written this run
+    remaining: int = 0  # unscored, left for a later run by --limit
     actors: int = 0
     device: str = "cpu"
     batch_size: int = 0
@@ -70,8 +78,13 @@ def choose_model(cfg: SentimentModelSettings, preflight: bool = True) -> ModelSp
         if cfg.fallback != "vader":
             raise
         # One warning per job, here on the driver; the actors are simply given the VADER spec.
-        log.warning("sentiment model unavailable: scoring with the VADER lexicon fallback",
-                    model=cfg.name, revision=cfg.revision, reason=str(exc), model_id="vader-lexicon")
+        log.warning(
+            "sentiment model unavailable: scoring with the VADER lexicon fallback",
+            model=cfg.name,
+            revision=cfg.revision,
+            reason=str(exc),
+            model_id="vader-lexicon",
+        )
         return vader_spec(cfg.max_length)
 
 
@@ -145,8 +158,7 @@ def run_score(settings: Settings, limit: int | None = None, pool: Any = None) ->
     ensure_ray(settings)
     plan = plan_pool(ray.cluster_resources(), cfg.batch_size, rows=len(todo), vader=spec.is_vader)
     summary.actors, summary.device, summary.batch_size = plan.actors, plan.device, plan.batch_size
-    log.info("sentiment scoring", model_id=spec.model_id, backend=spec.backend, rows=len(todo),
-             **plan.as_dict())
+    log.info("sentiment scoring", model_id=spec.model_id, backend=spec.backend, rows=len(todo), **plan.as_dict())
     started = time.perf_counter()
     scored = score_dataset(to_dataset(order_for_scoring(todo), plan), spec, plan)
     with pool.connection() as conn:

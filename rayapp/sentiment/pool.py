@@ -17,12 +17,12 @@ from rayapp.sentiment.model import ModelSpec
 from rayapp.sentiment.scorer import DEFAULT_BATCH, SentimentScorer, TextTokenizer
 
 BATCHES_PER_BLOCK = 4  # at most: one block = one actor call
-BLOCKS_PER_ACTOR = 4   # at least, where there are enough batches: the pool balances to the end
+BLOCKS_PER_ACTOR = 4  # at least, where there are enough batches: the pool balances to the end
 
 
 @dataclass(frozen=True)
 class PoolPlan:
-    device: str           # cpu | cuda
+    device: str  # cpu | cuda
     actors: int
     cpus_per_actor: float
     gpus_per_actor: float
@@ -30,13 +30,19 @@ class PoolPlan:
     tokenizer_actors: int = 0  # >0: a CPU tokenization stage feeds the model actors
 
     def as_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "actors": self.actors, "cpus_per_actor": self.cpus_per_actor,
-                "gpus_per_actor": self.gpus_per_actor, "batch_size": self.batch_size,
-                "tokenizer_actors": self.tokenizer_actors}
+        return {
+            "device": self.device,
+            "actors": self.actors,
+            "cpus_per_actor": self.cpus_per_actor,
+            "gpus_per_actor": self.gpus_per_actor,
+            "batch_size": self.batch_size,
+            "tokenizer_actors": self.tokenizer_actors,
+        }
 
 
-def plan_pool(resources: dict[str, float], batch_size: int | None = None, rows: int | None = None,
-              vader: bool = False) -> PoolPlan:
+def plan_pool(
+    resources: dict[str, float], batch_size: int | None = None, rows: int | None = None, vader: bool = False
+) -> PoolPlan:
     """One actor per GPU when the cluster has GPUs; CPU actors otherwise.
 
     CPU actors take 1 CPU each up to 4 CPUs, then CPUs // 4 each (capped at 8): on small machines
@@ -87,12 +93,13 @@ def to_dataset(df: pd.DataFrame, plan: PoolPlan) -> Any:
     import ray.data
 
     size = rows_per_block(len(df), plan)
-    parts = [df.iloc[i:i + size].reset_index(drop=True) for i in range(0, len(df), size)] or [df]
+    parts = [df.iloc[i : i + size].reset_index(drop=True) for i in range(0, len(df), size)] or [df]
     return ray.data.from_pandas(parts)
 
 
-def score_dataset(ds: Any, spec: ModelSpec, plan: PoolPlan, text_column: str = "text",
-                  scorer: type[SentimentScorer] = SentimentScorer) -> Any:
+def score_dataset(
+    ds: Any, spec: ModelSpec, plan: PoolPlan, text_column: str = "text", scorer: type[SentimentScorer] = SentimentScorer
+) -> Any:
     """The dataset with sentiment columns added by a fixed-size actor pool (lazy)."""
     import ray.data
 
@@ -107,10 +114,13 @@ def score_dataset(ds: Any, spec: ModelSpec, plan: PoolPlan, text_column: str = "
         )
     return ds.map_batches(
         scorer,
-        fn_constructor_kwargs={"spec": spec, "text_column": text_column,
-                               "device": plan.device if plan.device == "cpu" else None,
-                               "num_threads": int(plan.cpus_per_actor) if plan.device == "cpu" else None,
-                               "batch_size": plan.batch_size},
+        fn_constructor_kwargs={
+            "spec": spec,
+            "text_column": text_column,
+            "device": plan.device if plan.device == "cpu" else None,
+            "num_threads": int(plan.cpus_per_actor) if plan.device == "cpu" else None,
+            "batch_size": plan.batch_size,
+        },
         batch_size=plan.batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=plan.actors),

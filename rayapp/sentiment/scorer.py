@@ -46,8 +46,9 @@ def _verified_directory(spec: ModelSpec) -> Any:
     """
     actual, directory = resolve(spec.name, spec.revision if not spec.local else None, spec.max_length)
     if actual.model_id != spec.model_id:
-        raise ModelLoadError(f"sentiment model changed while scoring: expected {spec.model_id}, "
-                             f"found {actual.model_id} in {directory}")
+        raise ModelLoadError(
+            f"sentiment model changed while scoring: expected {spec.model_id}, found {actual.model_id} in {directory}"
+        )
     return directory
 
 
@@ -60,8 +61,13 @@ class TransformersBackend:
     full width, so the actor is at speed from its first real batch. `warmup_s` says what it cost.
     """
 
-    def __init__(self, spec: ModelSpec, device: str | None = None, num_threads: int | None = None,
-                 warmup_batch: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str | None = None,
+        num_threads: int | None = None,
+        warmup_batch: int | None = None,
+    ) -> None:
         import torch
 
         if device is None:
@@ -92,8 +98,9 @@ class TransformersBackend:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         lm = self.loaded
-        enc = lm.tokenizer(list(texts), truncation=True, max_length=lm.max_length, padding="longest",
-                           return_tensors="pt")
+        enc = lm.tokenizer(
+            list(texts), truncation=True, max_length=lm.max_length, padding="longest", return_tensors="pt"
+        )
         return self._forward(enc["input_ids"], enc["attention_mask"])
 
     def predict_ids(self, input_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -135,8 +142,9 @@ class TextTokenizer:
             out["input_ids"] = np.zeros((0, self.max_length), dtype=np.int32)
             out["n_tokens"] = np.zeros(0, dtype=np.int32)
             return out
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding="max_length",
-                             return_tensors="np")
+        enc = self.tokenizer(
+            texts, truncation=True, max_length=self.max_length, padding="max_length", return_tensors="np"
+        )
         out["input_ids"] = enc["input_ids"].astype(np.int32)
         out["n_tokens"] = enc["attention_mask"].sum(axis=1).astype(np.int32)
         return out
@@ -145,16 +153,21 @@ class TextTokenizer:
 class SentimentScorer:
     """`ds.map_batches(SentimentScorer, fn_constructor_kwargs={"spec": spec}, batch_format="numpy")`."""
 
-    def __init__(self, spec: ModelSpec, text_column: str = "text", device: str | None = None,
-                 num_threads: int | None = None, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        text_column: str = "text",
+        device: str | None = None,
+        num_threads: int | None = None,
+        batch_size: int | None = None,
+    ) -> None:
         self.spec = spec
         self.text_column = text_column
         self.backend: VaderBackend | TransformersBackend
         if spec.is_vader:
             self.backend = VaderBackend()
         else:
-            self.backend = TransformersBackend(spec, device=device, num_threads=num_threads,
-                                               warmup_batch=batch_size)
+            self.backend = TransformersBackend(spec, device=device, num_threads=num_threads, warmup_batch=batch_size)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 3) probabilities (bearish, neutral, bullish); each row sums to 1."""
@@ -166,8 +179,11 @@ class SentimentScorer:
         if "input_ids" in batch and isinstance(self.backend, TransformersBackend):
             lengths = np.asarray(batch["n_tokens"])
             n = len(lengths)
-            probs = (self.backend.predict_ids(np.asarray(batch["input_ids"]), lengths) if n
-                     else np.zeros((0, 3), dtype=np.float64))
+            probs = (
+                self.backend.predict_ids(np.asarray(batch["input_ids"]), lengths)
+                if n
+                else np.zeros((0, 3), dtype=np.float64)
+            )
             drop = {"input_ids", "n_tokens"}
         else:
             texts = ["" if t is None else str(t) for t in batch[self.text_column]]

@@ -62,16 +62,25 @@ class EmbeddedRedis:
         port = self.requested_port or self._port() or free_port()
         cmd = [
             REDIS_SERVER_PATH,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.dir),
-            "--daemonize", "yes",
-            "--pidfile", str(self.pidfile),
-            "--logfile", str(self.dir / "redis.log"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(self.pidfile),
+            "--logfile",
+            str(self.dir / "redis.log"),
             # the online store must survive down/up: append-only file plus snapshots
-            "--appendonly", "yes",
-            "--save", "60 1",
-            "--protected-mode", "yes",
+            "--appendonly",
+            "yes",
+            "--save",
+            "60 1",
+            "--protected-mode",
+            "yes",
         ]
         subprocess.run(cmd, check=True, capture_output=True, timeout=30)
         self.portfile.write_text(str(port))

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"],
-                              description="trading pair, upper case, e.g. BTCUSDT")]
+Symbol = Annotated[
+    str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"], description="trading pair, upper case, e.g. BTCUSDT")
+]
 FeatureValue = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -20,9 +21,11 @@ class _Strict(BaseModel):
 class PredictRequest(_Strict):
     symbol: Symbol
     features: dict[Annotated[str, Field(min_length=1, max_length=64)], FeatureValue | None] | None = Field(
-        None, max_length=256,
+        None,
+        max_length=256,
         description="explicit feature vector by name (null = missing). Every model feature must be "
-                    "present; omitted: the latest vector from the feature store is used and logged.")
+        "present; omitted: the latest vector from the feature store is used and logged.",
+    )
     explain: bool = Field(True, description="compute the SHAP explanation")
 
 
@@ -59,8 +62,7 @@ class FeatureSource(BaseModel):
 
 
 class Prediction(BaseModel):
-    prediction_id: str | None = Field(
-        description="null for an explicit (what-if) vector, which is not logged")
+    prediction_id: str | None = Field(description="null for an explicit (what-if) vector, which is not logged")
     symbol: str
     ts: str | None = Field(description="the feature hour (UTC) the forecast is for")
     horizon_h: int

@@ -57,6 +57,7 @@ class RequestMetrics:
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
+
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
@@ -83,8 +84,9 @@ def static_dir(settings: Settings) -> Path | None:
     return p if (p / "index.html").is_file() else None
 
 
-def build_api(settings: Settings, service: PredictionService, metrics: ServingMetrics,
-              *, background: bool = True) -> FastAPI:
+def build_api(
+    settings: Settings, service: PredictionService, metrics: ServingMetrics, *, background: bool = True
+) -> FastAPI:
     hub = Hub(service, metrics)
     service.hub = hub
 
@@ -94,17 +96,22 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
             await service.refresh_model()
         tasks = []
         if background:
-            tasks = [asyncio.create_task(c) for c in (service.watch_features(), service.resolve_loop(),
-                                                      service.model_loop())]
+            tasks = [
+                asyncio.create_task(c) for c in (service.watch_features(), service.resolve_loop(), service.model_loop())
+            ]
         try:
             yield
         finally:
             for t in tasks:
                 t.cancel()
 
-    app = FastAPI(title="rayapp", version="0.1.0", lifespan=lifespan,
-                  description="Bitcoin direction forecasts with calibrated probabilities, conformal "
-                              "intervals and SHAP explanations, served by Ray Serve.")
+    app = FastAPI(
+        title="rayapp",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Bitcoin direction forecasts with calibrated probabilities, conformal "
+        "intervals and SHAP explanations, served by Ray Serve.",
+    )
     app.add_middleware(RequestMetrics, metrics=metrics)
     security.install(app, settings.serving)
     require_key = Depends(security.api_key_dependency(settings.serving))
@@ -113,8 +120,16 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
 
     def _known(symbol: str, where: str) -> None:
         if symbol not in symbols:
-            raise FeatureValidation([{"type": "value_error", "loc": [where, "symbol"],
-                                      "msg": f"unknown symbol; served: {sorted(symbols)}", "input": symbol}])
+            raise FeatureValidation(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": [where, "symbol"],
+                        "msg": f"unknown symbol; served: {sorted(symbols)}",
+                        "input": symbol,
+                    }
+                ]
+            )
 
     # ---- errors --------------------------------------------------------------------------------
     @app.exception_handler(ModelNotLoaded)
@@ -135,6 +150,7 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
         return JSONResponse({"detail": exc.errors}, status_code=422)
 
     for exc_type in service._retry_on:
+
         @app.exception_handler(cast(type[Exception], exc_type))
         async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
             return JSONResponse({"detail": "a serving component is unavailable; retry"}, status_code=503)
@@ -155,9 +171,14 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
         except Exception as exc:
             stores = {"redis": False, "postgres": False, "error": type(exc).__name__}
         ok = bool(info.get("loaded") and stores["redis"] and stores["postgres"])
-        body = {"ready": ok, "model_loaded": bool(info.get("loaded")), "model_version": info.get("version"),
-                "redis": bool(stores["redis"]), "postgres": bool(stores["postgres"]),
-                "detail": {"model_error": info.get("last_error"), "stores": stores}}
+        body = {
+            "ready": ok,
+            "model_loaded": bool(info.get("loaded")),
+            "model_version": info.get("version"),
+            "redis": bool(stores["redis"]),
+            "postgres": bool(stores["postgres"]),
+            "detail": {"model_error": info.get("last_error"), "stores": stores},
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/model", response_model=m.ModelInfo, tags=["model"])
@@ -172,21 +193,33 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
         reports = await service.call("Predictor", service.predictor, "report")
         return {"model_version": info.get("version"), "run_id": info.get("run_id"), "reports": reports}
 
-    @app.get("/metrics", tags=["ops"], response_class=Response,
-             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    )
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     # ---- predictions ---------------------------------------------------------------------------
-    @app.post("/predict", response_model=m.Prediction, tags=["predictions"], dependencies=[require_key],
-              responses={401: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody},
-                         503: {"model": m.ErrorBody}})
+    @app.post(
+        "/predict",
+        response_model=m.Prediction,
+        tags=["predictions"],
+        dependencies=[require_key],
+        responses={401: {"model": m.ErrorBody}, 404: {"model": m.ErrorBody}, 503: {"model": m.ErrorBody}},
+    )
     async def predict(req: m.PredictRequest) -> dict[str, Any]:
         _known(req.symbol, "body")
         return await service.predict(req.symbol, req.features, req.explain)
 
-    @app.get("/predictions/latest", response_model=m.Prediction, tags=["predictions"],
-             responses={404: {"model": m.ErrorBody}})
+    @app.get(
+        "/predictions/latest",
+        response_model=m.Prediction,
+        tags=["predictions"],
+        responses={404: {"model": m.ErrorBody}},
+    )
     async def latest(symbol: SymbolQ = default_symbol) -> dict[str, Any]:
         row = await service.db(prediction_log.latest, symbol)
         if row is None:
@@ -194,15 +227,20 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
         return row_to_prediction(row)
 
     @app.get("/predictions", response_model=m.PredictionList, tags=["predictions"])
-    async def predictions(since: Annotated[datetime | None,
-                                           Query(description="feature hour, exclusive")] = None,
-                          limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                          symbol: SymbolQ | None = None) -> dict[str, Any]:
+    async def predictions(
+        since: Annotated[datetime | None, Query(description="feature hour, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        symbol: SymbolQ | None = None,
+    ) -> dict[str, Any]:
         rows = await service.db(prediction_log.since, symbol, _utc(since), limit)
         return {"count": len(rows), "items": [row_to_prediction(r) for r in rows]}
 
-    @app.get("/explain/{prediction_id}", response_model=m.Explanation, tags=["predictions"],
-             responses={404: {"model": m.ErrorBody}})
+    @app.get(
+        "/explain/{prediction_id}",
+        response_model=m.Explanation,
+        tags=["predictions"],
+        responses={404: {"model": m.ErrorBody}},
+    )
     async def explain(prediction_id: Annotated[str, PathParam(pattern=UUID_PATTERN)]) -> dict[str, Any]:
         row = await service.db(prediction_log.get, prediction_id)
         if row is None:
@@ -210,22 +248,25 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
         if row["explanation"] is not None:
             return row["explanation"]
         # Logged without one (explain=false): compute it now with the model that predicted.
-        return await service.call("Explainer", service.explainer, "explain", row["model_version"],
-                                  row["features"], row["p_up"])
+        return await service.call(
+            "Explainer", service.explainer, "explain", row["model_version"], row["features"], row["p_up"]
+        )
 
     @app.get("/track-record", response_model=m.TrackRecord, tags=["predictions"])
-    async def track_record(symbol: SymbolQ = default_symbol,
-                           horizon_h: Annotated[int | None, Query(ge=1, le=720)] = None,
-                           model_version: Annotated[str | None, Query(max_length=32)] = None,
-                           ) -> dict[str, Any]:
+    async def track_record(
+        symbol: SymbolQ = default_symbol,
+        horizon_h: Annotated[int | None, Query(ge=1, le=720)] = None,
+        model_version: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> dict[str, Any]:
         if horizon_h is None and service.meta.get("loaded"):
             horizon_h = service.meta.get("horizon_h")
         return await service.db(prediction_log.track_record, symbol, horizon_h, model_version)
 
     # ---- market data for the dashboard ---------------------------------------------------------
     @app.get("/prices", response_model=m.PriceSeries, tags=["market"])
-    async def prices(symbol: SymbolQ = default_symbol,
-                     hours: Annotated[int, Query(ge=1, le=24 * 90)] = 168) -> dict[str, Any]:
+    async def prices(
+        symbol: SymbolQ = default_symbol, hours: Annotated[int, Query(ge=1, le=24 * 90)] = 168
+    ) -> dict[str, Any]:
         _known(symbol, "query")
         return await service.db(market.prices, symbol, hours, settings.features.candle_sources)
 
@@ -234,16 +275,26 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
         return await service.db(market.freshness)
 
     # ---- admin (API key) -----------------------------------------------------------------------
-    @app.post("/admin/reload-model", response_model=m.AdminResult, tags=["admin"], dependencies=[require_key],
-              responses={401: {"model": m.ErrorBody}})
+    @app.post(
+        "/admin/reload-model",
+        response_model=m.AdminResult,
+        tags=["admin"],
+        dependencies=[require_key],
+        responses={401: {"model": m.ErrorBody}},
+    )
     async def reload_model() -> dict[str, Any]:
         info = await service.call("Predictor", service.predictor, "check_champion")
         await service.refresh_model()
         keep = ("loaded", "version", "last_error")
         return {"action": "reload-model", "result": {k: info.get(k) for k in keep}}
 
-    @app.post("/admin/resolve-outcomes", response_model=m.AdminResult, tags=["admin"],
-              dependencies=[require_key], responses={401: {"model": m.ErrorBody}})
+    @app.post(
+        "/admin/resolve-outcomes",
+        response_model=m.AdminResult,
+        tags=["admin"],
+        dependencies=[require_key],
+        responses={401: {"model": m.ErrorBody}},
+    )
     async def resolve_outcomes() -> dict[str, Any]:
         return {"action": "resolve-outcomes", "result": {"resolved": await service.resolve()}}
 
@@ -277,8 +328,14 @@ def build_api(settings: Settings, service: PredictionService, metrics: ServingMe
 
         app.mount("/", StaticFiles(directory=str(dist), html=True), name="dashboard")
     else:
+
         @app.get("/", include_in_schema=False)
         async def index() -> dict[str, Any]:
-            return {"name": "rayapp", "docs": "/docs", "openapi": "/openapi.json",
-                    "dashboard": f"not built: {settings.serving.static_dir} has no index.html"}
+            return {
+                "name": "rayapp",
+                "docs": "/docs",
+                "openapi": "/openapi.json",
+                "dashboard": f"not built: {settings.serving.static_dir} has no index.html",
+            }
+
     return app

@@ -28,12 +28,15 @@ def ensure_ray(settings: Any, *, dashboard: bool = True) -> str | None:
 
             apply_serve_env(settings)  # the local cluster's processes inherit it
             try:
-                ctx = ray.init(num_cpus=settings.ray.num_cpus, include_dashboard=dashboard,
-                               dashboard_host="127.0.0.1", log_to_driver=False)
+                ctx = ray.init(
+                    num_cpus=settings.ray.num_cpus,
+                    include_dashboard=dashboard,
+                    dashboard_host="127.0.0.1",
+                    log_to_driver=False,
+                )
             except Exception as exc:  # the dashboard needs optional packages: run without it
                 log.warning("ray dashboard unavailable", error=type(exc).__name__)
-                ctx = ray.init(num_cpus=settings.ray.num_cpus, include_dashboard=False,
-                               log_to_driver=False)
+                ctx = ray.init(num_cpus=settings.ray.num_cpus, include_dashboard=False, log_to_driver=False)
     url = getattr(ctx, "dashboard_url", None) if ctx is not None else None
     if not url:
         return None
@@ -60,8 +63,10 @@ def print_urls(settings: Any, base: str, dashboard: str | None, generated_key: b
     out.print(f"  MLflow     mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}")
     if generated_key:
         # Printed to the terminal for the operator only; never logged.
-        out.print(f"  API key    {settings.serving.api_key}  (generated for this run; header "
-                  f"{settings.serving.api_key_header}; set serving.api_key to fix one)")
+        out.print(
+            f"  API key    {settings.serving.api_key}  (generated for this run; header "
+            f"{settings.serving.api_key_header}; set serving.api_key to fix one)"
+        )
 
 
 def serve_forever(settings: Any, *, until: float | None = None) -> None:
@@ -95,35 +100,42 @@ def _serve(args: argparse.Namespace, settings: Any) -> int:
 def _demo(args: argparse.Namespace, settings: Any) -> int:
     from rayapp.serving.demo import run_demo
 
-    return run_demo(settings, days=args.days, trials=args.trials, duration_s=args.duration,
-                    skip_sentiment=args.skip_sentiment)
+    return run_demo(
+        settings, days=args.days, trials=args.trials, duration_s=args.duration, skip_sentiment=args.skip_sentiment
+    )
 
 
 def register(subparsers: Any) -> None:
     from rayapp.cli import add_overrides
 
-    text = ("deploy the Ray Serve application (feature lookup, champion model, SHAP explainer behind "
-            "one FastAPI ingress) and print its URLs; the same app as `serve run serve_config.yaml`")
-    p = subparsers.add_parser("serve", help="serve predictions over HTTP/WebSocket (Ray Serve)",
-                              description=text)
+    text = (
+        "deploy the Ray Serve application (feature lookup, champion model, SHAP explainer behind "
+        "one FastAPI ingress) and print its URLs; the same app as `serve run serve_config.yaml`"
+    )
+    p = subparsers.add_parser("serve", help="serve predictions over HTTP/WebSocket (Ray Serve)", description=text)
     p.add_argument("--port", type=int, help="HTTP port (default serving.port)")
     p.add_argument("--replicas", type=int, help="Predictor replicas (default serving.predictor_replicas)")
-    p.add_argument("--detach", action="store_true",
-                   help="return after deploying (the app keeps running on a connected cluster)")
+    p.add_argument(
+        "--detach", action="store_true", help="return after deploying (the app keeps running on a connected cluster)"
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     add_overrides(p)
     p.set_defaults(handler=_serve)
 
-    text = ("run the whole system end to end on embedded defaults: ingest the last N days (live APIs, "
-            "or offline with `sources=replay replay.data=DIR`), score sentiment, build features, train "
-            "on a small budget, register the champion, then serve it while the feed advances; prints "
-            "the URLs (API, docs, Ray dashboard, MLflow)")
-    p = subparsers.add_parser("demo", help="end-to-end demo: ingest → score → features → train → serve",
-                              description=text)
+    text = (
+        "run the whole system end to end on embedded defaults: ingest the last N days (live APIs, "
+        "or offline with `sources=replay replay.data=DIR`), score sentiment, build features, train "
+        "on a small budget, register the champion, then serve it while the feed advances; prints "
+        "the URLs (API, docs, Ray dashboard, MLflow)"
+    )
+    p = subparsers.add_parser(
+        "demo", help="end-to-end demo: ingest → score → features → train → serve", description=text
+    )
     p.add_argument("--days", type=int, default=60, help="days of history to ingest (default 60)")
     p.add_argument("--trials", type=int, default=4, help="hyperparameter trials (default 4)")
     p.add_argument("--duration", type=float, help="stop serving after this many seconds (default: Ctrl-C)")
-    p.add_argument("--skip-sentiment", action="store_true",
-                   help="do not score articles (sentiment features stay missing)")
+    p.add_argument(
+        "--skip-sentiment", action="store_true", help="do not score articles (sentiment features stay missing)"
+    )
     add_overrides(p)
     p.set_defaults(handler=_demo)

@@ -55,7 +55,7 @@ def start_replay(settings: Any) -> tuple[Any, Any, pd.Timestamp]:
     for name in type(s.sources).model_fields:
         value = getattr(s.sources, name)
         if name.endswith("_url") and isinstance(value, str) and old and value.startswith(old):
-            setattr(s.sources, name, url + value[len(old):])
+            setattr(s.sources, name, url + value[len(old) :])
     s.sources.replay_url = url
     # Replayed history is years old by the wall clock; staleness is meaningless here.
     s.serving.feature_staleness_s = REPLAY_STALENESS_S
@@ -83,19 +83,25 @@ def train_and_promote(settings: Any, trials: int) -> str:
         # A short demo history: smaller walk-forward test windows, still n_splits of them.
         settings = settings.model_copy(deep=True)
         settings.tune.cv.test_size_h = max(24, (len(frame) - 2 * 168) // cv.n_splits)
-        out.print(f"  {len(frame)} rows: walk-forward test windows of {settings.tune.cv.test_size_h} h "
-                  f"(configured {cv.test_size_h} h needs {need} rows)")
+        out.print(
+            f"  {len(frame)} rows: walk-forward test windows of {settings.tune.cv.test_size_h} h "
+            f"(configured {cv.test_size_h} h needs {need} rows)"
+        )
     outcome = train(settings, frame, num_samples=trials, data_source="offline_store (demo)")
-    out.print(f"  {settings.mlflow.registered_model} v{outcome.version}: cv {settings.tune.metric}="
-              f"{outcome.cv_mean:.4f}; gate {'promoted' if outcome.promoted else 'refused'}")
+    out.print(
+        f"  {settings.mlflow.registered_model} v{outcome.version}: cv {settings.tune.metric}="
+        f"{outcome.cv_mean:.4f}; gate {'promoted' if outcome.promoted else 'refused'}"
+    )
     for reason in outcome.gate.get("reasons", []):
         out.print(f"    gate: {reason}")
     if not outcome.promoted and not _has_champion(settings):
         # Serving needs a model: the demo serves the challenger and says so; the refused gate
         # decision stays visible at /model and in MLflow.
         promote(settings.mlflow.registered_model, outcome.version)
-        out.print("[yellow]  no champion existed: the demo serves this challenger although the gate "
-                  "refused it (see /model → gate)[/yellow]")
+        out.print(
+            "[yellow]  no champion existed: the demo serves this challenger although the gate "
+            "refused it (see /model → gate)[/yellow]"
+        )
     return str(outcome.version)
 
 
@@ -125,8 +131,15 @@ def wait_first_prediction(base: str, timeout_s: float = 120) -> dict[str, Any] |
     return None
 
 
-def run_demo(settings: Any, *, days: int = 60, trials: int = 4, duration_s: float | None = None,
-             skip_sentiment: bool = False, feed_interval_s: float = 30.0) -> int:
+def run_demo(
+    settings: Any,
+    *,
+    days: int = 60,
+    trials: int = 4,
+    duration_s: float | None = None,
+    skip_sentiment: bool = False,
+    feed_interval_s: float = 30.0,
+) -> int:
     from rayapp.features.build import run_build, update_after_ingest
     from rayapp.serving.commands import ensure_ray, print_urls, with_api_key
     from rayapp.serving.deployments import resolve_settings, run
@@ -153,8 +166,10 @@ def run_demo(settings: Any, *, days: int = 60, trials: int = 4, duration_s: floa
             _done(t0, f"scored {summary.scored} articles with {summary.model_id} ({summary.backend})")
         t0 = _step("3/5 features")
         for b in run_build(settings):
-            out.print(f"  {b.symbol}: {b.rows} rows {b.first_ts} → {b.last_ts}, version "
-                      f"{b.feature_set_version}, online {b.online_ts}")
+            out.print(
+                f"  {b.symbol}: {b.rows} rows {b.first_ts} → {b.last_ts}, version "
+                f"{b.feature_set_version}, online {b.online_ts}"
+            )
         _done(t0, "features in the offline and online stores")
         t0 = _step(f"4/5 training ({trials} trials)")
         version = train_and_promote(settings, trials)
@@ -168,13 +183,16 @@ def run_demo(settings: Any, *, days: int = 60, trials: int = 4, duration_s: floa
         if first is None:
             out.print("[red]no prediction logged within 120 s: see /ready and the Serve logs[/red]")
         else:
-            out.print(f"[bold]first prediction served {time.monotonic() - t_start:.0f} s after start:"
-                      f"[/bold] {first['ts']} {first['direction_label']} p_up={first['p_up']:.3f} "
-                      f"model v{first['model_version']} (GET {base}/predictions/latest)")
+            out.print(
+                f"[bold]first prediction served {time.monotonic() - t_start:.0f} s after start:"
+                f"[/bold] {first['ts']} {first['direction_label']} p_up={first['p_up']:.3f} "
+                f"model v{first['model_version']} (GET {base}/predictions/latest)"
+            )
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while deadline is None or time.monotonic() < deadline:
-            time.sleep(feed_interval_s if deadline is None else
-                       max(0.0, min(feed_interval_s, deadline - time.monotonic())))
+            time.sleep(
+                feed_interval_s if deadline is None else max(0.0, min(feed_interval_s, deadline - time.monotonic()))
+            )
             if deadline is not None and time.monotonic() >= deadline:
                 break
             # the feed advances: new candles → the newest feature rows → Redis → pushed prediction
@@ -182,9 +200,11 @@ def run_demo(settings: Any, *, days: int = 60, trials: int = 4, duration_s: floa
 
             report = run_ingest(settings)
             built = update_after_ingest(settings)
-            out.print(f"feed: market time {source_now(settings).isoformat()}, "
-                      f"{sum(s.written for s in report.summaries.values())} silver rows written, "
-                      f"online vector {[b.online_ts for b in built]}")
+            out.print(
+                f"feed: market time {source_now(settings).isoformat()}, "
+                f"{sum(s.written for s in report.summaries.values())} silver rows written, "
+                f"online vector {[b.online_ts for b in built]}"
+            )
     except KeyboardInterrupt:
         out.print("[yellow]stopping[/yellow]")
     finally:

@@ -51,18 +51,20 @@ def resolve_settings(settings: Settings) -> Settings:
 
 def build_app(settings: Settings) -> Application:
     s = settings.serving
-    common = {"max_ongoing_requests": s.max_ongoing_requests, "graceful_shutdown_timeout_s": 5,
-              "health_check_period_s": 2,
-              # A flushed log line per call per deployment costs more CPU than the model itself;
-              # requests are counted and timed by the Prometheus metrics instead.
-              "logging_config": {"enable_access_log": s.access_log}}
+    common = {
+        "max_ongoing_requests": s.max_ongoing_requests,
+        "graceful_shutdown_timeout_s": 5,
+        "health_check_period_s": 2,
+        # A flushed log line per call per deployment costs more CPU than the model itself;
+        # requests are counted and timed by the Prometheus metrics instead.
+        "logging_config": {"enable_access_log": s.access_log},
+    }
 
     def opts(name: str) -> dict[str, Any]:
         return {"name": name, "ray_actor_options": {"num_cpus": REPLICA_CPUS[name]}, **common}
 
     lookup = serve.deployment(**opts("FeatureLookup"))(FeatureLookup).bind(settings)
-    predictor = serve.deployment(num_replicas=s.predictor_replicas,
-                                 **opts("Predictor"))(Predictor).bind(settings)
+    predictor = serve.deployment(num_replicas=s.predictor_replicas, **opts("Predictor"))(Predictor).bind(settings)
     explainer = serve.deployment(**opts("Explainer"))(Explainer).bind(settings)
     ingress = serve.deployment(**opts("Ingress"))(Ingress)
     return ingress.bind(settings, lookup, predictor, explainer)
@@ -87,10 +89,12 @@ def serve_env(settings: Settings) -> dict[str, str]:
     if not settings.serving.throughput_optimized:
         return {}
     port = settings.serving.port
-    return {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
-            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(min(65535, port + 100)),
-            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}
+    return {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(min(65535, port + 100)),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+    }
 
 
 def apply_serve_env(settings: Settings) -> None:
@@ -105,8 +109,9 @@ def apply_serve_env(settings: Settings) -> None:
 def _direct_ingress() -> bool:
     import os
 
-    return os.environ.get("RAY_SERVE_ENABLE_DIRECT_INGRESS",
-                          os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "0")) == "1"
+    return (
+        os.environ.get("RAY_SERVE_ENABLE_DIRECT_INGRESS", os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "0")) == "1"
+    )
 
 
 def app_url(settings: Settings) -> str:
@@ -119,8 +124,7 @@ def app_url(settings: Settings) -> str:
 
         client = _get_global_client()
         assert client is not None
-        groups = ray.get(client._controller.get_target_groups.remote(settings.serving.app_name),
-                         timeout=10)
+        groups = ray.get(client._controller.get_target_groups.remote(settings.serving.app_name), timeout=10)
         for g in groups:
             if str(getattr(g.protocol, "value", g.protocol)).upper() == "HTTP" and g.targets:
                 return f"http://{host}:{g.targets[0].port}"
@@ -153,7 +157,12 @@ def build_local_api(settings: Settings, *, background: bool = True) -> Any:
     assert settings.database.url, "resolve_settings() first"
     metrics = ServingMetrics()
     service = PredictionService(
-        settings, LocalHandle(FeatureLookup(settings)), LocalHandle(Predictor(settings)),
-        LocalHandle(Explainer(settings)), metrics, get_pool(settings.database.url, migrate_schema=False),
-        online_url=settings.redis.url)
+        settings,
+        LocalHandle(FeatureLookup(settings)),
+        LocalHandle(Predictor(settings)),
+        LocalHandle(Explainer(settings)),
+        metrics,
+        get_pool(settings.database.url, migrate_schema=False),
+        online_url=settings.redis.url,
+    )
     return build_api(settings, service, metrics, background=background)

@@ -34,8 +34,10 @@ def _pred_contribs(model: LoadedModel) -> ContribFn:
     names = model.feature_names
 
     def fn(row: np.ndarray) -> np.ndarray:
-        return np.asarray(model.booster.predict(xgb.DMatrix(row, feature_names=names),
-                                                pred_contribs=True, validate_features=False))[0]
+        return np.asarray(
+            model.booster.predict(xgb.DMatrix(row, feature_names=names), pred_contribs=True, validate_features=False)
+        )[0]
+
     return fn
 
 
@@ -48,6 +50,7 @@ def _tree_explainer(model: LoadedModel) -> ContribFn:
     def fn(row: np.ndarray) -> np.ndarray:
         values = np.asarray(explainer.shap_values(row)).reshape(-1)
         return np.append(values, base)
+
     return fn
 
 
@@ -63,7 +66,7 @@ def _time_per_row(fn: ContribFn, rows: np.ndarray, repeats: int = 5) -> float:
     t0 = time.perf_counter()
     for _ in range(repeats):
         for i in range(len(rows)):
-            fn(rows[i:i + 1])
+            fn(rows[i : i + 1])
     return (time.perf_counter() - t0) / (repeats * len(rows))
 
 
@@ -73,8 +76,9 @@ class _Entry:
 
 
 class Explainer:
-    def __init__(self, settings: Settings, *, cache_size: int = 2,
-                 methods: tuple[str, ...] = ("pred_contribs", "tree_explainer")) -> None:
+    def __init__(
+        self, settings: Settings, *, cache_size: int = 2, methods: tuple[str, ...] = ("pred_contribs", "tree_explainer")
+    ) -> None:
         configure(settings.log.level, settings.log.format)  # replicas start unconfigured
         self.settings = settings
         self.cache_size = cache_size
@@ -110,7 +114,7 @@ class Explainer:
                 # Additivity check: base + contributions must give the booster's own margin. A
                 # method that reads the model differently (e.g. shap parsing a loaded booster's
                 # base_score) would explain every prediction with a shifted base: not used.
-                err = max(abs(float(np.sum(fn(rows[i:i + 1]))) - float(margins[i])) for i in range(len(rows)))
+                err = max(abs(float(np.sum(fn(rows[i : i + 1]))) - float(margins[i])) for i in range(len(rows)))
                 if err > 1e-3:
                     log.warning("explainer method not additive: skipped", method=name, max_error=round(err, 6))
                     continue
@@ -121,52 +125,81 @@ class Explainer:
         if not timings:
             raise RuntimeError(f"no SHAP method works for model version {model.version}")
         method = min(timings, key=lambda k: timings[k])
-        log.info("explainer method chosen", version=model.version, method=method,
-                 **{f"{k}_ms_per_row": round(v, 4) for k, v in timings.items()})
+        log.info(
+            "explainer method chosen",
+            version=model.version,
+            method=method,
+            **{f"{k}_ms_per_row": round(v, 4) for k, v in timings.items()},
+        )
         return _Entry(model, method, fns[method], timings)
 
     def info(self, version: str) -> dict[str, Any]:
         e = self._entry(version)
         return {"version": version, "method": e.method, "ms_per_row": e.timings_ms}
 
-    def explain(self, model_version: str, values: dict[str, float],
-                p_up: float | None = None) -> dict[str, Any]:
+    def explain(self, model_version: str, values: dict[str, float], p_up: float | None = None) -> dict[str, Any]:
         e = self._entry(model_version)
         names = e.model.feature_names
-        row = np.array([[math.nan if values.get(n) is None else float(values[n]) for n in names]],
-                       dtype=np.float32)
+        row = np.array([[math.nan if values.get(n) is None else float(values[n]) for n in names]], dtype=np.float32)
         contrib = e.fn(row)
         contributions = {n: float(c) for n, c in zip(names, contrib[:-1], strict=True)}
-        return summarise(contributions, float(contrib[-1]), e.method, model_version, values,
-                         self.settings.serving.explain_top_k, p_up)
+        return summarise(
+            contributions,
+            float(contrib[-1]),
+            e.method,
+            model_version,
+            values,
+            self.settings.serving.explain_top_k,
+            p_up,
+        )
 
 
-def summarise(contributions: dict[str, float], base_value: float, method: str, model_version: str,
-              values: dict[str, float], top_k: int, p_up: float | None) -> dict[str, Any]:
+def summarise(
+    contributions: dict[str, float],
+    base_value: float,
+    method: str,
+    model_version: str,
+    values: dict[str, float],
+    top_k: int,
+    p_up: float | None,
+) -> dict[str, Any]:
     """Top factors each way and a one-line explanation from SHAP contributions."""
     ordered = sorted(contributions.items(), key=lambda kv: kv[1], reverse=True)
 
     def factor(name: str, c: float) -> dict[str, Any]:
         v = values.get(name)
-        return {"feature": name, "contribution": c,
-                "value": None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)}
+        return {
+            "feature": name,
+            "contribution": c,
+            "value": None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v),
+        }
 
     pos = [factor(n, c) for n, c in ordered if c > 0][:top_k]
     neg = [factor(n, c) for n, c in reversed(ordered) if c < 0][:top_k]
     margin = base_value + sum(contributions.values())
 
-    out = {"method": method, "model_version": model_version, "base_value": base_value,
-           "margin": margin, "contributions": contributions, "top_positive": pos,
-           "top_negative": neg, "units": "log-odds"}
+    out = {
+        "method": method,
+        "model_version": model_version,
+        "base_value": base_value,
+        "margin": margin,
+        "contributions": contributions,
+        "top_positive": pos,
+        "top_negative": neg,
+        "units": "log-odds",
+    }
     return with_probability(out, p_up)
 
 
 def with_probability(explanation: dict[str, Any], p_up: float | None) -> dict[str, Any]:
     """The explanation with its one-line text led by the served (calibrated) P(up)."""
+
     def fmt(items: list[dict[str, Any]]) -> str:
         return ", ".join(f"{f['feature']} ({f['contribution']:+.3f})" for f in items) or "nothing"
 
     lead = f"P(up) {p_up:.2f}" if p_up is not None else f"log-odds {explanation['margin']:+.3f}"
-    text = (f"{lead}: pushed up most by {fmt(explanation['top_positive'])}; "
-            f"pushed down most by {fmt(explanation['top_negative'])}.")
+    text = (
+        f"{lead}: pushed up most by {fmt(explanation['top_positive'])}; "
+        f"pushed down most by {fmt(explanation['top_negative'])}."
+    )
     return {**explanation, "text": text}

@@ -42,8 +42,9 @@ class FeatureLookup:
         from rayapp.warehouse import get_pool
 
         if not settings.redis.url or not settings.database.url:
-            raise ValueError("FeatureLookup needs resolved redis.url and database.url "
-                             "(rayapp.serving.deployments.resolve_settings)")
+            raise ValueError(
+                "FeatureLookup needs resolved redis.url and database.url (rayapp.serving.deployments.resolve_settings)"
+            )
         configure(settings.log.level, settings.log.format)  # replicas start unconfigured
         self.settings = settings
         self.online = RedisOnlineStore(settings.redis.url, socket_timeout=settings.redis.socket_timeout_s)
@@ -67,7 +68,8 @@ class FeatureLookup:
             return None
         ts, vals, names = row
         return pd.Timestamp(ts).tz_convert("UTC"), {
-            n: (math.nan if v is None else float(v)) for n, v in zip(names, vals, strict=True)}
+            n: (math.nan if v is None else float(v)) for n, v in zip(names, vals, strict=True)
+        }
 
     # ---- API -----------------------------------------------------------------------------------
     def lookup(self, symbol: str, feature_set_version: str) -> dict[str, Any]:
@@ -86,15 +88,28 @@ class FeatureLookup:
         if offline is not None and (vec is None or offline[0] > vec.ts):
             self.counts["offline"] += 1
             ts, values = offline
-            return _result(symbol, feature_set_version, ts, values, "offline", reason,
-                           (now - ts).total_seconds(), self.max_age_s)
+            return _result(
+                symbol, feature_set_version, ts, values, "offline", reason, (now - ts).total_seconds(), self.max_age_s
+            )
         if vec is not None:  # stale, but nothing newer exists anywhere: serve it, flagged
             self.counts["online"] += 1
-            return _result(symbol, feature_set_version, vec.ts, vec.values, "online", None,
-                           (now - vec.ts).total_seconds(), self.max_age_s)
+            return _result(
+                symbol,
+                feature_set_version,
+                vec.ts,
+                vec.values,
+                "online",
+                None,
+                (now - vec.ts).total_seconds(),
+                self.max_age_s,
+            )
         self.counts["missing"] += 1
-        return {"found": False, "symbol": symbol, "feature_set_version": feature_set_version,
-                "reason": reason + "; offline store has no row either"}
+        return {
+            "found": False,
+            "symbol": symbol,
+            "feature_set_version": feature_set_version,
+            "reason": reason + "; offline store has no row either",
+        }
 
     def latest_ts(self, symbol: str, feature_set_version: str) -> str | None:
         """Timestamp of the newest vector in either store (the WebSocket watcher's trigger)."""
@@ -114,8 +129,13 @@ class FeatureLookup:
                 conn.execute("SELECT 1")
         except Exception as exc:
             pg_ok, pg_error = False, type(exc).__name__
-        return {"redis": redis_ok, "postgres": pg_ok, "postgres_error": pg_error,
-                "check_ms": (time.perf_counter() - t0) * 1e3, "counts": dict(self.counts)}
+        return {
+            "redis": redis_ok,
+            "postgres": pg_ok,
+            "postgres_error": pg_error,
+            "check_ms": (time.perf_counter() - t0) * 1e3,
+            "counts": dict(self.counts),
+        }
 
 
 def fresh_online(vec: OnlineVector, max_age_s: float, now: pd.Timestamp | None = None) -> dict[str, Any] | None:
@@ -128,12 +148,26 @@ def fresh_online(vec: OnlineVector, max_age_s: float, now: pd.Timestamp | None =
     return _result(vec.symbol, vec.feature_set_version, vec.ts, vec.values, "online", None, age, max_age_s)
 
 
-def _result(symbol: str, fsv: str, ts: pd.Timestamp, values: dict[str, float], source: str,
-            reason: str | None, age_s: float, max_age_s: float) -> dict[str, Any]:
+def _result(
+    symbol: str,
+    fsv: str,
+    ts: pd.Timestamp,
+    values: dict[str, float],
+    source: str,
+    reason: str | None,
+    age_s: float,
+    max_age_s: float,
+) -> dict[str, Any]:
     return {
-        "found": True, "symbol": symbol, "feature_set_version": fsv, "ts": ts.isoformat(),
+        "found": True,
+        "symbol": symbol,
+        "feature_set_version": fsv,
+        "ts": ts.isoformat(),
         # JSON has no NaN: a missing feature travels as None.
         "values": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()},
-        "source": source, "fallback": reason is not None, "reason": reason,
-        "age_s": age_s, "stale": age_s > max_age_s,
+        "source": source,
+        "fallback": reason is not None,
+        "reason": reason,
+        "age_s": age_s,
+        "stale": age_s > max_age_s,
     }

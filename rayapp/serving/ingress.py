@@ -31,8 +31,9 @@ class Ingress:
         self.settings = settings
         self.metrics = ServingMetrics()
         pool = get_pool(settings.database.url, migrate_schema=False)
-        self.service = PredictionService(settings, lookup, predictor, explainer, self.metrics, pool,
-                                         online_url=settings.redis.url)
+        self.service = PredictionService(
+            settings, lookup, predictor, explainer, self.metrics, pool, online_url=settings.redis.url
+        )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self.settings, self.service, self.metrics)

@@ -36,8 +36,9 @@ def prices(conn: psycopg.Connection, symbol: str, hours: int, preference: Sequen
         return {"symbol": symbol, "source": None, "items": []}
     source = pick_source(counts, preference)
     rows = conn.execute(
-        "SELECT open_time, close FROM candles WHERE symbol = %s AND source = %s "
-        "ORDER BY open_time DESC LIMIT %s", (symbol, source, hours)).fetchall()
+        "SELECT open_time, close FROM candles WHERE symbol = %s AND source = %s ORDER BY open_time DESC LIMIT %s",
+        (symbol, source, hours),
+    ).fetchall()
     items = [{"ts": r[0].astimezone(UTC), "close": float(r[1])} for r in reversed(rows)]
     return {"symbol": symbol, "source": source, "items": items}
 
@@ -48,8 +49,14 @@ def freshness(conn: psycopg.Connection) -> dict[str, Any]:
     for dataset, table, source_col, time_col in FRESHNESS_QUERIES:
         # identifiers come from the constant above, never from a request
         for source, latest in conn.execute(
-                f"SELECT {source_col}, max({time_col}) FROM {table} GROUP BY {source_col} "
-                f"ORDER BY {source_col}").fetchall():
-            items.append({"source": str(source), "dataset": dataset, "latest": latest,
-                          "age_s": (now - latest).total_seconds() if latest is not None else None})
+            f"SELECT {source_col}, max({time_col}) FROM {table} GROUP BY {source_col} ORDER BY {source_col}"
+        ).fetchall():
+            items.append(
+                {
+                    "source": str(source),
+                    "dataset": dataset,
+                    "latest": latest,
+                    "age_s": (now - latest).total_seconds() if latest is not None else None,
+                }
+            )
     return {"checked_at": now, "items": items}

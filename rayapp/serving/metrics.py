@@ -27,40 +27,64 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("rayapp_http_requests_total", "HTTP requests by endpoint and status",
-                                ["method", "endpoint", "status"], registry=r)
-        self.latency = Histogram("rayapp_http_request_duration_seconds", "HTTP request latency",
-                                 ["method", "endpoint"], buckets=LATENCY_BUCKETS, registry=r)
-        self.predictions = Counter("rayapp_predictions_total", "Predictions served",
-                                   ["symbol", "direction", "source"], registry=r)
-        self.p_up = Histogram("rayapp_prediction_p_up", "Calibrated P(up) of served predictions",
-                              buckets=[i / 20 for i in range(1, 20)], registry=r)
+        self.requests = Counter(
+            "rayapp_http_requests_total",
+            "HTTP requests by endpoint and status",
+            ["method", "endpoint", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "rayapp_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "rayapp_predictions_total", "Predictions served", ["symbol", "direction", "source"], registry=r
+        )
+        self.p_up = Histogram(
+            "rayapp_prediction_p_up",
+            "Calibrated P(up) of served predictions",
+            buckets=[i / 20 for i in range(1, 20)],
+            registry=r,
+        )
         self.expected_return = Histogram(
-            "rayapp_prediction_expected_return", "Expected h-hour log return of served predictions",
-            buckets=(-0.02, -0.01, -0.005, -0.002, -0.001, 0, 0.001, 0.002, 0.005, 0.01, 0.02), registry=r)
+            "rayapp_prediction_expected_return",
+            "Expected h-hour log return of served predictions",
+            buckets=(-0.02, -0.01, -0.005, -0.002, -0.001, 0, 0.001, 0.002, 0.005, 0.01, 0.02),
+            registry=r,
+        )
         self.model = Info("rayapp_model", "The model version being served", registry=r)
-        self.model_swaps = Gauge("rayapp_model_swaps", "Champion hot swaps seen by the predictor",
-                                 registry=r)
-        self.staleness = Gauge("rayapp_feature_staleness_seconds",
-                               "Age of the feature vector used by the last prediction", ["symbol"],
-                               registry=r)
-        self.fallbacks = Counter("rayapp_feature_fallback_total",
-                                 "Lookups answered by the offline store", ["reason"], registry=r)
-        self.ws_clients = Gauge("rayapp_websocket_clients", "Connected WebSocket clients", ["channel"],
-                                registry=r)
-        self.pushes = Counter("rayapp_websocket_messages_total", "WebSocket messages sent",
-                              ["channel", "type"], registry=r)
-        self.outcomes = Counter("rayapp_outcomes_resolved_total", "Predictions whose outcome was filled",
-                                registry=r)
-        self.log_failures = Counter("rayapp_prediction_log_failures_total",
-                                    "Predictions served but not written to the predictions table",
-                                    registry=r)
-        self.upstream_retries = Counter("rayapp_upstream_retries_total",
-                                        "Deployment calls retried after a lost replica", ["deployment"],
-                                        registry=r)
-        self.cache = Counter("rayapp_prediction_cache_total",
-                             "Predictions answered from the (model version, vector) cache or computed",
-                             ["result"], registry=r)
+        self.model_swaps = Gauge("rayapp_model_swaps", "Champion hot swaps seen by the predictor", registry=r)
+        self.staleness = Gauge(
+            "rayapp_feature_staleness_seconds",
+            "Age of the feature vector used by the last prediction",
+            ["symbol"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "rayapp_feature_fallback_total", "Lookups answered by the offline store", ["reason"], registry=r
+        )
+        self.ws_clients = Gauge("rayapp_websocket_clients", "Connected WebSocket clients", ["channel"], registry=r)
+        self.pushes = Counter(
+            "rayapp_websocket_messages_total", "WebSocket messages sent", ["channel", "type"], registry=r
+        )
+        self.outcomes = Counter("rayapp_outcomes_resolved_total", "Predictions whose outcome was filled", registry=r)
+        self.log_failures = Counter(
+            "rayapp_prediction_log_failures_total",
+            "Predictions served but not written to the predictions table",
+            registry=r,
+        )
+        self.upstream_retries = Counter(
+            "rayapp_upstream_retries_total", "Deployment calls retried after a lost replica", ["deployment"], registry=r
+        )
+        self.cache = Counter(
+            "rayapp_prediction_cache_total",
+            "Predictions answered from the (model version, vector) cache or computed",
+            ["result"],
+            registry=r,
+        )
         for ch in ("predictions", "metrics"):
             self.ws_clients.labels(ch).set(0)
 
@@ -69,9 +93,14 @@ class ServingMetrics:
 
     def set_model(self, info: dict[str, Any]) -> None:
         if info.get("loaded"):
-            self.model.info({"name": str(info["name"]), "version": str(info["version"]),
-                             "feature_set_version": str(info["feature_set_version"]),
-                             "horizon_h": str(info["horizon_h"])})
+            self.model.info(
+                {
+                    "name": str(info["name"]),
+                    "version": str(info["version"]),
+                    "feature_set_version": str(info["feature_set_version"]),
+                    "horizon_h": str(info["horizon_h"]),
+                }
+            )
             self.model_swaps.set(float(info.get("swaps", 0)))
 
     def observe_prediction(self, symbol: str, pred: dict[str, Any], source: str, age_s: float | None) -> None:

@@ -59,8 +59,7 @@ def _client(settings: Settings) -> Any:
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
-                        registry_uri=settings.mlflow_tracking_uri)
+    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
 
 
 def alias_version(settings: Settings, alias: str = CHAMPION) -> str:
@@ -88,11 +87,15 @@ def _check(model: LoadedModel) -> LoadedModel:
     b, tags = model.bundle, model.tags
     # The version tags and the bundle must agree, or the booster would see misordered columns.
     if tags.get("feature_set_version") not in (None, b.feature_set_version):
-        raise ValueError(f"{model.name} v{model.version}: tag feature_set_version="
-                         f"{tags['feature_set_version']} but bundle has {b.feature_set_version}")
+        raise ValueError(
+            f"{model.name} v{model.version}: tag feature_set_version="
+            f"{tags['feature_set_version']} but bundle has {b.feature_set_version}"
+        )
     if model.booster.num_features() != len(b.feature_names):
-        raise ValueError(f"{model.name} v{model.version}: booster has {model.booster.num_features()} "
-                         f"features, bundle names {len(b.feature_names)}")
+        raise ValueError(
+            f"{model.name} v{model.version}: booster has {model.booster.num_features()} "
+            f"features, bundle names {len(b.feature_names)}"
+        )
     return model
 
 
@@ -107,8 +110,9 @@ def _write_cache(settings: Settings, model: LoadedModel) -> None:
     tmp.mkdir(parents=True)
     model.booster.save_model(str(tmp / "model.ubj"))
     (tmp / "bundle.json").write_text(model.bundle.to_json())
-    (tmp / "meta.json").write_text(json.dumps({"name": model.name, "version": model.version,
-                                               "run_id": model.run_id, "tags": model.tags}))
+    (tmp / "meta.json").write_text(
+        json.dumps({"name": model.name, "version": model.version, "run_id": model.run_id, "tags": model.tags})
+    )
     try:
         os.replace(tmp, d)
     except OSError:  # another replica cached it first: theirs is the same version
@@ -124,9 +128,17 @@ def _read_cache(settings: Settings, version: str) -> LoadedModel | None:
     meta = json.loads((d / "meta.json").read_text())
     booster = xgb.Booster()
     booster.load_model(str(d / "model.ubj"))
-    return _check(LoadedModel(name=meta["name"], version=meta["version"], run_id=meta["run_id"],
-                              booster=booster, bundle=ModelBundle.from_json((d / "bundle.json").read_text()),
-                              tags=meta["tags"], source="cache"))
+    return _check(
+        LoadedModel(
+            name=meta["name"],
+            version=meta["version"],
+            run_id=meta["run_id"],
+            booster=booster,
+            bundle=ModelBundle.from_json((d / "bundle.json").read_text()),
+            tags=meta["tags"],
+            source="cache",
+        )
+    )
 
 
 def remember_alias(settings: Settings, alias: str, version: str) -> None:
@@ -151,8 +163,14 @@ def load_version(settings: Settings, version: str) -> LoadedModel:
         log.warning("model cache unreadable", version=str(version), error=type(exc).__name__)
         cached = None
     if cached is not None:
-        log.info("model loaded", model=cached.name, version=cached.version, source="cache",
-                 features=len(cached.feature_names), feature_set_version=cached.feature_set_version)
+        log.info(
+            "model loaded",
+            model=cached.name,
+            version=cached.version,
+            source="cache",
+            features=len(cached.feature_names),
+            feature_set_version=cached.feature_set_version,
+        )
         return cached
     import mlflow.artifacts
     import mlflow.xgboost
@@ -163,13 +181,29 @@ def load_version(settings: Settings, version: str) -> LoadedModel:
     booster = mlflow.xgboost.load_model(f"models:/{name}/{mv.version}")
     if mv.run_id is None:
         raise ModelNotFound(f"{name} v{mv.version} has no run: the serving bundle cannot be found")
-    local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=BUNDLE_ARTIFACT,
-                                               tracking_uri=settings.mlflow_tracking_uri)
+    local = mlflow.artifacts.download_artifacts(
+        run_id=mv.run_id, artifact_path=BUNDLE_ARTIFACT, tracking_uri=settings.mlflow_tracking_uri
+    )
     bundle = ModelBundle.from_json(Path(local).read_text())
-    model = _check(LoadedModel(name=name, version=str(mv.version), run_id=mv.run_id, booster=booster,
-                               bundle=bundle, tags=dict(mv.tags or {})))
-    log.info("model loaded", model=name, version=str(mv.version), run_id=mv.run_id, source="registry",
-             features=len(bundle.feature_names), feature_set_version=bundle.feature_set_version)
+    model = _check(
+        LoadedModel(
+            name=name,
+            version=str(mv.version),
+            run_id=mv.run_id,
+            booster=booster,
+            bundle=bundle,
+            tags=dict(mv.tags or {}),
+        )
+    )
+    log.info(
+        "model loaded",
+        model=name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        source="registry",
+        features=len(bundle.feature_names),
+        feature_set_version=bundle.feature_set_version,
+    )
     try:
         _write_cache(settings, model)
     except OSError as exc:  # a read-only state dir only costs the fast restart
@@ -181,8 +215,9 @@ def load_alias(settings: Settings, alias: str = CHAMPION) -> LoadedModel:
     return load_version(settings, alias_version(settings, alias))
 
 
-def _json_artifacts(client: Any, settings: Settings, run_id: str, folders: tuple[str, ...],
-                    skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def _json_artifacts(
+    client: Any, settings: Settings, run_id: str, folders: tuple[str, ...], skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
     import mlflow.artifacts
 
     out: dict[str, Any] = {}
@@ -194,8 +229,11 @@ def _json_artifacts(client: Any, settings: Settings, run_id: str, folders: tuple
         for item in items:
             if item.is_dir or item.path in skip or not item.path.endswith((".json", ".md")):
                 continue
-            local = Path(mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=item.path, tracking_uri=settings.mlflow_tracking_uri))
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=item.path, tracking_uri=settings.mlflow_tracking_uri
+                )
+            )
             text = local.read_text()
             key = item.path.replace("/", ".").rsplit(".", 1)[0]
             if item.path.endswith(".md"):
@@ -225,14 +263,22 @@ def load_report(settings: Settings, run_id: str | None) -> dict[str, Any]:
         "metrics": dict(run.data.metrics),
         "params": dict(run.data.params),
         "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
-        "artifacts": _json_artifacts(client, settings, run_id, ("training", "explain", "report"),
-                                     skip=("training/settings.json",)),
+        "artifacts": _json_artifacts(
+            client, settings, run_id, ("training", "explain", "report"), skip=("training/settings.json",)
+        ),
     }
     ablation: dict[str, Any] | None = None
-    runs = client.search_runs([run.info.experiment_id], filter_string="tags.stage = 'ablation'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        [run.info.experiment_id],
+        filter_string="tags.stage = 'ablation'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     if runs:
         ab = runs[0]
-        ablation = {"run_id": ab.info.run_id, "metrics": dict(ab.data.metrics),
-                    "artifacts": _json_artifacts(client, settings, ab.info.run_id, ("ablation",))}
+        ablation = {
+            "run_id": ab.info.run_id,
+            "metrics": dict(ab.data.metrics),
+            "artifacts": _json_artifacts(client, settings, ab.info.run_id, ("ablation",)),
+        }
     return {"training": training, "ablation": ablation}

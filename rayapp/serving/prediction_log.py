@@ -19,10 +19,26 @@ if TYPE_CHECKING:
 
 _NS = uuid.UUID("6f1c1f9e-6a43-4d7e-9c1b-7c7a3f5d2b10")
 
-COLUMNS = ("prediction_id", "symbol", "ts", "horizon_h", "model_name", "model_version",
-           "feature_set_version", "expected_return", "p_up", "direction", "interval_low",
-           "interval_high", "features", "explanation", "created_at", "realized_return",
-           "realized_direction", "resolved_at")
+COLUMNS = (
+    "prediction_id",
+    "symbol",
+    "ts",
+    "horizon_h",
+    "model_name",
+    "model_version",
+    "feature_set_version",
+    "expected_return",
+    "p_up",
+    "direction",
+    "interval_low",
+    "interval_high",
+    "features",
+    "explanation",
+    "created_at",
+    "realized_return",
+    "realized_direction",
+    "resolved_at",
+)
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM predictions"
 
 
@@ -54,8 +70,11 @@ def insert(conn: psycopg.Connection, row: dict[str, Any]) -> bool:
             %(direction)s, %(interval_low)s, %(interval_high)s, %(features)s, %(explanation)s)
         ON CONFLICT DO NOTHING
         """,
-        {**row, "features": Jsonb(_clean(row["features"])),
-         "explanation": None if row.get("explanation") is None else Jsonb(_clean(row["explanation"]))},
+        {
+            **row,
+            "features": Jsonb(_clean(row["features"])),
+            "explanation": None if row.get("explanation") is None else Jsonb(_clean(row["explanation"])),
+        },
     )
     conn.commit()
     return cur.rowcount == 1
@@ -75,20 +94,21 @@ def get(conn: psycopg.Connection, pid: str) -> dict[str, Any] | None:
 
 
 def latest(conn: psycopg.Connection, symbol: str) -> dict[str, Any] | None:
-    rec = conn.execute(_SELECT + " WHERE symbol = %s ORDER BY ts DESC, created_at DESC LIMIT 1",
-                       (symbol,)).fetchone()
+    rec = conn.execute(_SELECT + " WHERE symbol = %s ORDER BY ts DESC, created_at DESC LIMIT 1", (symbol,)).fetchone()
     return None if rec is None else _as_dict(rec)
 
 
-def since(conn: psycopg.Connection, symbol: str | None, since_ts: Any, limit: int,
-          *, by: str = "ts") -> list[dict[str, Any]]:
+def since(
+    conn: psycopg.Connection, symbol: str | None, since_ts: Any, limit: int, *, by: str = "ts"
+) -> list[dict[str, Any]]:
     """Forecasts after `since_ts` (by feature hour, or by `created_at` for reconnect catch-up)."""
     col = {"ts": "ts", "created_at": "created_at"}[by]  # whitelisted identifier, never user text
     recs = conn.execute(
         _SELECT + f" WHERE (%(symbol)s::text IS NULL OR symbol = %(symbol)s)"
         f" AND (%(since)s::timestamptz IS NULL OR {col} > %(since)s)"
         f" ORDER BY {col} ASC, prediction_id LIMIT %(limit)s",
-        {"symbol": symbol, "since": since_ts, "limit": limit}).fetchall()
+        {"symbol": symbol, "since": since_ts, "limit": limit},
+    ).fetchall()
     return [_as_dict(r) for r in recs]
 
 
@@ -137,8 +157,9 @@ def wilson(hits: int, n: int, z: float = 1.959963984540054) -> tuple[float | Non
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def track_record(conn: psycopg.Connection, symbol: str, horizon_h: int | None,
-                 model_version: str | None, max_points: int = 500) -> dict[str, Any]:
+def track_record(
+    conn: psycopg.Connection, symbol: str, horizon_h: int | None, model_version: str | None, max_points: int = 500
+) -> dict[str, Any]:
     """Directional accuracy with a Wilson interval; cumulative return vs buy-and-hold."""
     recs = conn.execute(
         """
@@ -148,10 +169,12 @@ def track_record(conn: psycopg.Connection, symbol: str, horizon_h: int | None,
           AND (%(h)s::int IS NULL OR horizon_h = %(h)s)
           AND (%(v)s::text IS NULL OR model_version = %(v)s)
         ORDER BY ts
-        """, {"symbol": symbol, "h": horizon_h, "v": model_version}).fetchall()
+        """,
+        {"symbol": symbol, "h": horizon_h, "v": model_version},
+    ).fetchall()
     pending = conn.execute(
-        "SELECT count(*) FROM predictions WHERE symbol = %s AND realized_return IS NULL",
-        (symbol,)).fetchone()
+        "SELECT count(*) FROM predictions WHERE symbol = %s AND realized_return IS NULL", (symbol,)
+    ).fetchone()
     n = len(recs)
     hits = sum(1 for r in recs if r[1] == r[3])
     lo, hi = wilson(hits, n)
@@ -160,16 +183,27 @@ def track_record(conn: psycopg.Connection, symbol: str, horizon_h: int | None,
     for ts, direction, r, _, version, _h in recs:
         strat += direction * r  # long when up is predicted, short when down: log returns add
         bh += r
-        series.append({"ts": ts.isoformat(), "strategy": math.expm1(strat), "buy_and_hold": math.expm1(bh),
-                       "model_version": version})
+        series.append(
+            {
+                "ts": ts.isoformat(),
+                "strategy": math.expm1(strat),
+                "buy_and_hold": math.expm1(bh),
+                "model_version": version,
+            }
+        )
     step = max(1, math.ceil(len(series) / max_points))
     points = series[::step]
     if series and points[-1] is not series[-1]:
         points.append(series[-1])
     return {
-        "symbol": symbol, "horizon_h": horizon_h, "model_version": model_version,
-        "resolved": n, "pending": int(pending[0]) if pending else 0, "hits": hits,
-        "accuracy": hits / n if n else None, "accuracy_ci95": [lo, hi],
+        "symbol": symbol,
+        "horizon_h": horizon_h,
+        "model_version": model_version,
+        "resolved": n,
+        "pending": int(pending[0]) if pending else 0,
+        "hits": hits,
+        "accuracy": hits / n if n else None,
+        "accuracy_ci95": [lo, hi],
         "cumulative_return": math.expm1(strat) if n else None,
         "buy_and_hold_return": math.expm1(bh) if n else None,
         # Overlapping horizons (h > 1 with hourly forecasts) make the cumulative sums an upper

@@ -113,14 +113,25 @@ class Predictor:
         out: dict[str, Any] = {"loaded": m is not None, "last_error": self.last_error, "swaps": self.swaps}
         if m is not None:
             b = m.bundle
-            out.update({
-                "name": m.name, "version": m.version, "run_id": m.run_id,
-                "feature_set_version": b.feature_set_version, "feature_names": list(b.feature_names),
-                "horizon_h": b.horizon_h, "cv_metrics": b.cv_metrics, "baselines": b.baselines,
-                "gate": b.gate, "data_range": b.data_range, "calibration": b.calibration.method,
-                "conformal_alpha": b.conformal.alpha, "tags": m.tags, "loaded_at": m.loaded_at,
-                "source": m.source,
-            })
+            out.update(
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "run_id": m.run_id,
+                    "feature_set_version": b.feature_set_version,
+                    "feature_names": list(b.feature_names),
+                    "horizon_h": b.horizon_h,
+                    "cv_metrics": b.cv_metrics,
+                    "baselines": b.baselines,
+                    "gate": b.gate,
+                    "data_range": b.data_range,
+                    "calibration": b.calibration.method,
+                    "conformal_alpha": b.conformal.alpha,
+                    "tags": m.tags,
+                    "loaded_at": m.loaded_at,
+                    "source": m.source,
+                }
+            )
         return out
 
     def report(self) -> dict[str, Any]:
@@ -142,18 +153,23 @@ class Predictor:
         m = self.model()
         if feature_set_version != m.feature_set_version:
             raise FeatureSetMismatch(
-                f"features are version {feature_set_version}, model {m.version} needs "
-                f"{m.feature_set_version}")
+                f"features are version {feature_set_version}, model {m.version} needs {m.feature_set_version}"
+            )
         row = np.array([[_num(values.get(n)) for n in m.feature_names]], dtype=np.float32)
         raw = m.booster.inplace_predict(row)
         raw_p = float(np.asarray(raw).reshape(-1)[0])
         out = m.bundle.predict(np.array([raw_p]))
         return {
-            "model_name": m.name, "model_version": m.version,
-            "feature_set_version": m.feature_set_version, "horizon_h": m.bundle.horizon_h,
-            "raw_p_up": raw_p, "p_up": float(out["p_up"][0]), "direction": int(out["direction"][0]),
+            "model_name": m.name,
+            "model_version": m.version,
+            "feature_set_version": m.feature_set_version,
+            "horizon_h": m.bundle.horizon_h,
+            "raw_p_up": raw_p,
+            "p_up": float(out["p_up"][0]),
+            "direction": int(out["direction"][0]),
             "expected_return": float(out["expected_return"][0]),
-            "interval_low": float(out["interval_low"][0]), "interval_high": float(out["interval_high"][0]),
+            "interval_low": float(out["interval_low"][0]),
+            "interval_high": float(out["interval_high"][0]),
             "interval_coverage": 1.0 - m.bundle.conformal.alpha,
         }
 

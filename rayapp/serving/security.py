@@ -33,18 +33,22 @@ log = get_logger(__name__)
 
 def api_key_dependency(serving: ServingSettings) -> Callable[..., Awaitable[None]]:
     """A FastAPI dependency that demands `serving.api_key_header` (documented in OpenAPI)."""
-    header = APIKeyHeader(name=serving.api_key_header, auto_error=False,
-                          description="required by mutating and admin endpoints")
+    header = APIKeyHeader(
+        name=serving.api_key_header, auto_error=False, description="required by mutating and admin endpoints"
+    )
     expected = serving.api_key
 
     async def require_key(request: Request) -> None:
         given = await header(request)
         if expected is None:
-            raise HTTPException(503, "mutating endpoints are disabled: no API key is configured "
-                                     "(set serving.api_key or RAYAPP_API_KEY)")
+            raise HTTPException(
+                503, "mutating endpoints are disabled: no API key is configured (set serving.api_key or RAYAPP_API_KEY)"
+            )
         if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise HTTPException(401, f"missing or invalid {serving.api_key_header} header",
-                                headers={"WWW-Authenticate": "ApiKey"})
+            raise HTTPException(
+                401, f"missing or invalid {serving.api_key_header} header", headers={"WWW-Authenticate": "ApiKey"}
+            )
+
     return require_key
 
 
@@ -130,10 +134,13 @@ def install(app: FastAPI, serving: ServingSettings) -> None:
     """CORS from config, the body limit, and the generic error handler."""
     app.add_middleware(BodySizeLimit, max_bytes=serving.max_body_bytes)
     if serving.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(serving.cors_origins),
-                           allow_methods=["GET", "POST", "OPTIONS"],
-                           allow_headers=["Content-Type", serving.api_key_header],
-                           allow_credentials=False)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(serving.cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Content-Type", serving.api_key_header],
+            allow_credentials=False,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: Exception) -> JSONResponse:

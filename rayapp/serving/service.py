@@ -66,6 +66,7 @@ class LocalHandle:
             @staticmethod
             def remote(*args: Any, **kwargs: Any) -> Any:
                 return asyncio.to_thread(fn, *args, **kwargs)
+
         return _Method
 
 
@@ -102,9 +103,16 @@ class _LRU:
 
 
 class PredictionService:
-    def __init__(self, settings: Settings, lookup: Any, predictor: Any, explainer: Any,
-                 metrics: ServingMetrics, pool: ConnectionPool | None,
-                 online_url: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        lookup: Any,
+        predictor: Any,
+        explainer: Any,
+        metrics: ServingMetrics,
+        pool: ConnectionPool | None,
+        online_url: str | None = None,
+    ) -> None:
         self.settings = settings
         self.lookup, self.predictor, self.explainer = lookup, predictor, explainer
         self.metrics = metrics
@@ -115,7 +123,7 @@ class PredictionService:
         self._retry_on = _retryable()
         self._methods: dict[tuple[str, str], Any] = {}
         size = settings.serving.prediction_cache_size
-        self._results = _LRU(size)          # (version, fsv, explain, vector) -> (pred, explanation)
+        self._results = _LRU(size)  # (version, fsv, explain, vector) -> (pred, explanation)
         self._logged = _LRU(max(size, 1024))  # prediction ids known to be in `predictions`
         self.online = None
         if online_url:
@@ -137,8 +145,13 @@ class PredictionService:
                 if attempt == 4:
                     raise
                 self.metrics.upstream_retries.labels(name).inc()
-                log.warning("deployment call retried", deployment=name, method=method,
-                            error=type(exc).__name__, attempt=attempt + 1)
+                log.warning(
+                    "deployment call retried",
+                    deployment=name,
+                    method=method,
+                    error=type(exc).__name__,
+                    attempt=attempt + 1,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
@@ -154,8 +167,7 @@ class PredictionService:
         info = await self.refresh_model()
         if info.get("loaded"):
             try:
-                info = {**info, "explainer": await self.call("Explainer", self.explainer, "info",
-                                                             info["version"])}
+                info = {**info, "explainer": await self.call("Explainer", self.explainer, "info", info["version"])}
             except Exception as exc:
                 info = {**info, "explainer": {"error": type(exc).__name__}}
         return info
@@ -177,11 +189,11 @@ class PredictionService:
                 return fresh
         return await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv)
 
-    async def _model_outputs(self, meta: dict[str, Any], values: dict[str, Any], fsv: str,
-                             explain: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    async def _model_outputs(
+        self, meta: dict[str, Any], values: dict[str, Any], fsv: str, explain: bool
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """(prediction, explanation) from the Predictor and Explainer, or from the LRU."""
-        key = (meta["version"], fsv, explain,
-               tuple(values.get(n) for n in meta["feature_names"]))
+        key = (meta["version"], fsv, explain, tuple(values.get(n) for n in meta["feature_names"]))
         hit = self._results.get(key)
         if hit is not None:
             self.metrics.cache.labels("hit").inc()
@@ -190,9 +202,11 @@ class PredictionService:
         # The explanation does not depend on the prediction, only on the model version: ask for
         # both at once (one round trip of latency instead of two) and redo the explanation in
         # the rare case a hot swap made the Predictor answer with another version.
-        expl_call = (asyncio.ensure_future(self.call("Explainer", self.explainer, "explain",
-                                                     meta["version"], values))
-                     if explain else None)
+        expl_call = (
+            asyncio.ensure_future(self.call("Explainer", self.explainer, "explain", meta["version"], values))
+            if explain
+            else None
+        )
         try:
             pred = await self.call("Predictor", self.predictor, "predict", values, fsv)
         except BaseException:
@@ -203,20 +217,23 @@ class PredictionService:
         if expl_call is not None:
             explanation = await expl_call
             if explanation["model_version"] != pred["model_version"] or not _explains(explanation, pred):
-                explanation = await self.call("Explainer", self.explainer, "explain",
-                                              pred["model_version"], values)
+                explanation = await self.call("Explainer", self.explainer, "explain", pred["model_version"], values)
                 if not _explains(explanation, pred):  # served, but said out loud and not cached
-                    log.error("explanation does not add up to the prediction",
-                              model_version=pred["model_version"], margin=explanation["margin"],
-                              raw_p_up=pred["raw_p_up"])
+                    log.error(
+                        "explanation does not add up to the prediction",
+                        model_version=pred["model_version"],
+                        margin=explanation["margin"],
+                        raw_p_up=pred["raw_p_up"],
+                    )
                     return pred, with_probability(explanation, pred["p_up"])
             explanation = with_probability(explanation, pred["p_up"])
         if pred["model_version"] == meta["version"]:
             self._results.put(key, (pred, explanation))
         return pred, explanation
 
-    async def predict(self, symbol: str, features: dict[str, float | None] | None = None,
-                      explain: bool = True) -> dict[str, Any]:
+    async def predict(
+        self, symbol: str, features: dict[str, float | None] | None = None, explain: bool = True
+    ) -> dict[str, Any]:
         if not self.meta.get("loaded"):
             await self.refresh_model()
         for attempt in range(2):
@@ -228,8 +245,15 @@ class PredictionService:
             fsv = meta["feature_set_version"]
             if features is not None:
                 _check_vector(features, meta["feature_names"])
-                found: dict[str, Any] = {"values": features, "ts": None, "source": "request",
-                                         "fallback": False, "reason": None, "stale": False, "age_s": None}
+                found: dict[str, Any] = {
+                    "values": features,
+                    "ts": None,
+                    "source": "request",
+                    "fallback": False,
+                    "reason": None,
+                    "stale": False,
+                    "age_s": None,
+                }
             else:
                 found = await self._lookup(symbol, fsv)
                 if not found["found"]:
@@ -247,8 +271,9 @@ class PredictionService:
         self.metrics.observe_prediction(symbol, pred, found["source"], found.get("age_s"))
         out = _response(symbol, found, pred, explanation)
         if found["ts"] is not None:
-            pid = prediction_log.prediction_id(symbol, found["ts"], pred["horizon_h"], pred["model_name"],
-                                               pred["model_version"])
+            pid = prediction_log.prediction_id(
+                symbol, found["ts"], pred["horizon_h"], pred["model_name"], pred["model_version"]
+            )
             out["prediction_id"] = pid
             if self._logged.get(pid):  # written before (the insert would be a no-op conflict)
                 out["logged"] = True
@@ -261,18 +286,29 @@ class PredictionService:
     async def _log(self, out: dict[str, Any]) -> bool:
         if self.pool is None:
             return False
-        row = {"prediction_id": out["prediction_id"], "symbol": out["symbol"], "ts": out["ts"],
-               "horizon_h": out["horizon_h"], "model_name": out["model_name"],
-               "model_version": out["model_version"], "feature_set_version": out["feature_set_version"],
-               "expected_return": out["expected_return"], "p_up": out["p_up"],
-               "direction": out["direction"], "interval_low": out["interval"]["low"],
-               "interval_high": out["interval"]["high"], "features": out["features"],
-               "explanation": out["explanation"]}
+        row = {
+            "prediction_id": out["prediction_id"],
+            "symbol": out["symbol"],
+            "ts": out["ts"],
+            "horizon_h": out["horizon_h"],
+            "model_name": out["model_name"],
+            "model_version": out["model_version"],
+            "feature_set_version": out["feature_set_version"],
+            "expected_return": out["expected_return"],
+            "p_up": out["p_up"],
+            "direction": out["direction"],
+            "interval_low": out["interval"]["low"],
+            "interval_high": out["interval"]["high"],
+            "features": out["features"],
+            "explanation": out["explanation"],
+        }
         pool = self.pool
         try:
+
             def write() -> None:
                 with pool.connection() as conn:
                     prediction_log.insert(conn, row)
+
             await asyncio.to_thread(write)
             return True
         except Exception as exc:  # still answer, but say it was not logged and count it
@@ -288,6 +324,7 @@ class PredictionService:
         def run() -> Any:
             with pool.connection() as conn:
                 return fn(conn, *args)
+
         return await asyncio.to_thread(run)
 
     # ---- background loops (started by the app's lifespan) --------------------------------------
@@ -307,8 +344,7 @@ class PredictionService:
                 return 0
         pushed = 0
         for symbol in self.settings.symbols:
-            ts = await self.call("FeatureLookup", self.lookup, "latest_ts", symbol,
-                                 self.meta["feature_set_version"])
+            ts = await self.call("FeatureLookup", self.lookup, "latest_ts", symbol, self.meta["feature_set_version"])
             if ts is None or ts == self._seen_ts.get(symbol):
                 continue
             pred = await self.predict(symbol)
@@ -352,31 +388,56 @@ def _explains(explanation: dict[str, Any], pred: dict[str, Any], tol: float = 1e
 
 
 def _check_vector(features: dict[str, float | None], names: list[str]) -> None:
-    errors = [{"type": "extra_forbidden", "loc": ["body", "features", k],
-               "msg": "not a feature of the served model", "input": v}
-              for k, v in features.items() if k not in names]
-    errors += [{"type": "missing", "loc": ["body", "features", n],
-                "msg": "feature required by the served model (send null for a missing value)", "input": None}
-               for n in names if n not in features]
+    errors = [
+        {
+            "type": "extra_forbidden",
+            "loc": ["body", "features", k],
+            "msg": "not a feature of the served model",
+            "input": v,
+        }
+        for k, v in features.items()
+        if k not in names
+    ]
+    errors += [
+        {
+            "type": "missing",
+            "loc": ["body", "features", n],
+            "msg": "feature required by the served model (send null for a missing value)",
+            "input": None,
+        }
+        for n in names
+        if n not in features
+    ]
     if errors:
         raise FeatureValidation(errors)
 
 
-def _response(symbol: str, found: dict[str, Any], pred: dict[str, Any],
-              explanation: dict[str, Any] | None) -> dict[str, Any]:
-    values = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v))
-              for k, v in found["values"].items()}
+def _response(
+    symbol: str, found: dict[str, Any], pred: dict[str, Any], explanation: dict[str, Any] | None
+) -> dict[str, Any]:
+    values = {
+        k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v))
+        for k, v in found["values"].items()
+    }
     return {
-        "prediction_id": None, "symbol": symbol, "ts": found["ts"], "horizon_h": pred["horizon_h"],
-        "expected_return": pred["expected_return"], "direction": pred["direction"],
-        "direction_label": "up" if pred["direction"] == 1 else "down", "p_up": pred["p_up"],
-        "interval": {"low": pred["interval_low"], "high": pred["interval_high"],
-                     "coverage": pred["interval_coverage"]},
-        "model_name": pred["model_name"], "model_version": pred["model_version"],
-        "feature_set_version": pred["feature_set_version"], "features": values,
-        "explanation": explanation, "created_at": _now_iso(),
+        "prediction_id": None,
+        "symbol": symbol,
+        "ts": found["ts"],
+        "horizon_h": pred["horizon_h"],
+        "expected_return": pred["expected_return"],
+        "direction": pred["direction"],
+        "direction_label": "up" if pred["direction"] == 1 else "down",
+        "p_up": pred["p_up"],
+        "interval": {"low": pred["interval_low"], "high": pred["interval_high"], "coverage": pred["interval_coverage"]},
+        "model_name": pred["model_name"],
+        "model_version": pred["model_version"],
+        "feature_set_version": pred["feature_set_version"],
+        "features": values,
+        "explanation": explanation,
+        "created_at": _now_iso(),
         "feature_source": {k: found[k] for k in ("source", "fallback", "reason", "stale", "age_s")},
-        "degraded": bool(found["fallback"] or found["stale"]), "logged": False,
+        "degraded": bool(found["fallback"] or found["stale"]),
+        "logged": False,
     }
 
 
@@ -388,13 +449,23 @@ def row_to_prediction(row: dict[str, Any]) -> dict[str, Any]:
     """A `predictions` row in the API's Prediction shape."""
     d = int(row["direction"])
     return {
-        "prediction_id": row["prediction_id"], "symbol": row["symbol"], "ts": row["ts"],
-        "horizon_h": row["horizon_h"], "expected_return": row["expected_return"], "direction": d,
-        "direction_label": "up" if d == 1 else "down", "p_up": row["p_up"],
+        "prediction_id": row["prediction_id"],
+        "symbol": row["symbol"],
+        "ts": row["ts"],
+        "horizon_h": row["horizon_h"],
+        "expected_return": row["expected_return"],
+        "direction": d,
+        "direction_label": "up" if d == 1 else "down",
+        "p_up": row["p_up"],
         "interval": {"low": row["interval_low"], "high": row["interval_high"], "coverage": None},
-        "model_name": row["model_name"], "model_version": row["model_version"],
-        "feature_set_version": row["feature_set_version"], "features": row["features"],
-        "explanation": row["explanation"], "created_at": row["created_at"], "logged": True,
-        "realized_return": row["realized_return"], "realized_direction": row["realized_direction"],
+        "model_name": row["model_name"],
+        "model_version": row["model_version"],
+        "feature_set_version": row["feature_set_version"],
+        "features": row["features"],
+        "explanation": row["explanation"],
+        "created_at": row["created_at"],
+        "logged": True,
+        "realized_return": row["realized_return"],
+        "realized_direction": row["realized_direction"],
         "resolved_at": row["resolved_at"],
     }

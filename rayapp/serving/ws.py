@@ -37,8 +37,7 @@ class Client:
     async def send(self, kind: str, payload: dict[str, Any]) -> None:
         async with self.lock:
             self.seq += 1
-            await asyncio.wait_for(self.ws.send_json({"type": kind, "seq": self.seq, **payload}),
-                                   SEND_TIMEOUT_S)
+            await asyncio.wait_for(self.ws.send_json({"type": kind, "seq": self.seq, **payload}), SEND_TIMEOUT_S)
         self.metrics.pushes.labels(self.channel, kind).inc()
 
 
@@ -58,8 +57,7 @@ class Hub:
 
     async def broadcast_prediction(self, pred: dict[str, Any]) -> int:
         clients = list(self.clients["predictions"])
-        results = await asyncio.gather(*(c.send("prediction", {"data": pred}) for c in clients),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(c.send("prediction", {"data": pred}) for c in clients), return_exceptions=True)
         for client, res in zip(clients, results, strict=True):
             if isinstance(res, BaseException):
                 self._remove(client)
@@ -69,6 +67,7 @@ class Hub:
 
     async def _serve(self, client: Client, interval_s: float, tick: Any) -> None:
         """Read the client (pings, close) in one task; send `tick()` every interval from this one."""
+
         async def reader() -> None:
             while True:
                 text = await client.ws.receive_text()
@@ -106,8 +105,8 @@ class Hub:
             hb = self.service.settings.serving.ws_heartbeat_s
 
             async def heartbeat() -> None:
-                await client.send("heartbeat", {"ts": time.time(),
-                                                "model_version": self.service.meta.get("version")})
+                await client.send("heartbeat", {"ts": time.time(), "model_version": self.service.meta.get("version")})
+
             await heartbeat()
             await self._serve(client, hb, heartbeat)
         except (TimeoutError, WebSocketDisconnect, RuntimeError):
@@ -122,6 +121,7 @@ class Hub:
 
         async def push() -> None:
             await client.send("metrics", {"ts": time.time(), "data": self.metrics.snapshot()})
+
         try:
             await push()
             await self._serve(client, self.service.settings.serving.ws_metrics_interval_s, push)

@@ -93,5 +93,10 @@ class ModelBundle:
         p = self.calibration(raw_p_up)
         er = self.expected_return(p)
         lo, hi = self.conformal.interval(er)
-        return {"p_up": p, "direction": np.where(p >= 0.5, 1, -1), "expected_return": er,
-                "interval_low": lo, "interval_high": hi}
+        return {
+            "p_up": p,
+            "direction": np.where(p >= 0.5, 1, -1),
+            "expected_return": er,
+            "interval_low": lo,
+            "interval_high": hi,
+        }

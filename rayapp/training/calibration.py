@@ -70,9 +70,7 @@ def fit_calibration(p: np.ndarray, y: np.ndarray, method: str = "isotonic") -> C
 def fit_return_model(ret: np.ndarray) -> ReturnModel:
     r = np.asarray(ret, float)
     up, down = r[r > 0], r[r <= 0]
-    return ReturnModel(
-        up_mean=float(up.mean()) if len(up) else 0.0, down_mean=float(down.mean()) if len(down) else 0.0
-    )
+    return ReturnModel(up_mean=float(up.mean()) if len(up) else 0.0, down_mean=float(down.mean()) if len(down) else 0.0)
 
 
 def fit_conformal(residuals: np.ndarray, alpha: float = 0.1) -> Conformal:

@@ -117,9 +117,7 @@ class WalkForwardSplit:
                 ok &= hours >= t0 - self.purge - self.train_size
             train = np.flatnonzero(ok)
             if len(train) < self.min_train:
-                raise ValueError(
-                    f"fold {k} has {len(train)} training rows, fewer than min_train {self.min_train}"
-                )
+                raise ValueError(f"fold {k} has {len(train)} training rows, fewer than min_train {self.min_train}")
             yield Fold(k, train, test)
 
     def folds(self, times: pd.DatetimeIndex | np.ndarray) -> list[Fold]:

@@ -38,9 +38,7 @@ def directional_accuracy(y_true: np.ndarray, pred_up: np.ndarray) -> dict[str, f
     return {"accuracy": k / n if n else float("nan"), "acc_low": lo, "acc_high": hi, "n": n}
 
 
-def strategy_returns(
-    position: np.ndarray, ret: np.ndarray, horizon: int = 1, fee_bps: float = 0.0
-) -> np.ndarray:
+def strategy_returns(position: np.ndarray, ret: np.ndarray, horizon: int = 1, fee_bps: float = 0.0) -> np.ndarray:
     """Per-row log returns of holding `position` (+1/-1/0) over each row, after costs."""
     pos = np.asarray(position, dtype=float)
     gross = pos * np.asarray(ret, dtype=float) / horizon
@@ -77,9 +75,7 @@ def win_rate(position: np.ndarray, ret: np.ndarray) -> float:
     return float((pnl[active] > 0).mean()) if active.any() else float("nan")
 
 
-def trading_metrics(
-    position: np.ndarray, ret: np.ndarray, horizon: int = 1, fee_bps: float = 10.0
-) -> dict[str, float]:
+def trading_metrics(position: np.ndarray, ret: np.ndarray, horizon: int = 1, fee_bps: float = 10.0) -> dict[str, float]:
     gross = strategy_returns(position, ret, horizon, 0.0)
     net = strategy_returns(position, ret, horizon, fee_bps)
     return {

@@ -52,16 +52,21 @@ def fit_booster(
     # The DMatrix gets the same thread budget as the booster: by default it would use every core,
     # and two concurrent 1-CPU Tune trials would then run four threads on two cores.
     dtrain = xgb.DMatrix(
-        X, label=y, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None,
+        X,
+        label=y,
+        missing=np.nan,
+        feature_names=list(feature_names) if feature_names is not None else None,
         nthread=nthread,
     )
     return xgb.train(bp, dtrain, num_boost_round=rounds)
 
 
-def predict_proba(booster: xgb.Booster, X: np.ndarray, feature_names: Sequence[str] | None = None,
-                  nthread: int | None = None) -> np.ndarray:
-    d = xgb.DMatrix(X, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None,
-                    nthread=nthread)
+def predict_proba(
+    booster: xgb.Booster, X: np.ndarray, feature_names: Sequence[str] | None = None, nthread: int | None = None
+) -> np.ndarray:
+    d = xgb.DMatrix(
+        X, missing=np.nan, feature_names=list(feature_names) if feature_names is not None else None, nthread=nthread
+    )
     return np.asarray(booster.predict(d), dtype=float)
 
 

@@ -153,9 +153,7 @@ def champion_config(client: Any, version: Any) -> dict[str, Any] | None:
     import mlflow
 
     try:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=version.run_id, artifact_path="training/config.json"
-        )
+        path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="training/config.json")
         return json.loads(Path(path).read_text())
     except Exception as exc:  # an older or foreign version without our artifact
         log.warning("champion has no training/config.json", version=version.version, error=str(exc)[:200])

@@ -21,9 +21,7 @@ def _plt() -> Any:
     return plt
 
 
-def plot_equity(
-    times: Any, position: np.ndarray, ret: np.ndarray, horizon: int, fee_bps: float, path: Path
-) -> None:
+def plot_equity(times: Any, position: np.ndarray, ret: np.ndarray, horizon: int, fee_bps: float, path: Path) -> None:
     plt = _plt()
     model = np.exp(np.cumsum(strategy_returns(position, ret, horizon, fee_bps)))
     bh = np.exp(np.cumsum(strategy_returns(np.ones(len(ret)), ret, horizon, fee_bps)))
@@ -83,9 +81,7 @@ def _fmt(v: Any) -> str:
 
 def _table(rows: dict[str, dict[str, Any]], cols: list[str]) -> str:
     head = "| name | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n"
-    return head + "".join(
-        f"| {n} | " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |\n" for n, r in rows.items()
-    )
+    return head + "".join(f"| {n} | " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |\n" for n, r in rows.items())
 
 
 def write_report(
@@ -129,9 +125,7 @@ def write_report(
         "Note: the search picked the configuration on these same folds, so its cross-validated "
         "score is optimistic by the selection among trials; the baselines carry no such bias.",
     ]
-    md += ["", "## Gate", f"- promote: **{gate.get('promote')}**"] + [
-        f"- {r}" for r in gate.get("reasons", [])
-    ]
+    md += ["", "## Gate", f"- promote: **{gate.get('promote')}**"] + [f"- {r}" for r in gate.get("reasons", [])]
     md += [
         "",
         "## Out-of-fold results (all test hours pooled) vs baselines",

@@ -46,9 +46,7 @@ def search_space(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
         elif kind == "choice":
             out[name] = tune.choice(list(spec["values"]))
         else:
-            raise ValueError(
-                f"tune.space.{name}: unknown type {kind!r} (int | uniform | loguniform | choice)"
-            )
+            raise ValueError(f"tune.space.{name}: unknown type {kind!r} (int | uniform | loguniform | choice)")
     return out
 
 
@@ -222,8 +220,10 @@ def run_search(
         run_config=tune.RunConfig(name=name, storage_path=str(storage) if storage else None, verbose=0),
     )
     t0 = time.perf_counter()
-    with _env("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"), _drop_log(
-            "ray.tune.analysis.experiment_analysis", "Failed to fetch metrics"):
+    with (
+        _env("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"),
+        _drop_log("ray.tune.analysis.experiment_analysis", "Failed to fetch metrics"),
+    ):
         grid = tuner.fit()
     wall = time.perf_counter() - t0
     trials = []

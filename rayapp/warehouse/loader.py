@@ -34,8 +34,7 @@ class UpsertResult:
         return self.rows - self.inserted - self.updated
 
     def as_dict(self) -> dict[str, int]:
-        return {"rows": self.rows, "inserted": self.inserted, "updated": self.updated,
-                "unchanged": self.unchanged}
+        return {"rows": self.rows, "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
 
 
 class DuplicateKeyError(ValueError):
@@ -147,13 +146,12 @@ def upsert_frame(
     key_ids = sql.SQL(", ").join(sql.Identifier(c) for c in key)
     with conn.transaction():
         conn.execute(
-            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-            .format(stage, ident)
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+                stage, ident
+            )
         )
         with conn.cursor() as cur:
-            with cur.copy(
-                sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, col_ids)
-            ) as copy:
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, col_ids)) as copy:
                 copy.write(payload)
             if upd:
                 set_clause = sql.SQL(", ").join(

@@ -40,9 +40,7 @@ def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
     return _clean(json.loads(json.dumps(raw, default=str)))  # type: ignore[no-any-return]
 
 
-def quarantine_rows(
-    conn: psycopg.Connection, target_table: str, source: str, rows: list[QuarantinedRow]
-) -> int:
+def quarantine_rows(conn: psycopg.Connection, target_table: str, source: str, rows: list[QuarantinedRow]) -> int:
     """Record failed rows; returns how many distinct (row, check) pairs were given."""
     if not rows:
         return 0
@@ -57,7 +55,10 @@ def quarantine_rows(
         }
     ).drop_duplicates(subset=["row_key", "check_name"], keep="last")
     upsert_frame(
-        conn, "quarantine", frame, key=["target_table", "source", "row_key", "check_name"],
+        conn,
+        "quarantine",
+        frame,
+        key=["target_table", "source", "row_key", "check_name"],
         update=["reason", "raw"],
     )
     return len(frame)

@@ -6,8 +6,16 @@ import psycopg
 from psycopg import sql
 
 TABLES = (
-    "candles", "articles", "article_sentiment", "social_counts", "market_index",
-    "quarantine", "watermarks", "feature_sets", "features", "predictions",
+    "candles",
+    "articles",
+    "article_sentiment",
+    "social_counts",
+    "market_index",
+    "quarantine",
+    "watermarks",
+    "feature_sets",
+    "features",
+    "predictions",
 )
 
 

@@ -34,14 +34,26 @@ def _reader(stream: Any, q: queue.Queue[str | None]) -> None:
     q.put(None)
 
 
-def run_driver(base_url: str, api_key: str, timeout_ms: int,
-               on_event: Callable[[dict[str, Any]], None] | None = None) -> tuple[int, dict[str, Any], str]:
+def run_driver(
+    base_url: str, api_key: str, timeout_ms: int, on_event: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[int, dict[str, Any], str]:
     """Run the Playwright driver; returns (exit code, events by name, its output)."""
     out_dir = FRONTEND / "e2e-artifacts"
-    env = {**os.environ, "BASE_URL": base_url, "API_KEY": api_key, "OUT_DIR": str(out_dir),
-           "TIMEOUT_MS": str(timeout_ms)}
-    proc = subprocess.Popen(["node", "e2e/dashboard.e2e.mjs"], cwd=FRONTEND, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "BASE_URL": base_url,
+        "API_KEY": api_key,
+        "OUT_DIR": str(out_dir),
+        "TIMEOUT_MS": str(timeout_ms),
+    }
+    proc = subprocess.Popen(
+        ["node", "e2e/dashboard.e2e.mjs"],
+        cwd=FRONTEND,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     q: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
     events: dict[str, Any] = {}
@@ -107,8 +119,10 @@ def test_dashboard_against_running_server(e2e_ready: None) -> None:
     """
     url, key = os.environ.get("RAYAPP_E2E_URL"), os.environ.get("RAYAPP_E2E_API_KEY")
     if not url or not key:
-        pytest.skip("set RAYAPP_E2E_URL and RAYAPP_E2E_API_KEY to drive a running `rayapp serve`/"
-                    "`rayapp demo` (replay feed); the fixture app test covers CI")
+        pytest.skip(
+            "set RAYAPP_E2E_URL and RAYAPP_E2E_API_KEY to drive a running `rayapp serve`/"
+            "`rayapp demo` (replay feed); the fixture app test covers CI"
+        )
     timeout_s = float(os.environ.get("RAYAPP_E2E_TIMEOUT_S", "600"))
     rc, events, log = run_driver(url.rstrip("/"), key, int(timeout_s * 1000))
     check(rc, events, log)

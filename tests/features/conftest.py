@@ -13,8 +13,7 @@ from tests.features import factories as F
 
 
 def to_inputs(s: F.Silver, fs: FeatureSet, symbol: str = "BTCUSDT") -> FeatureInputs:
-    return inputs_from_silver(symbol, s.candles, s.articles, s.sentiment, s.social_counts, s.market,
-                              fs.params)
+    return inputs_from_silver(symbol, s.candles, s.articles, s.sentiment, s.social_counts, s.market, fs.params)
 
 
 def load_silver(conn, s: F.Silver) -> None:
@@ -40,5 +39,8 @@ def silver() -> F.Silver:
 
 def frames_identical(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     """Same index, columns and float bits (NaN == NaN)."""
-    return (a.index.equals(b.index) and list(a.columns) == list(b.columns)
-            and bool((a.to_numpy("float64").view("int64") == b.to_numpy("float64").view("int64")).all()))
+    return (
+        a.index.equals(b.index)
+        and list(a.columns) == list(b.columns)
+        and bool((a.to_numpy("float64").view("int64") == b.to_numpy("float64").view("int64")).all())
+    )

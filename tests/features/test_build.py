@@ -16,8 +16,13 @@ from tests.features.conftest import frames_identical, to_inputs
 @pytest.mark.parametrize("which", ["core", "extended"])
 def test_chunked_build_equals_single_pass(ray_cluster, silver, core, extended, which):
     fs = core if which == "core" else extended
-    s = F.Silver(silver.candles.drop(silver.candles.index[700:702]).drop(silver.candles.index[1300:1320]),
-                 silver.articles, silver.sentiment, silver.social_counts, silver.market)
+    s = F.Silver(
+        silver.candles.drop(silver.candles.index[700:702]).drop(silver.candles.index[1300:1320]),
+        silver.articles,
+        silver.sentiment,
+        silver.social_counts,
+        silver.market,
+    )
     inputs = to_inputs(s, fs)
     single = compute_features(inputs, fs)
     for chunk_h in (97, 450):
@@ -26,21 +31,21 @@ def test_chunked_build_equals_single_pass(ray_cluster, silver, core, extended, w
         assert frames_identical(single, chunked), f"chunk_h={chunk_h}"
     # Bounded builds (the incremental path) give the same rows too.
     lo, hi = single.index[1500], single.index[1800]
-    part, _ = build_frame(inputs.window(lo - pd.Timedelta(hours=fs.params.warmup_h), hi), fs, lo, hi,
-                          chunk_h=120)
-    assert frames_identical(single.loc[lo:hi - pd.Timedelta(hours=1)], part)
+    part, _ = build_frame(inputs.window(lo - pd.Timedelta(hours=fs.params.warmup_h), hi), fs, lo, hi, chunk_h=120)
+    assert frames_identical(single.loc[lo : hi - pd.Timedelta(hours=1)], part)
 
 
 def _later_than(s: F.Silver, t: pd.Timestamp, lag_min: float) -> dict[str, np.ndarray]:
     """Which silver rows became available after the close of hour t (t + 1h)."""
     close = t + pd.Timedelta(hours=1)
     a = s.articles
-    avail = np.where(a["backfilled"], a["published_at"] + pd.Timedelta(minutes=lag_min),
-                     a["first_seen_at"])
-    return {"candles": (s.candles["open_time"] > t).to_numpy(),
-            "articles": (pd.Series(avail) >= close).to_numpy(),
-            "social": (s.social_counts["hour"] >= t).to_numpy(),
-            "market": (s.market["ts"] > t).to_numpy()}
+    avail = np.where(a["backfilled"], a["published_at"] + pd.Timedelta(minutes=lag_min), a["first_seen_at"])
+    return {
+        "candles": (s.candles["open_time"] > t).to_numpy(),
+        "articles": (pd.Series(avail) >= close).to_numpy(),
+        "social": (s.social_counts["hour"] >= t).to_numpy(),
+        "market": (s.market["ts"] > t).to_numpy(),
+    }
 
 
 def _alter_after(s: F.Silver, t: pd.Timestamp, rng: np.random.Generator) -> F.Silver:

@@ -19,8 +19,7 @@ N = 80
 
 @pytest.fixture(scope="module")
 def small():
-    fs = make_feature_set("core", sentiment_model_id=F.MODEL_ID, regime_window_h=10,
-                          regime_min_periods=5)
+    fs = make_feature_set("core", sentiment_model_id=F.MODEL_ID, regime_window_h=10, regime_min_periods=5)
     s = F.silver(N, n_news=0, n_social=0)
     s.social_counts = s.social_counts.iloc[0:0]
     return fs, s, compute_features(to_inputs(s, fs), fs)
@@ -28,8 +27,16 @@ def small():
 
 def test_feature_names_are_exactly_the_issue_list():
     assert FEATURE_GROUPS == {
-        "price": ["sma_20", "rsi", "atr", "returns_1h", "returns_4h", "returns_24h", "volume_ratio",
-                  "volatility_regime"],
+        "price": [
+            "sma_20",
+            "rsi",
+            "atr",
+            "returns_1h",
+            "returns_4h",
+            "returns_24h",
+            "volume_ratio",
+            "volatility_regime",
+        ],
         "sentiment": ["sentiment_mean", "sentiment_count", "sentiment_change_1h", "sentiment_extreme"],
         "social": ["social_volume", "social_sentiment"],
         "time": ["hour_of_day"],
@@ -55,11 +62,11 @@ def test_price_features_by_hand(small):
     h, lo, v = s.candles["high"].to_list(), s.candles["low"].to_list(), s.candles["volume"].to_list()
     t = 60
     row = fr.iloc[t]
-    assert row["sma_20"] == pytest.approx(sum(c[t - 19:t + 1]) / 20 / c[t] - 1, rel=1e-12)
+    assert row["sma_20"] == pytest.approx(sum(c[t - 19 : t + 1]) / 20 / c[t] - 1, rel=1e-12)
     assert row["returns_1h"] == pytest.approx(math.log(c[t] / c[t - 1]), rel=1e-12)
     assert row["returns_4h"] == pytest.approx(math.log(c[t] / c[t - 4]), rel=1e-12)
     assert row["returns_24h"] == pytest.approx(math.log(c[t] / c[t - 24]), rel=1e-12)
-    assert row["volume_ratio"] == pytest.approx(v[t] / (sum(v[t - 23:t + 1]) / 24), rel=1e-12)
+    assert row["volume_ratio"] == pytest.approx(v[t] / (sum(v[t - 23 : t + 1]) / 24), rel=1e-12)
     assert row["hour_of_day"] == s.candles["open_time"][t].hour
 
     diffs = [c[i] - c[i - 1] for i in range(1, t + 1)]
@@ -72,7 +79,7 @@ def test_price_features_by_hand(small):
 
     # 24h realised volatility ranked against the last 10 hours of itself (regime_window_h=10).
     r = np.log(np.array(c[1:]) / np.array(c[:-1]))
-    vol = {i: np.std(r[i - 24:i], ddof=1) for i in range(24, t + 1)}
+    vol = {i: np.std(r[i - 24 : i], ddof=1) for i in range(24, t + 1)}
     window = [vol[i] for i in range(t - 9, t + 1)]
     rank = sum(w <= vol[t] for w in window) / len(window)
     assert row["volatility_regime"] == (0 if rank <= 1 / 3 else 1 if rank <= 2 / 3 else 2)
@@ -83,7 +90,7 @@ def test_warmup_rows_are_missing_not_invented(small):
     assert fr["sma_20"].iloc[:19].isna().all() and fr["sma_20"].iloc[19:].notna().all()
     assert fr["rsi"].iloc[:14].isna().all() and fr["rsi"].iloc[14:].notna().all()
     assert fr["returns_24h"].iloc[:24].isna().all()
-    assert fr["volatility_regime"].iloc[:24 + 4].isna().all()  # 24 returns, then 5 ranked hours
+    assert fr["volatility_regime"].iloc[: 24 + 4].isna().all()  # 24 returns, then 5 ranked hours
     assert set(fr["volatility_regime"].dropna().unique()) <= {0.0, 1.0, 2.0}
 
 
@@ -94,9 +101,13 @@ def test_talib_parity_full_history():
     c = s.candles["close"].to_numpy()
     h, lo = s.candles["high"].to_numpy(), s.candles["low"].to_numpy()
     L = fs.params.ta_window_h
-    ref = {"rsi": talib.RSI(c, 14), "atr": talib.ATR(h, lo, c, 14) / c,
-           "sma_20": talib.SMA(c, 20) / c - 1, "ema_26": talib.EMA(c, 26) / c - 1,
-           "macd": talib.MACD(c, 12, 26, 9)[0] / c}
+    ref = {
+        "rsi": talib.RSI(c, 14),
+        "atr": talib.ATR(h, lo, c, 14) / c,
+        "sma_20": talib.SMA(c, 20) / c - 1,
+        "ema_26": talib.EMA(c, 26) / c - 1,
+        "macd": talib.MACD(c, 12, 26, 9)[0] / c,
+    }
     for name, want in ref.items():
         got = fr[name].to_numpy()
         assert np.array_equal(np.isnan(got), np.isnan(want)), name
@@ -112,8 +123,8 @@ def test_talib_parity_full_history():
     for t in (600, 1000, 1234, 1499):
         anchor = t - int(hours.iloc[t]) % B
         w = max(anchor - L + 1, 0)
-        assert fr["rsi"].iloc[t] == talib.RSI(c[w:t + 1], 14)[-1]
-        assert fr["sma_20"].iloc[t] == talib.SMA(c[anchor - 19:t + 1], 20)[-1] / c[t] - 1
+        assert fr["rsi"].iloc[t] == talib.RSI(c[w : t + 1], 14)[-1]
+        assert fr["sma_20"].iloc[t] == talib.SMA(c[anchor - 19 : t + 1], 20)[-1] / c[t] - 1
     up, mid, dn = talib.BBANDS(c, 20, 2, 2, 0)
     np.testing.assert_allclose(fr["bb_width"].to_numpy()[19:], ((up - dn) / mid)[19:], rtol=1e-9)
 
@@ -121,16 +132,15 @@ def test_talib_parity_full_history():
 def test_gap_fill_and_restart_after_long_gap():
     fs = make_feature_set("core", sentiment_model_id=F.MODEL_ID)
     s = F.silver(200, n_news=0, n_social=0)
-    drop_short = s.candles.index[50:52]        # 2 h: filled as flat no-trade hours
-    drop_long = s.candles.index[100:110]       # 10 h: stays missing
+    drop_short = s.candles.index[50:52]  # 2 h: filled as flat no-trade hours
+    drop_long = s.candles.index[100:110]  # 10 h: stays missing
     s.candles = s.candles.drop(drop_short.append(drop_long))
     fr = compute_features(to_inputs(s, fs), fs)
     ts = s.candles.set_index("open_time")
     assert len(fr) == len(ts) and fr.index.equals(pd.DatetimeIndex(ts.index).astype(fr.index.dtype))
     t52 = F.START + pd.Timedelta(hours=52)
     # Across the short gap the 1h return compares with the carried close of hour 51 (= hour 49).
-    assert fr.at[t52, "returns_1h"] == pytest.approx(math.log(ts.at[t52, "close"]
-                                                              / ts["close"].iloc[49]), rel=1e-12)
+    assert fr.at[t52, "returns_1h"] == pytest.approx(math.log(ts.at[t52, "close"] / ts["close"].iloc[49]), rel=1e-12)
     t110 = F.START + pd.Timedelta(hours=110)
     assert math.isnan(fr.at[t110, "returns_1h"]) and math.isnan(fr.at[t110, "rsi"])
     # The indicators restart after the long gap: RSI needs 15 fresh bars again.

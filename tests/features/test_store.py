@@ -37,15 +37,17 @@ def test_build_store_load_and_online_consistency(db, cfg, ray_cluster, silver):
     assert summary.rows == summary.inserted == len(silver.candles) and summary.quarantined == 0
     assert summary.online_ts == silver.candles["open_time"].max().isoformat()
 
-    names, params = db.execute("SELECT feature_names, params FROM feature_sets "
-                               "WHERE feature_set_version = %s", (fs.version,)).fetchone()
+    names, params = db.execute(
+        "SELECT feature_names, params FROM feature_sets WHERE feature_set_version = %s", (fs.version,)
+    ).fetchone()
     assert names == fs.names and params["sentiment_model_id"] == F.MODEL_ID
 
     stored = load_features(db, SYMBOL, fs.version)
     single = compute_features(to_inputs(silver, fs), fs)
     assert frames_identical(single, stored)  # NaN kept as NaN, every bit the same
-    assert stored["sentiment_mean"].isna().any() and (stored.loc[stored["sentiment_count"] == 0,
-                                                                 "sentiment_mean"].isna().all())
+    assert stored["sentiment_mean"].isna().any() and (
+        stored.loc[stored["sentiment_count"] == 0, "sentiment_mean"].isna().all()
+    )
     via_settings = load_features(cfg, SYMBOL, start=stored.index[10], end=stored.index[20])
     assert via_settings.attrs["feature_set_version"] == fs.version and len(via_settings) == 10
 
@@ -63,13 +65,16 @@ def test_build_store_load_and_online_consistency(db, cfg, ray_cluster, silver):
     store.write(SYMBOL, fs.version, vec.ts, {**vec.values, "rsi": vec.values["rsi"] + 1e-9})
     bad = online_check(cfg, hours=0)
     assert [(m.where, m.feature) for m in bad.mismatches] == [("online", "rsi")]
-    db.execute("UPDATE features SET vals[1] = 0.5 WHERE symbol = %s AND feature_set_version = %s "
-               "AND ts = %s", (SYMBOL, fs.version, stored.index[-3].to_pydatetime()))
+    db.execute(
+        "UPDATE features SET vals[1] = 0.5 WHERE symbol = %s AND feature_set_version = %s AND ts = %s",
+        (SYMBOL, fs.version, stored.index[-3].to_pydatetime()),
+    )
     db.commit()
     bad = online_check(cfg, hours=24)
     assert {(m.where, m.feature, m.ts) for m in bad.mismatches} == {
         ("online", "rsi", stored.index[-1].isoformat()),
-        ("offline", "sma_20", stored.index[-3].isoformat())}
+        ("offline", "sma_20", stored.index[-3].isoformat()),
+    }
     assert main(["features", "online-check", "--hours", "24", f"state_dir={cfg.state_dir}"]) == 1
     run_build(cfg, parallel=False)  # the job repairs both
     assert online_check(cfg, hours=24).mismatches == []
@@ -91,20 +96,23 @@ def test_incremental_refresh_after_ingest(db, cfg, silver):
     [s] = update_after_ingest(cfg, hours=48)
     assert s.rows == 48 and s.inserted == 30 and s.online_ts == more["open_time"].max().isoformat()
     assert online_check(cfg, hours=72).mismatches == []
-    assert main(["features", "build", "--serial", "--last-hours", "5", "--json",
-                 f"state_dir={cfg.state_dir}"]) == 0
+    assert main(["features", "build", "--serial", "--last-hours", "5", "--json", f"state_dir={cfg.state_dir}"]) == 0
     fs = feature_set_from_settings(cfg, db)
     stored = load_features(db, SYMBOL, fs.version)
-    full = F.Silver(pd.concat([silver.candles, more], ignore_index=True), silver.articles,
-                    silver.sentiment, silver.social_counts, silver.market)
+    full = F.Silver(
+        pd.concat([silver.candles, more], ignore_index=True),
+        silver.articles,
+        silver.sentiment,
+        silver.social_counts,
+        silver.market,
+    )
     assert frames_identical(compute_features(to_inputs(full, fs), fs), stored)
 
 
 def test_bad_requests_fail_clearly(db, cfg, capsys):
     with pytest.raises(FeatureInputError, match="no candles for symbol 'ETHUSDT'"):
         run_build(cfg, symbols=["ETHUSDT"], online=False, parallel=False)
-    assert main(["features", "build", "--symbols", "ETHUSDT", "--no-online",
-                 f"state_dir={cfg.state_dir}"]) == 1
+    assert main(["features", "build", "--symbols", "ETHUSDT", "--no-online", f"state_dir={cfg.state_dir}"]) == 1
     assert "no candles" in capsys.readouterr().err
     assert update_after_ingest(cfg, symbols=["ETHUSDT"]) == []  # ingest's hook skips, logs
     with pytest.raises(KeyError, match="not registered"):

@@ -33,45 +33,57 @@ class Seen:
     body: str = ""
 
 
-def respond(status: int = 200, body: Any = None, *, text: str | None = None,
-            headers: dict[str, str] | None = None, content_type: str = "application/json") -> Behaviour:
+def respond(
+    status: int = 200,
+    body: Any = None,
+    *,
+    text: str | None = None,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> Behaviour:
     async def run(request: web.Request) -> web.StreamResponse:
         payload = text if text is not None else json.dumps(body)
         return web.Response(status=status, text=payload, headers=headers, content_type=content_type)
+
     return run
 
 
 def retry_after(status: int, seconds: float, body: Any = None) -> Behaviour:
-    return respond(status, body or {"code": -1003, "msg": "Too many requests."},
-                   headers={"Retry-After": str(seconds)})
+    return respond(status, body or {"code": -1003, "msg": "Too many requests."}, headers={"Retry-After": str(seconds)})
 
 
 def hang(seconds: float) -> Behaviour:
     async def run(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(seconds)
         return web.Response(text="[]", content_type="application/json")
+
     return run
 
 
 def drop() -> Behaviour:
     """Close the connection without an answer (the client sees ServerDisconnectedError)."""
+
     async def run(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         request.transport.close()
         raise asyncio.CancelledError
+
     return run
 
 
 def cut(body: str, promised: int | None = None) -> Behaviour:
     """Promise ``promised`` bytes, send only ``body``, close: a truncated transfer."""
+
     async def run(request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "application/json",
-                                           "Content-Length": str(promised or len(body) * 2)})
+        resp = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Content-Length": str(promised or len(body) * 2)}
+        )
         await resp.prepare(request)
         await resp.write(body.encode())
         assert request.transport is not None
         request.transport.close()
         return resp
+
     return run
 
 
@@ -92,8 +104,11 @@ class FaultServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.text() if request.can_read_body else ""
-        self.seen.append(Seen(request.path, dict(request.query), CIMultiDict(request.headers), time.monotonic(),
-                              request.method, body))
+        self.seen.append(
+            Seen(
+                request.path, dict(request.query), CIMultiDict(request.headers), time.monotonic(), request.method, body
+            )
+        )
         queue = self.scripts.get(request.path)
         if queue:
             return await queue.popleft()(request)
@@ -131,12 +146,25 @@ HOUR_MS = 3_600_000
 def kline(open_ms: int, price: float = 20000.0, *, trades: int = 100) -> list[Any]:
     """One Binance kline array, consistent (low <= open, close <= high)."""
     o, c = price, price * 1.001
-    return [open_ms, f"{o:.2f}", f"{c * 1.002:.2f}", f"{o * 0.997:.2f}", f"{c:.2f}", "12.5",
-            open_ms + HOUR_MS - 1, f"{12.5 * o:.2f}", trades, "6.1", f"{6.1 * o:.2f}", "0"]
+    return [
+        open_ms,
+        f"{o:.2f}",
+        f"{c * 1.002:.2f}",
+        f"{o * 0.997:.2f}",
+        f"{c:.2f}",
+        "12.5",
+        open_ms + HOUR_MS - 1,
+        f"{12.5 * o:.2f}",
+        trades,
+        "6.1",
+        f"{6.1 * o:.2f}",
+        "0",
+    ]
 
 
 def klines_handler(rows: list[list[Any]], *, weight_header: Callable[[], str] | None = None) -> Behaviour:
     """Binance /api/v3/klines semantics over ``rows``: startTime/endTime/limit, oldest first."""
+
     async def run(request: web.Request) -> web.StreamResponse:
         q = request.query
         if q.get("symbol") != "BTCUSDT":
@@ -147,4 +175,5 @@ def klines_handler(rows: list[list[Any]], *, weight_header: Callable[[], str] | 
         sel = [r for r in rows if start <= r[0] <= end][:limit]
         headers = {"X-MBX-USED-WEIGHT-1M": weight_header()} if weight_header else None
         return web.json_response(sel, headers=headers)
+
     return run

@@ -30,8 +30,7 @@ def fast(settings):
 
 
 def point(s, srv: FaultServer, fallback: FaultServer | None = None):
-    for key in ("binance_url", "coinbase_url", "cryptocompare_url", "fear_greed_url", "reddit_url",
-                "reddit_auth_url"):
+    for key in ("binance_url", "coinbase_url", "cryptocompare_url", "fear_greed_url", "reddit_url", "reddit_auth_url"):
         setattr(s.sources, key, srv.url)
     s.sources.binance_fallback_url = (fallback or srv).url
     s.sources.coindesk_rss_url = srv.url + "/arc/outboundfeeds/rss/"
@@ -71,8 +70,9 @@ async def test_binance_drops_the_open_bar(fast):
     first = int((now_hour - pd.Timedelta(hours=3)).timestamp() * 1000)
     bars = [kline(first + i * HOUR_MS) for i in range(4)]  # the last one closes in the future
     async with FaultServer(defaults={KLINES: klines_handler(bars)}) as srv:
-        res = await fetch(point(fast, srv), "binance", "BTCUSDT", now_hour - pd.Timedelta(hours=3),
-                          now_hour + pd.Timedelta(hours=1))
+        res = await fetch(
+            point(fast, srv), "binance", "BTCUSDT", now_hour - pd.Timedelta(hours=3), now_hour + pd.Timedelta(hours=1)
+        )
     df = records(res)
     assert len(df) == 3 and df["open_time"].max() == now_hour - pd.Timedelta(hours=1)
     assert res[-1].meta["skipped_reasons"]["open_bar"] == 1
@@ -118,16 +118,25 @@ async def test_binance_empty_page_ends_the_window(fast):
 
 
 async def test_binance_duplicates_out_of_order_and_bad_rows_are_all_accounted_for(fast):
-    rows = [kline(T0_MS + 2 * HOUR_MS), kline(T0_MS), kline(T0_MS + HOUR_MS), kline(T0_MS + HOUR_MS),
-            [T0_MS + 3 * HOUR_MS, "abc", "1", "1", "1", "1", T0_MS + 4 * HOUR_MS - 1, "1", 1, "1", "1", "0"],
-            [T0_MS + 4 * HOUR_MS, "1"]]
+    rows = [
+        kline(T0_MS + 2 * HOUR_MS),
+        kline(T0_MS),
+        kline(T0_MS + HOUR_MS),
+        kline(T0_MS + HOUR_MS),
+        [T0_MS + 3 * HOUR_MS, "abc", "1", "1", "1", "1", T0_MS + 4 * HOUR_MS - 1, "1", 1, "1", "1", "0"],
+        [T0_MS + 4 * HOUR_MS, "1"],
+    ]
     async with FaultServer() as srv:
         srv.script(KLINES, respond(200, rows))
         res = await fetch(point(fast, srv), "binance", "BTCUSDT", T0, T0 + pd.Timedelta(hours=6))
     (page,) = res
     # sorted; the duplicate is kept for validation to quarantine (not silently collapsed)
-    assert page.records["open_time"].tolist() == [T0, T0 + pd.Timedelta(hours=1),
-                                                  T0 + pd.Timedelta(hours=1), T0 + pd.Timedelta(hours=2)]
+    assert page.records["open_time"].tolist() == [
+        T0,
+        T0 + pd.Timedelta(hours=1),
+        T0 + pd.Timedelta(hours=1),
+        T0 + pd.Timedelta(hours=2),
+    ]
     assert [r.check_name for r in page.rejects] == ["parse_kline", "parse_kline"]
     assert page.rejects[0].raw["open"] == "abc" and page.rejects[0].row_key == f"BTCUSDT|{T0_MS + 3 * HOUR_MS}"
     assert page.read == len(rows)
@@ -135,8 +144,19 @@ async def test_binance_duplicates_out_of_order_and_bad_rows_are_all_accounted_fo
 
 async def test_binance_parses_the_real_export(fast, shared_data):
     csv = pd.read_csv(shared_data / "binance_BTCUSDT-1h-2023-01.csv")
-    bars = [[int(r[0]), *(f"{x:.8f}" for x in r[1:6]), int(r[6]), f"{r[7]:.8f}", int(r[8]), f"{r[9]:.8f}",
-             f"{r[10]:.8f}", "0"] for r in csv.itertuples(index=False)]
+    bars = [
+        [
+            int(r[0]),
+            *(f"{x:.8f}" for x in r[1:6]),
+            int(r[6]),
+            f"{r[7]:.8f}",
+            int(r[8]),
+            f"{r[9]:.8f}",
+            f"{r[10]:.8f}",
+            "0",
+        ]
+        for r in csv.itertuples(index=False)
+    ]
     async with FaultServer(defaults={KLINES: klines_handler(bars)}) as srv:
         res = await fetch(point(fast, srv), "binance", "BTCUSDT", T0, pd.Timestamp("2023-02-01", tz="UTC"))
     df = records(res)
@@ -174,9 +194,19 @@ async def test_coinbase_pages_300_at_a_time(fast):
 
 # ---- CryptoCompare -----------------------------------------------------------------------------
 def cc_item(i: int, ts: int, **kw):
-    return {"id": str(i), "guid": f"https://news.example/{i}", "published_on": ts, "title": f"BTC news {i}",
-            "url": f"https://news.example/{i}", "body": "body", "categories": "BTC|Market", "lang": "EN",
-            "source": "example", "source_info": {"name": "Example"}, **kw}
+    return {
+        "id": str(i),
+        "guid": f"https://news.example/{i}",
+        "published_on": ts,
+        "title": f"BTC news {i}",
+        "url": f"https://news.example/{i}",
+        "body": "body",
+        "categories": "BTC|Market",
+        "lang": "EN",
+        "source": "example",
+        "source_info": {"name": "Example"},
+        **kw,
+    }
 
 
 def cc_handler(items):
@@ -184,6 +214,7 @@ def cc_handler(items):
         lts = int(request.query.get("lTs", 2**40))
         page = sorted((x for x in items if x["published_on"] <= lts), key=lambda x: -x["published_on"])[:50]
         return await respond(200, {"Type": 100, "Message": "News list successfully returned", "Data": page})(request)
+
     return run
 
 
@@ -207,8 +238,10 @@ async def test_cryptocompare_pages_back_with_lts_and_sends_the_key(fast):
 
 async def test_cryptocompare_error_body_fails_with_its_message(fast):
     async with FaultServer() as srv:
-        srv.script("/data/v2/news/", respond(200, {"Response": "Error", "Message": "You are over your rate limit",
-                                                   "Type": 99, "Data": []}))
+        srv.script(
+            "/data/v2/news/",
+            respond(200, {"Response": "Error", "Message": "You are over your rate limit", "Type": 99, "Data": []}),
+        )
         with pytest.raises(ApiError, match="over your rate limit"):
             await fetch(point(fast, srv), "cryptocompare", "BTC", T0, T0 + pd.Timedelta(days=1))
 
@@ -216,8 +249,9 @@ async def test_cryptocompare_error_body_fails_with_its_message(fast):
 async def test_cryptocompare_unparseable_items_are_rejected_not_dropped(fast):
     items = [cc_item(1, int(T0.timestamp()) + 10), cc_item(2, "yesterday"), {"title": "no id"}]
     async with FaultServer() as srv:
-        srv.script("/data/v2/news/", respond(200, {"Type": 100, "Data": items}),
-                   respond(200, {"Type": 100, "Data": []}))  # nothing older: paging ends
+        srv.script(
+            "/data/v2/news/", respond(200, {"Type": 100, "Data": items}), respond(200, {"Type": 100, "Data": []})
+        )  # nothing older: paging ends
         res = await fetch(point(fast, srv), "cryptocompare", "BTC", T0, T0 + pd.Timedelta(hours=1))
     assert len(res) == 2 and res[1].records.empty
     assert len(res[0].records) == 1 and len(res[0].rejects) == 2
@@ -239,8 +273,10 @@ async def test_coindesk_rss_parses_rfc822_and_rejects_bad_dates(fast):
         srv.script("/arc/outboundfeeds/rss/", respond(200, text=RSS, content_type="application/rss+xml"))
         (page,) = await fetch(point(fast, srv), "coindesk", "rss", T0, T0)  # the window is ignored: polled
     df = page.records
-    assert df["published_at"].tolist() == [pd.Timestamp("2023-01-03 10:15", tz="UTC"),
-                                           pd.Timestamp("2023-01-03 10:00", tz="UTC")]
+    assert df["published_at"].tolist() == [
+        pd.Timestamp("2023-01-03 10:15", tz="UTC"),
+        pd.Timestamp("2023-01-03 10:00", tz="UTC"),
+    ]
     assert df.loc[0, "article_id"] == article_id("coindesk", "g-a")
     assert df.loc[1, "article_id"] == article_id("coindesk", "https://www.coindesk.com/b")  # no guid: link
     assert df.loc[0, "categories"] == ["Markets", "Bitcoin"]
@@ -258,10 +294,14 @@ async def test_coindesk_malformed_xml(fast):
 # ---- Fear & Greed ------------------------------------------------------------------------------
 async def test_fear_greed_strings_newest_first(fast):
     days = [T0 + pd.Timedelta(days=d) for d in (2, 1, 0)]
-    body = {"name": "Fear and Greed Index", "metadata": {"error": None},
-            "data": [{"value": v, "value_classification": c, "timestamp": str(int(d.timestamp()))}
-                     for v, c, d in zip(("47", "25", "80"), ("Neutral", "Extreme Fear", "Extreme Greed"), days,
-                                        strict=True)]}
+    body = {
+        "name": "Fear and Greed Index",
+        "metadata": {"error": None},
+        "data": [
+            {"value": v, "value_classification": c, "timestamp": str(int(d.timestamp()))}
+            for v, c, d in zip(("47", "25", "80"), ("Neutral", "Extreme Fear", "Extreme Greed"), days, strict=True)
+        ],
+    }
     async with FaultServer() as srv:
         srv.script("/fng/", respond(200, body))
         (page,) = await fetch(point(fast, srv), "fear_greed", "fear_greed", T0, T0 + pd.Timedelta(days=3))
@@ -272,16 +312,26 @@ async def test_fear_greed_strings_newest_first(fast):
 
 async def test_fear_greed_api_error(fast):
     async with FaultServer() as srv:
-        srv.script("/fng/", respond(200, {"name": "Fear and Greed Index", "data": [],
-                                          "metadata": {"error": "Invalid limit"}}))
+        srv.script(
+            "/fng/", respond(200, {"name": "Fear and Greed Index", "data": [], "metadata": {"error": "Invalid limit"}})
+        )
         with pytest.raises(ApiError, match="Invalid limit"):
             await fetch(point(fast, srv), "fear_greed", "fear_greed", T0, T0 + pd.Timedelta(days=3))
 
 
 # ---- Reddit ------------------------------------------------------------------------------------
 def post(i: int, created: pd.Timestamp, title: str) -> dict:
-    return {"kind": "t3", "data": {"name": f"t3_{i}", "id": str(i), "title": title, "selftext": "",
-                                   "created_utc": created.timestamp(), "permalink": f"/r/Bitcoin/comments/{i}/"}}
+    return {
+        "kind": "t3",
+        "data": {
+            "name": f"t3_{i}",
+            "id": str(i),
+            "title": title,
+            "selftext": "",
+            "created_utc": created.timestamp(),
+            "permalink": f"/r/Bitcoin/comments/{i}/",
+        },
+    }
 
 
 async def test_reddit_without_credentials_is_skipped(fast):
@@ -295,16 +345,25 @@ async def test_reddit_without_credentials_is_skipped(fast):
 async def test_reddit_oauth_paging_and_hourly_counts(fast):
     now = pd.Timestamp.now(tz="UTC").floor("h")
     h = pd.Timedelta(hours=1)
-    page1 = [post(5, now - 0.5 * h, "BTC to the moon"), post(4, now - 1.5 * h, "Bitcoin fees"),
-             post(3, now - 1.7 * h, "my cat")]
+    page1 = [
+        post(5, now - 0.5 * h, "BTC to the moon"),
+        post(4, now - 1.5 * h, "Bitcoin fees"),
+        post(3, now - 1.7 * h, "my cat"),
+    ]
     page2 = [post(2, now - 2.2 * h, "sats stacking"), post(1, now - 5 * h, "old btc post")]
     listing = "/r/Bitcoin/new"
     async with FaultServer() as srv:
-        srv.script("/api/v1/access_token", respond(200, {"access_token": "tok1", "token_type": "bearer"}),
-                   respond(200, {"access_token": "tok2", "token_type": "bearer"}))
-        srv.script(listing, respond(401, {"message": "Unauthorized", "error": 401}),
-                   respond(200, {"kind": "Listing", "data": {"after": "t3_3", "children": page1}}),
-                   respond(200, {"kind": "Listing", "data": {"after": "t3_1", "children": page2}}))
+        srv.script(
+            "/api/v1/access_token",
+            respond(200, {"access_token": "tok1", "token_type": "bearer"}),
+            respond(200, {"access_token": "tok2", "token_type": "bearer"}),
+        )
+        srv.script(
+            listing,
+            respond(401, {"message": "Unauthorized", "error": 401}),
+            respond(200, {"kind": "Listing", "data": {"after": "t3_3", "children": page1}}),
+            respond(200, {"kind": "Listing", "data": {"after": "t3_1", "children": page2}}),
+        )
         s = point(fast, srv)
         s.sources.reddit_client_id, s.sources.reddit_client_secret = "id", "secret"
         res = await fetch(s, "reddit", "BTCUSDT", now - 3 * h, now + h)
@@ -312,8 +371,7 @@ async def test_reddit_oauth_paging_and_hourly_counts(fast):
     (counts,) = [r for r in res if r.table == "social_counts"]
     assert counts.derived and len(posts) == 2
     assert sum(len(p.records) for p in posts) == 5 and (records(posts)["kind"] == "social").all()
-    assert [r.headers["Authorization"] for r in srv.requests(listing)] == ["bearer tok1", "bearer tok2",
-                                                                          "bearer tok2"]
+    assert [r.headers["Authorization"] for r in srv.requests(listing)] == ["bearer tok1", "bearer tok2", "bearer tok2"]
     assert srv.requests(listing)[2].query["after"] == "t3_3"
     c = counts.records.set_index("hour")
     # three complete hours covered (the current hour is not complete, older hours are outside)

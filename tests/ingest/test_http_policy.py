@@ -79,7 +79,7 @@ async def test_timeout_and_connection_errors_are_retried(fast):
 
 async def test_truncated_transfer_is_retried(fast):
     async with FaultServer() as srv:
-        srv.script("/x", cut('[[1, 2, 3], [4, 5'), OK)
+        srv.script("/x", cut("[[1, 2, 3], [4, 5"), OK)
         resp = await call(fast, srv)
         assert resp.json() == [[1, 2, 3]] and len(srv.requests("/x")) == 2
 
@@ -181,6 +181,7 @@ def test_ray_limiter_is_one_budget_across_workers(ray_cluster):
                 await limiter.acquire(1)
                 out.append(time.time())
             return out
+
         return asyncio.run(go())
 
     grants = sorted(t for ts in ray.get([worker.remote(lim) for _ in range(2)]) for t in ts)

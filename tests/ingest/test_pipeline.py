@@ -43,23 +43,40 @@ def _write_history(d: Path) -> None:
     """Replay input in the shared data formats: hourly prices, news, fear & greed."""
     c = candles(HOURS, start="2024-01-01 00:00", seed=3)
     t = c["open_time"]
-    pd.DataFrame({
-        "time": (t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1),
-        "date": t.dt.strftime("%Y-%m-%d"), "hour": t.dt.hour, "open": c["open"].round(2),
-        "high": c["high"].round(2) + 0.01, "close": c["close"].round(2), "low": c["low"].round(2) - 0.01,
-        "volumefrom": c["volume"].round(2), "volumeto": c["quote_volume"].round(2),
-    }).to_csv(d / "btc_usd_1h_test.csv", index=False)
+    pd.DataFrame(
+        {
+            "time": (t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1),
+            "date": t.dt.strftime("%Y-%m-%d"),
+            "hour": t.dt.hour,
+            "open": c["open"].round(2),
+            "high": c["high"].round(2) + 0.01,
+            "close": c["close"].round(2),
+            "low": c["low"].round(2) - 0.01,
+            "volumefrom": c["volume"].round(2),
+            "volumeto": c["quote_volume"].round(2),
+        }
+    ).to_csv(d / "btc_usd_1h_test.csv", index=False)
     rng = np.random.default_rng(1)
     pub = T0 + pd.to_timedelta(np.sort(rng.integers(0, HOURS * 60, 240))[::-1], unit="min")
-    pd.DataFrame({
-        "date": [f"{p.day}-{p.month}-{p.year} {p:%H:%M}" for p in pub], "sentiment": "{}",
-        "source": "CoinTelegraph", "subject": "bitcoin", "text": "body",
-        "title": [f"Bitcoin story {i}" for i in range(len(pub))],
-        "url": [f"https://news.test/{i}" for i in range(len(pub))],
-    }).to_csv(d / "cryptonews_test.csv", sep=";", index=False)
+    pd.DataFrame(
+        {
+            "date": [f"{p.day}-{p.month}-{p.year} {p:%H:%M}" for p in pub],
+            "sentiment": "{}",
+            "source": "CoinTelegraph",
+            "subject": "bitcoin",
+            "text": "body",
+            "title": [f"Bitcoin story {i}" for i in range(len(pub))],
+            "url": [f"https://news.test/{i}" for i in range(len(pub))],
+        }
+    ).to_csv(d / "cryptonews_test.csv", sep=";", index=False)
     days = pd.date_range(T0, periods=HOURS // 24 + 1, freq="D")
-    pd.DataFrame({"value": rng.integers(5, 95, len(days)), "value_classification": "Neutral",
-                  "timestamp": days.strftime("%Y-%m-%d")}).to_csv(d / "fear_greed_index_test.csv", index=False)
+    pd.DataFrame(
+        {
+            "value": rng.integers(5, 95, len(days)),
+            "value_classification": "Neutral",
+            "timestamp": days.strftime("%Y-%m-%d"),
+        }
+    ).to_csv(d / "fear_greed_index_test.csv", index=False)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +91,17 @@ def replay_url(tmp_path_factory):
 
 
 def _settings(state_dir, replay_url: str, tmp_path: Path, *extra: str):
-    return load_settings([f"state_dir={state_dir}", "sources=replay", f"sources.replay_url={replay_url}",
-                          f"storage.root={tmp_path / 'lake'}", "ingest.workers=2",
-                          "ingest.max_windows_per_key=1000", *extra])  # many small windows on purpose
+    return load_settings(
+        [
+            f"state_dir={state_dir}",
+            "sources=replay",
+            f"sources.replay_url={replay_url}",
+            f"storage.root={tmp_path / 'lake'}",
+            "ingest.workers=2",
+            "ingest.max_windows_per_key=1000",
+            *extra,
+        ]
+    )  # many small windows on purpose
 
 
 def _count(db, sql: str, *params) -> int:
@@ -163,18 +188,26 @@ def test_unknown_source_is_a_clear_error(db, settings):
 
 
 # ---- the fan-out ----------------------------------------------------------------------------------
-def test_ingest_fans_out_keeps_going_when_one_source_is_down(db, ray_cluster, replay_url, state_dir,
-                                                             tmp_path, capsys):
+def test_ingest_fans_out_keeps_going_when_one_source_is_down(db, ray_cluster, replay_url, state_dir, tmp_path, capsys):
     from rayapp.ingest.commands import _ingest
     from rayapp.ingest.pipeline import run_ingest
     from rayapp.lake import BronzeLake
 
     end = T0 + pd.Timedelta(days=30)
-    s = _settings(state_dir, replay_url, tmp_path, "ingest.window_h=240", "ingest.start=2024-01-01",
-                  f"ingest.end={end.isoformat()}", "ingest.sources=[binance,fear_greed,cryptocompare,coinbase]",
-                  # coinbase is down: nothing listens on port 9
-                  "sources.coinbase_url=http://127.0.0.1:9", "ingest.max_attempts=2",
-                  "sources.backoff_initial_s=0.05", "sources.backoff_max_s=0.1")
+    s = _settings(
+        state_dir,
+        replay_url,
+        tmp_path,
+        "ingest.window_h=240",
+        "ingest.start=2024-01-01",
+        f"ingest.end={end.isoformat()}",
+        "ingest.sources=[binance,fear_greed,cryptocompare,coinbase]",
+        # coinbase is down: nothing listens on port 9
+        "sources.coinbase_url=http://127.0.0.1:9",
+        "ingest.max_attempts=2",
+        "sources.backoff_initial_s=0.05",
+        "sources.backoff_max_s=0.1",
+    )
     rc = _ingest(argparse.Namespace(no_progress=True), s)
     out, err = capsys.readouterr()
     assert rc == 1, out
@@ -225,14 +258,29 @@ def test_killed_run_restarts_without_gap_or_duplicate(db, ray_cluster, replay_ur
 
     end = T0 + pd.Timedelta(days=60)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray, killed with it
-    common = ["ingest", "--no-progress", "sources=replay", f"sources.replay_url={replay_url}",
-              "sources=binance", "start=2024-01-01", f"end={end.isoformat()}", "ingest.window_h=48",
-              "ingest.max_windows_per_key=1000", f"storage.root={tmp_path / 'lake'}", "ingest.workers=2",
-              f"state_dir={state_dir}"]
+    common = [
+        "ingest",
+        "--no-progress",
+        "sources=replay",
+        f"sources.replay_url={replay_url}",
+        "sources=binance",
+        "start=2024-01-01",
+        f"end={end.isoformat()}",
+        "ingest.window_h=48",
+        "ingest.max_windows_per_key=1000",
+        f"storage.root={tmp_path / 'lake'}",
+        "ingest.workers=2",
+        f"state_dir={state_dir}",
+    ]
     log1 = open(tmp_path / "run1.log", "w")  # noqa: SIM115 - closed below, after the kill
     # Throttled to ~1 call/s after a burst of 10, so the run is surely killed part-way.
-    proc = subprocess.Popen(_rayapp(*common, "sources.rate_limits.binance=120"), env=env,
-                            stdout=log1, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        _rayapp(*common, "sources.rate_limits.binance=120"),
+        env=env,
+        stdout=log1,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
@@ -288,8 +336,14 @@ async def test_one_partition_bad_payload_then_duplicates(db, ray_cluster, settin
     part = Partition("binance", "BTCUSDT", T0, T0 + pd.Timedelta(hours=24), 0)
     async with FaultServer() as srv:
         srv.script("/api/v3/klines", respond(text='[[1704067200000,"42000.1"'), respond(200, messy))
-        s = load_settings([f"state_dir={settings.state_dir}", f"sources.binance_url={srv.url}",
-                           f"sources.binance_fallback_url={srv.url}", f"storage.root={tmp_path / 'lake'}"])
+        s = load_settings(
+            [
+                f"state_dir={settings.state_dir}",
+                f"sources.binance_url={srv.url}",
+                f"sources.binance_fallback_url={srv.url}",
+                f"storage.root={tmp_path / 'lake'}",
+            ]
+        )
         worker = PartitionWorker(s)
         reset_watermark(db, "binance", "BTCUSDT", T0)
         db.commit()

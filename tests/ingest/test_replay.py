@@ -72,8 +72,9 @@ def test_whole_price_history_through_the_binance_client(fast, data, shared_data)
     """The benchmark's path: all 48,024 hours, 1000 a page, through a server on its own thread."""
     app = make_app(data)
     with ReplayServer(app) as url:
-        res = asyncio.run(fetch(point(fast, url), "binance", "BTCUSDT", T("2019-01-01", tz=UTC),
-                                T("2025-06-01", tz=UTC)))
+        res = asyncio.run(
+            fetch(point(fast, url), "binance", "BTCUSDT", T("2019-01-01", tz=UTC), T("2025-06-01", tz=UTC))
+        )
     df = frame(res)
     csv = pd.read_csv(shared_data / "btc_usd_1h_2019-11_2025-05.csv")
     assert len(res) == 49 == app[REPLAY].stats["requests"]
@@ -89,6 +90,7 @@ def test_whole_price_history_through_the_binance_client(fast, data, shared_data)
 async def test_binance_api_semantics_and_weight_limit(data):
     app = make_app(data, weight_limit=8, weight_window_s=60)
     async with serve(app) as url, aiohttp.ClientSession() as http:
+
         async def get(**params):
             async with http.get(f"{url}/api/v3/klines", params=params) as r:
                 return r.status, r.headers, await r.json()
@@ -114,8 +116,13 @@ async def test_binance_client_slows_down_before_the_weight_limit(fast, data):
     app = make_app(data, weight_limit=20, weight_window_s=1)
     fast.sources.binance_weight_limit, fast.sources.binance_weight_window_s = 20, 1
     async with serve(app) as url:
-        res = await fetch(point(fast, url), "binance", "BTCUSDT", T("2020-01-01", tz=UTC),
-                          T("2020-01-01", tz=UTC) + pd.Timedelta(hours=12_000))
+        res = await fetch(
+            point(fast, url),
+            "binance",
+            "BTCUSDT",
+            T("2020-01-01", tz=UTC),
+            T("2020-01-01", tz=UTC) + pd.Timedelta(hours=12_000),
+        )
     assert len(frame(res)) == 12_000 and app[REPLAY].stats["throttled"] == 0
     assert app[REPLAY].stats["requests"] == 12
 
@@ -126,8 +133,13 @@ async def test_binance_client_recovers_from_429_past_the_limit(fast, data):
     fast.sources.binance_weight_soft = 1.0
     fast.ingest.max_attempts = 5
     async with serve(app) as url:
-        res = await fetch(point(fast, url), "binance", "BTCUSDT", T("2020-01-01", tz=UTC),
-                          T("2020-01-01", tz=UTC) + pd.Timedelta(hours=7_000))
+        res = await fetch(
+            point(fast, url),
+            "binance",
+            "BTCUSDT",
+            T("2020-01-01", tz=UTC),
+            T("2020-01-01", tz=UTC) + pd.Timedelta(hours=7_000),
+        )
     df = frame(res)
     assert len(df) == 7_000 and df["open_time"].is_unique
     assert app[REPLAY].stats["throttled"] >= 1
@@ -177,10 +189,26 @@ def test_clock_moves_at_speed():
 def test_replay_command_serves_over_http(shared_data, state_dir):
     port = free_port()
     env = {**os.environ, "RAYAPP_STATE_DIR": str(state_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "rayapp.cli", "replay", "--data", str(shared_data),
-                             "--port", str(port), "--start", "2021-01-04T06:00:00", "--speed", "0",
-                             "replay.weight_limit=100"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rayapp.cli",
+            "replay",
+            "--data",
+            str(shared_data),
+            "--port",
+            str(port),
+            "--start",
+            "2021-01-04T06:00:00",
+            "--speed",
+            "0",
+            "replay.weight_limit=100",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(120):
@@ -196,8 +224,10 @@ def test_replay_command_serves_over_http(shared_data, state_dir):
         assert stats["now"].startswith("2021-01-04T06:00:00")
         with urllib.request.urlopen(f"{url}/api/v3/klines?symbol=BTCUSDT&interval=1h&limit=2") as r:
             body = json.loads(r.read())
-        assert [row[0] // 1000 for row in body] == [int(T("2021-01-04 05:00", tz=UTC).timestamp()),
-                                                    int(T("2021-01-04 06:00", tz=UTC).timestamp())]
+        assert [row[0] // 1000 for row in body] == [
+            int(T("2021-01-04 05:00", tz=UTC).timestamp()),
+            int(T("2021-01-04 06:00", tz=UTC).timestamp()),
+        ]
     finally:
         proc.terminate()
         proc.wait(10)
@@ -218,8 +248,7 @@ def test_replay_serves_binance_exports_with_their_trade_counts(fast, shared_data
 
     async def go():
         async with serve(make_app(data)) as url:
-            return await fetch(point(fast, url), "binance", "BTCUSDT", T("2023-01-01", tz=UTC),
-                               T("2023-06-01", tz=UTC))
+            return await fetch(point(fast, url), "binance", "BTCUSDT", T("2023-01-01", tz=UTC), T("2023-06-01", tz=UTC))
 
     df = frame(asyncio.run(go()))
     csv = pd.concat(pd.read_csv(p) for p in sorted(shared_data.glob("binance_BTCUSDT-1h-2023-0*.csv")))

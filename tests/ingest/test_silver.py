@@ -15,23 +15,29 @@ def _balanced(s: SourceSummary) -> bool:
 
 
 def _quarantine(db, table: str) -> list[tuple]:
-    return db.execute("SELECT row_key, check_name, reason, raw FROM quarantine WHERE target_table = %s "
-                      "ORDER BY row_key, check_name", (table,)).fetchall()
+    return db.execute(
+        "SELECT row_key, check_name, reason, raw FROM quarantine WHERE target_table = %s ORDER BY row_key, check_name",
+        (table,),
+    ).fetchall()
 
 
 def test_bad_candles_are_quarantined_with_check_and_raw_row(db):
     df = candles(10, source="binance")
-    df.loc[2, "high"] = df.loc[2, "open"] - 50          # high below max(open, close)
-    df.loc[3, "volume"] = -1.0                           # negative volume
+    df.loc[2, "high"] = df.loc[2, "open"] - 50  # high below max(open, close)
+    df.loc[3, "volume"] = -1.0  # negative volume
     df.loc[4, "open_time"] = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=2)  # in the future
-    df.loc[5, "open"] = float("nan")                     # missing price
+    df.loc[5, "open"] = float("nan")  # missing price
     s = write_silver(db, "candles", df, source="binance")
     assert (s.read, s.written, s.quarantined) == (10, 6, 4)
     assert _balanced(s)
     q = _quarantine(db, "candles")
     checks = {r[1] for r in q}
-    assert {"high_ge_open_close", "volume:volume_non_negative", "open_time:open_time_not_in_future",
-            "open:not_nullable"} <= checks
+    assert {
+        "high_ge_open_close",
+        "volume:volume_non_negative",
+        "open_time:open_time_not_in_future",
+        "open:not_nullable",
+    } <= checks
     bar = next(r for r in q if r[1] == "high_ge_open_close")
     assert bar[0] == f"binance|BTCUSDT|{df.loc[2, 'open_time']:%Y-%m-%dT%H:%M:%SZ}"
     assert bar[3]["high"] == pytest.approx(df.loc[2, "high"])  # the raw row is kept
@@ -48,8 +54,9 @@ def test_duplicate_keys_keep_the_first_and_quarantine_every_other_copy(db):
     assert (s.read, s.written, s.quarantined) == (7, 5, 2)
     q = [r for r in _quarantine(db, "candles") if r[1] == "duplicate_key"]
     assert len(q) == 2 and len({r[0] for r in q}) == 2  # both copies kept apart
-    close = db.execute("SELECT close FROM candles WHERE open_time = %s",
-                       (df.loc[1, "open_time"].to_pydatetime(),)).fetchone()[0]
+    close = db.execute(
+        "SELECT close FROM candles WHERE open_time = %s", (df.loc[1, "open_time"].to_pydatetime(),)
+    ).fetchone()[0]
     assert close == pytest.approx(df.loc[1, "close"])  # the first one won
 
 
@@ -76,8 +83,7 @@ def test_changed_values_are_updated_not_duplicated(db):
 
 def test_parser_rejects_and_skips_are_counted(db):
     df = candles(3, source="binance")
-    rejected = [QuarantinedRow("f.csv#9", "csv_field_count", "expected 12 fields, got 3",
-                               {"fields": [1, 2, 3]})]
+    rejected = [QuarantinedRow("f.csv#9", "csv_field_count", "expected 12 fields, got 3", {"fields": [1, 2, 3]})]
     s = write_silver(db, "candles", df, source="binance", rejected=rejected, skipped=2)
     assert (s.read, s.written, s.quarantined, s.skipped) == (6, 3, 1, 2)
     assert _balanced(s)
@@ -86,13 +92,21 @@ def test_parser_rejects_and_skips_are_counted(db):
 
 def test_articles_keep_when_they_were_first_seen(db):
     t = pd.Timestamp("2024-03-01 10:00", tz="UTC")
-    live = pd.DataFrame({
-        "article_id": ["a1", "a2"], "kind": "news", "source": "cryptocompare", "guid": ["g1", "g2"],
-        "url": ["https://x/1", "https://x/2"], "title": ["Bitcoin up", "  "], "body": ["b", "b"],
-        "categories": [["BTC"], []], "published_at": [t, t],
-        "first_seen_at": [t + pd.Timedelta(minutes=3)] * 2,
-        "backfilled": False,
-    })
+    live = pd.DataFrame(
+        {
+            "article_id": ["a1", "a2"],
+            "kind": "news",
+            "source": "cryptocompare",
+            "guid": ["g1", "g2"],
+            "url": ["https://x/1", "https://x/2"],
+            "title": ["Bitcoin up", "  "],
+            "body": ["b", "b"],
+            "categories": [["BTC"], []],
+            "published_at": [t, t],
+            "first_seen_at": [t + pd.Timedelta(minutes=3)] * 2,
+            "backfilled": False,
+        }
+    )
     s = write_silver(db, "articles", live, source="cryptocompare")
     assert (s.written, s.quarantined) == (1, 1)  # the blank title is quarantined
     assert _quarantine(db, "articles")[0][1] == "title:title_not_empty"
@@ -108,12 +122,27 @@ def test_articles_keep_when_they_were_first_seen(db):
 
 def test_market_index_and_social_counts(db):
     day = pd.Timestamp("2024-01-02", tz="UTC")
-    mi = pd.DataFrame({"index_name": "fear_greed", "ts": [day, day + pd.Timedelta(days=1)],
-                       "value": [47.0, 140.0], "classification": "Neutral", "source": "alternative.me"})
+    mi = pd.DataFrame(
+        {
+            "index_name": "fear_greed",
+            "ts": [day, day + pd.Timedelta(days=1)],
+            "value": [47.0, 140.0],
+            "classification": "Neutral",
+            "source": "alternative.me",
+        }
+    )
     s = write_silver(db, "market_index", mi, source="alternative.me")
     assert (s.written, s.quarantined) == (1, 1)  # 140 is outside 0..100
-    sc = pd.DataFrame({"source": "reddit", "symbol": "BTCUSDT", "hour": [day], "mentions": [5],
-                       "posts": [9], "first_seen_at": [day + pd.Timedelta(hours=1)]})
+    sc = pd.DataFrame(
+        {
+            "source": "reddit",
+            "symbol": "BTCUSDT",
+            "hour": [day],
+            "mentions": [5],
+            "posts": [9],
+            "first_seen_at": [day + pd.Timedelta(hours=1)],
+        }
+    )
     assert write_silver(db, "social_counts", sc, source="reddit").written == 1
 
 

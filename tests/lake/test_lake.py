@@ -17,8 +17,13 @@ DAY = dt.date(2024, 3, 1)
 
 
 def payloads(n: int, tag: str) -> pa.Table:
-    return pa.table({"url": [f"https://x/{tag}/{i}" for i in range(n)], "status": [200] * n,
-                     "payload": [f'{{"i": {i}, "tag": "{tag}"}}' for i in range(n)]})
+    return pa.table(
+        {
+            "url": [f"https://x/{tag}/{i}" for i in range(n)],
+            "status": [200] * n,
+            "payload": [f'{{"i": {i}, "tag": "{tag}"}}' for i in range(n)],
+        }
+    )
 
 
 @pytest.fixture(params=["local", "minio"])
@@ -27,9 +32,15 @@ def lake(request, tmp_path, s3_endpoint):
         settings = load_settings([f"storage.root={tmp_path / 'lake'}"])
     else:
         bucket = f"b-{request.node.name.split('[')[0][-20:].replace('_', '-')}-{time.time_ns() % 10**8}"
-        settings = load_settings(["storage=minio", f"storage.endpoint={s3_endpoint}",
-                                  f"storage.bucket={bucket}", "storage.access_key=test",
-                                  "storage.secret_key=test"])
+        settings = load_settings(
+            [
+                "storage=minio",
+                f"storage.endpoint={s3_endpoint}",
+                f"storage.bucket={bucket}",
+                "storage.access_key=test",
+                "storage.secret_key=test",
+            ]
+        )
     return BronzeLake.from_settings(settings)
 
 
@@ -63,11 +74,19 @@ def test_names_are_validated(lake):
 def test_bucket_is_created_if_missing(s3_endpoint):
     import boto3
 
-    settings = load_settings(["storage=minio", f"storage.endpoint={s3_endpoint}", "storage.bucket=made-by-rayapp",
-                              "storage.access_key=test", "storage.secret_key=test"])
+    settings = load_settings(
+        [
+            "storage=minio",
+            f"storage.endpoint={s3_endpoint}",
+            "storage.bucket=made-by-rayapp",
+            "storage.access_key=test",
+            "storage.secret_key=test",
+        ]
+    )
     BronzeLake.from_settings(settings).write("s", "d", DAY, payloads(1, "x"))
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-                      region_name="us-east-1")
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="made-by-rayapp")["Contents"]]
     assert keys == ["bronze/s/d/dt=2024-03-01/data.parquet"]
 
@@ -78,8 +97,13 @@ def test_crash_mid_write_leaves_no_half_file(backend, tmp_path, s3_endpoint):
     if backend == "local":
         overrides = [f"storage.root={tmp_path / 'lake'}"]
     else:
-        overrides = ["storage=minio", f"storage.endpoint={s3_endpoint}", f"storage.bucket=crash-{time.time_ns()}",
-                     "storage.access_key=test", "storage.secret_key=test"]
+        overrides = [
+            "storage=minio",
+            f"storage.endpoint={s3_endpoint}",
+            f"storage.bucket=crash-{time.time_ns()}",
+            "storage.access_key=test",
+            "storage.secret_key=test",
+        ]
     lake = BronzeLake.from_settings(load_settings(overrides))
     lake.write("src", "big", DAY, payloads(10, "good"))
     script = textwrap.dedent(f"""

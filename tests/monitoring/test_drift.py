@@ -36,15 +36,33 @@ def test_drift_report_flags_shifted_served_features(db, pool) -> None:
     # prediction ids stay theirs.
     try:
         for i, (ts, row) in enumerate(served.iterrows()):
-            prediction_log.insert(db, {
-                "prediction_id": prediction_log.prediction_id("BTCUSDT", ts.isoformat(), 1, "m", "1"),
-                "symbol": "BTCUSDT", "ts": ts.to_pydatetime(), "horizon_h": 1, "model_name": "m",
-                "model_version": "1", "feature_set_version": "drift-v1", "expected_return": 0.0,
-                "p_up": 0.5, "direction": 1 if i % 2 else -1, "interval_low": None, "interval_high": None,
-                "features": {k: float(v) for k, v in row.items()}, "explanation": None})
-        rep = drift_report(db, "BTCUSDT", "drift-v1",
-                           [market.features.index[0].isoformat(), market.features.index[-1].isoformat()],
-                           hours=24, max_age_s=7200)
+            prediction_log.insert(
+                db,
+                {
+                    "prediction_id": prediction_log.prediction_id("BTCUSDT", ts.isoformat(), 1, "m", "1"),
+                    "symbol": "BTCUSDT",
+                    "ts": ts.to_pydatetime(),
+                    "horizon_h": 1,
+                    "model_name": "m",
+                    "model_version": "1",
+                    "feature_set_version": "drift-v1",
+                    "expected_return": 0.0,
+                    "p_up": 0.5,
+                    "direction": 1 if i % 2 else -1,
+                    "interval_low": None,
+                    "interval_high": None,
+                    "features": {k: float(v) for k, v in row.items()},
+                    "explanation": None,
+                },
+            )
+        rep = drift_report(
+            db,
+            "BTCUSDT",
+            "drift-v1",
+            [market.features.index[0].isoformat(), market.features.index[-1].isoformat()],
+            hours=24,
+            max_age_s=7200,
+        )
         assert rep.reference_rows == 400 and rep.current_rows == 120
         assert set(rep.psi) == set(FEATURE_NAMES)
         assert "rsi" in rep.drifted and "atr" not in rep.drifted

@@ -51,8 +51,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, headlines: list[str
     from rayapp.sentiment.localmodel import build_classifier
 
     # A wide initialiser so that random logits spread the probabilities visibly across headlines.
-    return build_classifier(tmp_path_factory.mktemp("cryptobert-tiny") / "model", headlines,
-                            seed=0, initializer_range=0.3)
+    return build_classifier(
+        tmp_path_factory.mktemp("cryptobert-tiny") / "model", headlines, seed=0, initializer_range=0.3
+    )
 
 
 @pytest.fixture
@@ -74,17 +75,19 @@ def article_rows(news: pd.DataFrame, start: int, stop: int, kind: str = "news") 
     part = news.iloc[start:stop]
     published = pd.to_datetime(part["date"], format="%d-%m-%Y %H:%M", utc=True)
     source = part["source"] if kind == "news" else pd.Series("reddit", index=part.index)
-    return pd.DataFrame({
-        "article_id": [_article_id(s, u) for s, u in zip(source, part["url"], strict=True)],
-        "kind": kind,
-        "source": source.to_numpy(),
-        "url": part["url"].to_numpy(),
-        "title": part["title"].to_numpy(),
-        "body": part["text"].to_numpy(),
-        "published_at": published.to_numpy(),
-        "first_seen_at": pd.Timestamp(datetime(2026, 1, 1, tzinfo=UTC)),
-        "backfilled": True,
-    })
+    return pd.DataFrame(
+        {
+            "article_id": [_article_id(s, u) for s, u in zip(source, part["url"], strict=True)],
+            "kind": kind,
+            "source": source.to_numpy(),
+            "url": part["url"].to_numpy(),
+            "title": part["title"].to_numpy(),
+            "body": part["text"].to_numpy(),
+            "published_at": published.to_numpy(),
+            "first_seen_at": pd.Timestamp(datetime(2026, 1, 1, tzinfo=UTC)),
+            "backfilled": True,
+        }
+    )
 
 
 @pytest.fixture

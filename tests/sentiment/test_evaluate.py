@@ -62,11 +62,14 @@ def test_evaluate_reports_the_majority_baseline():
     assert report.model["accuracy"] == pytest.approx(0.8)
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([("Bitcoin up", 2)], r"line 2: label '2' is not -1, 0 or 1"),
-    ([("Bitcoin up", 1), ("", 0)], "line 3: empty text"),
-    ([("Bitcoin up", "bullish")], "label 'bullish'"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([("Bitcoin up", 2)], r"line 2: label '2' is not -1, 0 or 1"),
+        ([("Bitcoin up", 1), ("", 0)], "line 3: empty text"),
+        ([("Bitcoin up", "bullish")], "label 'bullish'"),
+    ],
+)
 def test_bad_rows_are_named(tmp_path: Path, rows, message):
     with pytest.raises(EvalDataError, match=message):
         read_labelled(_write(tmp_path / "eval.csv", rows))

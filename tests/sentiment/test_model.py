@@ -60,11 +60,14 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path):
         resolve(str(tmp_path / "no-such-model"))
 
 
-@pytest.mark.parametrize("remove, message", [
-    ("config.json", "has no config.json"),
-    ("model.safetensors", "has no weights"),
-    ("bpe.codes", None),
-])
+@pytest.mark.parametrize(
+    "remove, message",
+    [
+        ("config.json", "has no config.json"),
+        ("model.safetensors", "has no weights"),
+        ("bpe.codes", None),
+    ],
+)
 def test_incomplete_directory_is_a_clear_error(model_copy: Path, remove: str, message: str | None):
     (model_copy / remove).unlink()
     if message:
@@ -135,8 +138,7 @@ def _hub_cache(root: Path, repo: str, commit: str, files_from: Path) -> Path:
 
 def test_hub_id_resolves_to_the_cached_commit(tmp_path: Path, tiny_model_dir: Path, monkeypatch):
     commit = "0123456789abcdef0123456789abcdef01234567"
-    monkeypatch.setenv("HF_HUB_CACHE", str(_hub_cache(tmp_path / "hub", "ElKulako/cryptobert", commit,
-                                                      tiny_model_dir)))
+    monkeypatch.setenv("HF_HUB_CACHE", str(_hub_cache(tmp_path / "hub", "ElKulako/cryptobert", commit, tiny_model_dir)))
     spec, directory = resolve("ElKulako/cryptobert")
     assert not spec.local
     assert spec.model_id == f"ElKulako/cryptobert@{commit}" and spec.revision == commit

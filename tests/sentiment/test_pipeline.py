@@ -17,10 +17,23 @@ from rayapp.sentiment.scorer import SentimentScorer
 
 
 def _stored(db) -> pd.DataFrame:
-    rows = db.execute("SELECT article_id, model_id, model_revision, p_bearish, p_neutral, p_bullish, "
-                      "score, scored_at FROM article_sentiment ORDER BY article_id").fetchall()
-    return pd.DataFrame(rows, columns=["article_id", "model_id", "model_revision", "p_bearish",
-                                       "p_neutral", "p_bullish", "score", "scored_at"])
+    rows = db.execute(
+        "SELECT article_id, model_id, model_revision, p_bearish, p_neutral, p_bullish, "
+        "score, scored_at FROM article_sentiment ORDER BY article_id"
+    ).fetchall()
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "article_id",
+            "model_id",
+            "model_revision",
+            "p_bearish",
+            "p_neutral",
+            "p_bullish",
+            "score",
+            "scored_at",
+        ],
+    )
 
 
 class _Capture(logging.Handler):
@@ -44,9 +57,14 @@ def pipeline_log():
 
 
 def test_plan_pool_sizes_from_resources():
-    assert plan_pool({"CPU": 2.0}).as_dict() == {"device": "cpu", "actors": 2, "cpus_per_actor": 1.0,
-                                                 "gpus_per_actor": 0.0, "batch_size": 32,
-                                                 "tokenizer_actors": 0}
+    assert plan_pool({"CPU": 2.0}).as_dict() == {
+        "device": "cpu",
+        "actors": 2,
+        "cpus_per_actor": 1.0,
+        "gpus_per_actor": 0.0,
+        "batch_size": 32,
+        "tokenizer_actors": 0,
+    }
     assert plan_pool({"CPU": 16.0}, batch_size=64).actors == 4
     gpu = plan_pool({"CPU": 16.0, "GPU": 2.0})
     assert (gpu.device, gpu.actors, gpu.gpus_per_actor, gpu.batch_size) == ("cuda", 2, 1.0, 512)
@@ -70,8 +88,7 @@ def test_tokenizer_stage_gives_the_same_scores(ray_cluster, tiny_model_dir: Path
     """The GPU layout (CPU tokenizer actors feeding the model actors), run on CPU here."""
     spec = resolve(str(tiny_model_dir))[0]
     frame = order_for_scoring(pd.DataFrame({"row": np.arange(200), "text": headlines[:200]}))
-    split = PoolPlan("cpu", actors=1, cpus_per_actor=1.0, gpus_per_actor=0.0, batch_size=32,
-                     tokenizer_actors=1)
+    split = PoolPlan("cpu", actors=1, cpus_per_actor=1.0, gpus_per_actor=0.0, batch_size=32, tokenizer_actors=1)
     got = score_dataset(to_dataset(frame, split), spec, split).to_pandas().set_index("row").sort_index()
     assert len(got) == 200 and "input_ids" not in got and "n_tokens" not in got
     direct = SentimentScorer(spec, device="cpu").predict(headlines[:200])
@@ -80,8 +97,9 @@ def test_tokenizer_stage_gives_the_same_scores(ray_cluster, tiny_model_dir: Path
     assert set(got["model_id"]) == {spec.model_id}
 
 
-def test_score_is_idempotent_and_matches_the_scorer(ray_cluster, db, load_articles, sentiment_settings,
-                                                    tiny_model_dir: Path, pipeline_log):
+def test_score_is_idempotent_and_matches_the_scorer(
+    ray_cluster, db, load_articles, sentiment_settings, tiny_model_dir: Path, pipeline_log
+):
     news_ids = load_articles(0, 300)
     social_ids = load_articles(300, 320, kind="social")
     settings = sentiment_settings(tiny_model_dir)
@@ -115,8 +133,9 @@ def test_score_is_idempotent_and_matches_the_scorer(ray_cluster, db, load_articl
     assert all(r.levelno == logging.INFO for r in pipeline_log)
 
 
-def test_offline_hub_model_falls_back_to_vader(ray_cluster, db, load_articles, sentiment_settings,
-                                               tmp_path: Path, monkeypatch, pipeline_log):
+def test_offline_hub_model_falls_back_to_vader(
+    ray_cluster, db, load_articles, sentiment_settings, tmp_path: Path, monkeypatch, pipeline_log
+):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     ids = load_articles(1000, 1100)
     summary = run_score(sentiment_settings("ElKulako/cryptobert"))
@@ -131,8 +150,9 @@ def test_offline_hub_model_falls_back_to_vader(ray_cluster, db, load_articles, s
     assert run_score(sentiment_settings("ElKulako/cryptobert")).scored == 0
 
 
-def test_fallback_off_or_local_directory_fails_clearly(db, load_articles, sentiment_settings,
-                                                       tmp_path: Path, monkeypatch, capsys):
+def test_fallback_off_or_local_directory_fails_clearly(
+    db, load_articles, sentiment_settings, tmp_path: Path, monkeypatch, capsys
+):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     load_articles(0, 5)
     with pytest.raises(HubUnavailable):

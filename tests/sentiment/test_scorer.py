@@ -17,8 +17,10 @@ def scorer(tiny_model_dir: Path) -> SentimentScorer:
 
 
 def _batch(texts: list[str]) -> dict[str, np.ndarray]:
-    return {"article_id": np.array([f"a{i}" for i in range(len(texts))], dtype=object),
-            "text": np.array(texts, dtype=object)}
+    return {
+        "article_id": np.array([f"a{i}" for i in range(len(texts))], dtype=object),
+        "text": np.array(texts, dtype=object),
+    }
 
 
 def test_scores_real_headlines(scorer: SentimentScorer, headlines: list[str]):
@@ -74,9 +76,16 @@ def test_empty_batch_and_empty_text(scorer: SentimentScorer):
 
 def test_vader_fallback_mapping():
     scorer = SentimentScorer(vader_spec())
-    out = scorer(_batch(["Bitcoin surges to record high as investors celebrate huge gains",
-                         "Crypto market crashes, investors fear massive losses and fraud",
-                         "Bitcoin price on Tuesday", ""]))
+    out = scorer(
+        _batch(
+            [
+                "Bitcoin surges to record high as investors celebrate huge gains",
+                "Crypto market crashes, investors fear massive losses and fraud",
+                "Bitcoin price on Tuesday",
+                "",
+            ]
+        )
+    )
     assert set(out["model_id"]) == {VADER_MODEL_ID}
     assert out["model_revision"][0].startswith("vaderSentiment==")
     probs = np.column_stack([out["p_bearish"], out["p_neutral"], out["p_bullish"]])

@@ -18,8 +18,9 @@ def rayapp(state: Path, *args: str, check: bool = True) -> subprocess.CompletedP
     env = {**os.environ, "RAYAPP_STATE_DIR": str(state)}
     env.pop("RAYAPP_DATABASE_URL", None)
     env.pop("RAYAPP_REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "rayapp.cli", *args], capture_output=True, text=True,
-                          env=env, check=check, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rayapp.cli", *args], capture_output=True, text=True, env=env, check=check, timeout=120
+    )
 
 
 @pytest.fixture
@@ -78,20 +79,29 @@ def test_commands_start_services_on_demand(fresh_state):
 
 def test_configured_urls_are_only_checked(fresh_state):
     # An external database that is down: status reports it unhealthy and starts nothing.
-    res = rayapp(fresh_state, "services", "status", "--json",
-                 "database.url=postgresql://nobody@127.0.0.1:1/none", "redis.url=redis://127.0.0.1:1/0",
-                 check=False)
+    res = rayapp(
+        fresh_state,
+        "services",
+        "status",
+        "--json",
+        "database.url=postgresql://nobody@127.0.0.1:1/none",
+        "redis.url=redis://127.0.0.1:1/0",
+        check=False,
+    )
     assert res.returncode == 1
     st = json.loads(res.stdout)
-    assert st["postgres"] == {"url": "postgresql://nobody@127.0.0.1:1/none", "healthy": False,
-                              "embedded": False, "error": st["postgres"]["error"]}
+    assert st["postgres"] == {
+        "url": "postgresql://nobody@127.0.0.1:1/none",
+        "healthy": False,
+        "embedded": False,
+        "error": st["postgres"]["error"],
+    }
     assert st["postgres"]["error"]
     assert st["redis"]["healthy"] is False
     assert not (fresh_state / "postgres").exists()
 
 
 def test_store_down_gives_a_clear_error(fresh_state):
-    res = rayapp(fresh_state, "db", "stats", "database.url=postgresql://nobody@127.0.0.1:1/none",
-                 check=False)
+    res = rayapp(fresh_state, "db", "stats", "database.url=postgresql://nobody@127.0.0.1:1/none", check=False)
     assert res.returncode != 0
     assert "127.0.0.1" in res.stderr and "Traceback" not in res.stderr

@@ -50,22 +50,24 @@ def make_serving_settings(settings: Any, pg_url: str, serving_redis: RedisProces
     from rayapp.config import load_settings
     from rayapp.serving.deployments import resolve_settings
 
-    s = load_settings([
-        f"state_dir={settings.state_dir}",
-        f"mlflow.registered_model={model}",
-        f"mlflow.experiment={model}",
-        f"serving.api_key={API_KEY}",
-        f"serving.port={free_port()}",
-        "serving.champion_poll_s=1",
-        "serving.watch_interval_s=0.5",
-        "serving.ws_heartbeat_s=1",
-        "serving.ws_metrics_interval_s=0.5",
-        "serving.resolve_interval_s=2",
-        "serving.predictor_replicas=2",
-        "serving.feature_staleness_s=14400",
-        "serving.cors_origins=[http://dashboard.test]",
-        "serving.max_body_bytes=4096",
-    ])
+    s = load_settings(
+        [
+            f"state_dir={settings.state_dir}",
+            f"mlflow.registered_model={model}",
+            f"mlflow.experiment={model}",
+            f"serving.api_key={API_KEY}",
+            f"serving.port={free_port()}",
+            "serving.champion_poll_s=1",
+            "serving.watch_interval_s=0.5",
+            "serving.ws_heartbeat_s=1",
+            "serving.ws_metrics_interval_s=0.5",
+            "serving.resolve_interval_s=2",
+            "serving.predictor_replicas=2",
+            "serving.feature_staleness_s=14400",
+            "serving.cors_origins=[http://dashboard.test]",
+            "serving.max_body_bytes=4096",
+        ]
+    )
     s.database.url = pg_url
     s.redis.url = serving_redis.url
     return resolve_settings(s)

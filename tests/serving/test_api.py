@@ -23,8 +23,18 @@ def test_health_ready_and_docs(app_url: str) -> None:
     body = ready.json()
     assert body["ready"] and body["model_loaded"] and body["redis"] and body["postgres"]
     spec = httpx.get(f"{app_url}/openapi.json").json()
-    for path in ("/health", "/ready", "/predict", "/predictions/latest", "/predictions",
-                 "/explain/{prediction_id}", "/model", "/report", "/metrics", "/track-record"):
+    for path in (
+        "/health",
+        "/ready",
+        "/predict",
+        "/predictions/latest",
+        "/predictions",
+        "/explain/{prediction_id}",
+        "/model",
+        "/report",
+        "/metrics",
+        "/track-record",
+    ):
         assert path in spec["paths"], path
     assert httpx.get(f"{app_url}/docs").status_code == 200
 
@@ -51,8 +61,10 @@ def test_predict_from_store_is_complete_and_logged(app_url: str, auth: dict[str,
     assert ex["text"].startswith("P(up)")
     assert p["logged"] and p["prediction_id"]
     with pool.connection() as conn:
-        row = conn.execute("SELECT model_version, p_up, features->>'rsi' FROM predictions "
-                           "WHERE prediction_id = %s", (p["prediction_id"],)).fetchone()
+        row = conn.execute(
+            "SELECT model_version, p_up, features->>'rsi' FROM predictions WHERE prediction_id = %s",
+            (p["prediction_id"],),
+        ).fetchone()
     assert row[0] == world.version and row[1] == pytest.approx(p["p_up"])
     assert float(row[2]) == pytest.approx(world.market.features["rsi"].iloc[-1])
     # same hour, same model: the same id, still one row
@@ -111,8 +123,11 @@ def test_predict_explicit_vector_and_validation(app_url: str, auth: dict[str, st
     assert ("body", "symbol") in errors(_predict(app_url, auth, symbol="ETHUSDT"))  # not served
     assert ("body", "explain") in errors(_predict(app_url, auth, explain="maybe"))
     assert ("body", "extra") in errors(_predict(app_url, auth, extra=1))
-    raw = httpx.post(f"{app_url}/predict", content=b'{"symbol": "BTCUSDT", "features": {"rsi": NaN}}',
-                     headers={**auth, "Content-Type": "application/json"})
+    raw = httpx.post(
+        f"{app_url}/predict",
+        content=b'{"symbol": "BTCUSDT", "features": {"rsi": NaN}}',
+        headers={**auth, "Content-Type": "application/json"},
+    )
     assert raw.status_code == 422
     assert httpx.get(f"{app_url}/predictions", params={"limit": 0}).status_code == 422
     assert httpx.get(f"{app_url}/predictions", params={"since": "yesterday"}).status_code == 422
@@ -125,8 +140,9 @@ def test_security(app_url: str, auth: dict[str, str], world) -> None:
     assert httpx.post(f"{app_url}/admin/reload-model").status_code == 401
     big = httpx.post(f"{app_url}/predict", content=b"x" * 5000, headers={**auth, "Content-Type": "application/json"})
     assert big.status_code == 413
-    pre = httpx.options(f"{app_url}/predict", headers={"Origin": "http://dashboard.test",
-                                                       "Access-Control-Request-Method": "POST"})
+    pre = httpx.options(
+        f"{app_url}/predict", headers={"Origin": "http://dashboard.test", "Access-Control-Request-Method": "POST"}
+    )
     assert pre.headers.get("access-control-allow-origin") == "http://dashboard.test"
     other = httpx.get(f"{app_url}/health", headers={"Origin": "http://evil.test"})
     assert "access-control-allow-origin" not in other.headers
@@ -184,8 +200,10 @@ def test_track_record_after_outcomes_resolve(app_url: str, auth: dict[str, str],
         rec = httpx.get(f"{app_url}/track-record").json()
     assert rec["resolved"] >= 1
     with pool.connection() as conn:
-        rows = conn.execute("SELECT direction, realized_return, realized_direction, ts FROM predictions "
-                            "WHERE symbol = 'BTCUSDT' AND realized_return IS NOT NULL").fetchall()
+        rows = conn.execute(
+            "SELECT direction, realized_return, realized_direction, ts FROM predictions "
+            "WHERE symbol = 'BTCUSDT' AND realized_return IS NOT NULL"
+        ).fetchall()
     c = world.market.close
     for _direction, rr, rd, ts in rows:
         t = ts.astimezone(c.index.tz)
@@ -205,8 +223,9 @@ def test_prices_are_the_newest_closes_in_order(app_url: str, world) -> None:
     assert body["symbol"] == "BTCUSDT" and body["source"] == "binance"
     closes = world.market.close
     assert len(body["items"]) == 24
-    got = pd.Series([p["close"] for p in body["items"]],
-                    index=pd.to_datetime([p["ts"] for p in body["items"]], utc=True))
+    got = pd.Series(
+        [p["close"] for p in body["items"]], index=pd.to_datetime([p["ts"] for p in body["items"]], utc=True)
+    )
     pd.testing.assert_series_equal(got, closes.iloc[-24:], check_names=False, check_freq=False)
     assert httpx.get(f"{app_url}/prices", params={"hours": 0}).status_code == 422
     assert httpx.get(f"{app_url}/prices", params={"hours": 99999}).status_code == 422

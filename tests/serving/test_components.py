@@ -76,10 +76,22 @@ def test_forecasts_of_two_registered_models_with_the_same_version_are_two_rows(p
     ts = datetime(2001, 1, 1, tzinfo=UTC)  # an hour no other test forecasts
 
     def row(model: str) -> dict:
-        return {"prediction_id": prediction_log.prediction_id("BTCUSDT", ts.isoformat(), 1, model, "3"),
-                "symbol": "BTCUSDT", "ts": ts, "horizon_h": 1, "model_name": model, "model_version": "3",
-                "feature_set_version": "v", "expected_return": 0.001, "p_up": 0.6, "direction": 1,
-                "interval_low": None, "interval_high": None, "features": {"rsi": 50.0}, "explanation": None}
+        return {
+            "prediction_id": prediction_log.prediction_id("BTCUSDT", ts.isoformat(), 1, model, "3"),
+            "symbol": "BTCUSDT",
+            "ts": ts,
+            "horizon_h": 1,
+            "model_name": model,
+            "model_version": "3",
+            "feature_set_version": "v",
+            "expected_return": 0.001,
+            "p_up": 0.6,
+            "direction": 1,
+            "interval_low": None,
+            "interval_high": None,
+            "features": {"rsi": 50.0},
+            "explanation": None,
+        }
 
     a, b = row("bitcoin_predictor"), row("bitcoin_predictor_shadow")
     assert a["prediction_id"] != b["prediction_id"]
@@ -87,8 +99,7 @@ def test_forecasts_of_two_registered_models_with_the_same_version_are_two_rows(p
         try:
             assert prediction_log.insert(db, a) and prediction_log.insert(db, b)
             assert not prediction_log.insert(db, a)  # the same forecast again: logged once
-            got = db.execute("SELECT model_name FROM predictions WHERE ts = %s ORDER BY model_name",
-                             (ts,)).fetchall()
+            got = db.execute("SELECT model_name FROM predictions WHERE ts = %s ORDER BY model_name", (ts,)).fetchall()
             assert [r[0] for r in got] == ["bitcoin_predictor", "bitcoin_predictor_shadow"]
             assert prediction_log.get(db, b["prediction_id"])["model_name"] == "bitcoin_predictor_shadow"
         finally:
@@ -102,8 +113,7 @@ def _bare_app(settings):
     from rayapp.serving.service import PredictionService
 
     metrics = ServingMetrics()
-    return build_api(settings, PredictionService(settings, None, None, None, metrics, None), metrics,
-                     background=False)
+    return build_api(settings, PredictionService(settings, None, None, None, metrics, None), metrics, background=False)
 
 
 def test_dashboard_is_mounted_when_built(serving_settings, tmp_path: Path) -> None:
@@ -126,24 +136,31 @@ def test_chunked_body_over_the_limit_is_413(serving_settings) -> None:
     def chunks():
         for _ in range(10):
             yield b"x" * 1000
-    r = client.post("/predict", content=chunks(), headers={"X-API-Key": serving_settings.serving.api_key,
-                                                         "Content-Type": "application/json"})
+
+    r = client.post(
+        "/predict",
+        content=chunks(),
+        headers={"X-API-Key": serving_settings.serving.api_key, "Content-Type": "application/json"},
+    )
     assert r.status_code == 413
 
 
 def test_cli_help() -> None:
     for cmd in ("serve", "demo"):
-        r = subprocess.run([sys.executable, "-m", "rayapp.cli", cmd, "--help"], capture_output=True,
-                           text=True, timeout=120, cwd=ROOT)
+        r = subprocess.run(
+            [sys.executable, "-m", "rayapp.cli", cmd, "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
         assert r.returncode == 0 and "key=value" in r.stdout, r.stderr
 
 
 def test_serve_config_is_a_valid_serve_deploy_config() -> None:
     from ray.serve.schema import ServeDeploySchema
 
-    cfg = ServeDeploySchema.model_validate(yaml.safe_load((ROOT / "serve_config.yaml").read_text())) \
-        if hasattr(ServeDeploySchema, "model_validate") else \
-        ServeDeploySchema.parse_obj(yaml.safe_load((ROOT / "serve_config.yaml").read_text()))
+    cfg = (
+        ServeDeploySchema.model_validate(yaml.safe_load((ROOT / "serve_config.yaml").read_text()))
+        if hasattr(ServeDeploySchema, "model_validate")
+        else ServeDeploySchema.parse_obj(yaml.safe_load((ROOT / "serve_config.yaml").read_text()))
+    )
     app = cfg.applications[0]
     assert app.import_path == "rayapp.serving.deployments:app_builder"
     from rayapp.serving.deployments import app_builder  # the import path resolves

@@ -24,8 +24,7 @@ def prometheus_bin() -> str:
     return path
 
 
-def test_prometheus_scrapes_the_app(prometheus_bin: str, app_url: str, auth: dict[str, str],
-                                    tmp_path: Path) -> None:
+def test_prometheus_scrapes_the_app(prometheus_bin: str, app_url: str, auth: dict[str, str], tmp_path: Path) -> None:
     cfg = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
     # the repository's config, pointed at this test's app and scraped every second
     cfg["global"]["scrape_interval"] = "1s"
@@ -36,9 +35,15 @@ def test_prometheus_scrapes_the_app(prometheus_bin: str, app_url: str, auth: dic
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
     port = free_port()
     proc = subprocess.Popen(
-        [prometheus_bin, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            prometheus_bin,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(3):
             httpx.post(f"{app_url}/predict", json={"symbol": "BTCUSDT"}, headers=auth, timeout=30)

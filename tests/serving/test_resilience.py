@@ -45,8 +45,7 @@ def load(url: str, auth: dict[str, str], clients: int = 4, *, fresh_vectors: boo
                         with lock:
                             body["features"] = {n: rng.gauss(0, 1) for n in names}
                     r = c.post(f"{url}/predict", json=body, headers=auth)
-                    status, version = r.status_code, (r.json().get("model_version") if r.status_code == 200
-                                                      else None)
+                    status, version = r.status_code, (r.json().get("model_version") if r.status_code == 200 else None)
                 except httpx.HTTPError:
                     status, version = 0, None
                 with lock:
@@ -82,6 +81,7 @@ def test_champion_hot_swap_drops_no_request(app_url: str, auth: dict[str, str], 
         def all_new() -> bool:
             recent = [v for _, s, v in traffic.results[-8:] if s == 200]
             return len(recent) == 8 and all(v == new for v in recent)
+
         wait_for(all_new, 60, "every predictor replica to serve the new champion")
     assert traffic.failed == 0, [r for r in traffic.results if r[1] != 200][:5]
     versions = {v for _, _, v in traffic.results}
@@ -105,14 +105,16 @@ def test_redis_down_degrades_then_recovers(app_url: str, auth: dict[str, str], s
         assert p["ts"] == ok["ts"] and p["features"] == ok["features"]  # the same row from PostgreSQL
         ready = httpx.get(f"{app_url}/ready", timeout=30)
         assert ready.status_code == 503 and ready.json()["redis"] is False and ready.json()["postgres"]
-        assert 'rayapp_feature_fallback_total{reason="online store unavailable"}' in \
-            httpx.get(f"{app_url}/metrics").text
+        assert (
+            'rayapp_feature_fallback_total{reason="online store unavailable"}' in httpx.get(f"{app_url}/metrics").text
+        )
     finally:
         serving_redis.start()
 
     def online_again() -> bool:
         body = httpx.post(f"{app_url}/predict", json={"symbol": "BTCUSDT"}, headers=auth, timeout=30).json()
         return body.get("feature_source", {}).get("source") == "online" and not body["degraded"]
+
     wait_for(online_again, 30, "predictions from Redis again")
     assert httpx.get(f"{app_url}/ready", timeout=30).status_code == 200
 
@@ -125,6 +127,7 @@ def test_predictor_replica_killed_under_load(app_url: str, auth: dict[str, str],
 
     def pids() -> set[int]:
         return {handle.ping.remote().result(timeout_s=10)["pid"] for _ in range(12)}
+
     before = pids()
     assert len(before) == 2, f"expected 2 predictor replicas, saw pids {before}"
     victim = min(before)

@@ -18,16 +18,18 @@ def test_no_server_errors_on_generated_requests(app_url: str, auth: dict[str, st
     calls: list[str] = []
 
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-        @hypothesis.settings(max_examples=40, deadline=None, database=None, derandomize=True,
-                             suppress_health_check=list(HealthCheck))
+
+        @hypothesis.settings(
+            max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+        )
         @given(case=schema.as_strategy(mode))
         def run(case: schemathesis.Case) -> None:
             # the key is sent so mutating endpoints are exercised past the auth check
             resp = case.call(base_url=app_url, headers={**(case.headers or {}), **auth}, timeout=30)
             calls.append(f"{case.method} {case.path}")
             if resp.status_code >= 500:
-                server_errors.append(f"{case.method} {case.formatted_path} -> {resp.status_code}: "
-                                     f"{resp.text[:200]}")
+                server_errors.append(f"{case.method} {case.formatted_path} -> {resp.status_code}: {resp.text[:200]}")
+
         run()
     assert len(set(calls)) >= 8, sorted(set(calls))
     assert not server_errors, server_errors[:5]

@@ -38,8 +38,10 @@ def test_push_after_new_features_then_reconnect(app_url: str, world, pool, servi
         # materialise a new hour: the offline row, then the online vector (as the feature stage does)
         values = world.market.features.iloc[40]
         with pool.connection() as conn:
-            conn.execute("INSERT INTO features (symbol, ts, feature_set_version, vals) VALUES (%s, %s, %s, %s)",
-                         (SYMBOL, new_ts.to_pydatetime(), FSV, [float(v) for v in values]))
+            conn.execute(
+                "INSERT INTO features (symbol, ts, feature_set_version, vals) VALUES (%s, %s, %s, %s)",
+                (SYMBOL, new_ts.to_pydatetime(), FSV, [float(v) for v in values]),
+            )
             conn.commit()
         shifted = world.market.features.iloc[[40]].copy()
         shifted.index = [new_ts]

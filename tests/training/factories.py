@@ -10,8 +10,14 @@ from rayapp.training.data import TrainingFrame, build_training_frame, feature_gr
 COLUMNS = [c for cols in feature_groups().values() for c in cols]
 
 
-def make_frame(n_hours: int = 1400, planted: dict[str, float] | None = None, seed: int = 0,
-               horizon: int = 1, start: str = "2022-01-01", nan_groups: tuple[str, ...] = ()) -> TrainingFrame:
+def make_frame(
+    n_hours: int = 1400,
+    planted: dict[str, float] | None = None,
+    seed: int = 0,
+    horizon: int = 1,
+    start: str = "2022-01-01",
+    nan_groups: tuple[str, ...] = (),
+) -> TrainingFrame:
     """Hourly features and prices; `planted={"sentiment_mean": 1.0}` makes the next return depend
     on that column (weight = strength relative to the noise); no plant = a pure random walk."""
     rng = np.random.default_rng(seed)
@@ -23,8 +29,10 @@ def make_frame(n_hours: int = 1400, planted: dict[str, float] | None = None, see
         drift += w * feats[col].to_numpy()
     # r[t] is the return from close(t) to close(t+1): it may depend on features at t only.
     r = 0.004 * (drift + rng.standard_normal(n_hours))
-    close = pd.Series(20000 * np.exp(np.concatenate([[0.0], np.cumsum(r)])),
-                      index=pd.date_range(start, periods=n_hours + 1, freq="h", tz="UTC"))
+    close = pd.Series(
+        20000 * np.exp(np.concatenate([[0.0], np.cumsum(r)])),
+        index=pd.date_range(start, periods=n_hours + 1, freq="h", tz="UTC"),
+    )
     for g in nan_groups:
         feats[feature_groups()[g]] = np.nan
     return build_training_frame(feats, close, horizon=horizon, feature_set_version="test_v1")

@@ -39,11 +39,22 @@ def test_missing_or_malformed_data_file_is_a_clear_error(tmp_path: Path, capsys)
 
 def test_ablate_command_prints_the_table_per_period_and_logs_it(ray_cluster, tmp_path: Path, capsys):
     data = tmp_path / "f.parquet"
-    make_frame(1300, {"sentiment_mean": 1.0}, seed=3, nan_groups=("social",)).to_frame() \
-        .rename_axis("ts").to_parquet(data)
+    make_frame(1300, {"sentiment_mean": 1.0}, seed=3, nan_groups=("social",)).to_frame().rename_axis("ts").to_parquet(
+        data
+    )
     state = tmp_path / "s"
-    rc = main(["ablate", "--period", "news", "--data", str(data), f"state_dir={state}", *SMALL,
-               "model.params.n_estimators=40"])
+    rc = main(
+        [
+            "ablate",
+            "--period",
+            "news",
+            "--data",
+            str(data),
+            f"state_dir={state}",
+            *SMALL,
+            "model.params.n_estimators=40",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "period news (2022-01-01" in out and "without data: social" in out

@@ -19,15 +19,21 @@ def _hours(n: int, gap_at: int | None = None, gap: int = 0) -> pd.DatetimeIndex:
 
 
 @settings(max_examples=60, deadline=None)
-@given(horizon=st.integers(1, 24), n_splits=st.integers(1, 5), test_size=st.integers(5, 60),
-       extra_purge=st.integers(0, 10), window=st.sampled_from(["expanding", "sliding"]),
-       gap_at=st.integers(50, 400), gap=st.integers(0, 30))
-def test_no_training_hour_within_horizon_of_a_test_hour(horizon, n_splits, test_size, extra_purge, window,
-                                                        gap_at, gap):
+@given(
+    horizon=st.integers(1, 24),
+    n_splits=st.integers(1, 5),
+    test_size=st.integers(5, 60),
+    extra_purge=st.integers(0, 10),
+    window=st.sampled_from(["expanding", "sliding"]),
+    gap_at=st.integers(50, 400),
+    gap=st.integers(0, 30),
+)
+def test_no_training_hour_within_horizon_of_a_test_hour(horizon, n_splits, test_size, extra_purge, window, gap_at, gap):
     times = _hours(700, gap_at, gap)
     hours = times.as_unit("s").asi8 // 3600
-    cv = WalkForwardSplit(n_splits, test_size, horizon, window, train_size=100,
-                          purge=horizon + extra_purge, min_train=20)
+    cv = WalkForwardSplit(
+        n_splits, test_size, horizon, window, train_size=100, purge=horizon + extra_purge, min_train=20
+    )
     folds = cv.folds(times)
     assert len(folds) == n_splits
     for f in folds:

@@ -22,7 +22,8 @@ def _client(settings):
 
 
 def test_planted_signal_is_found_registered_and_a_worse_run_does_not_replace_the_champion(
-        ray_cluster, small_settings, tmp_path: Path):
+    ray_cluster, small_settings, tmp_path: Path
+):
     s = small_settings()
     # Strong signal in sentiment, weaker one in social.
     frame = make_frame(1300, {"sentiment_mean": 0.9, "social_sentiment": 0.45}, seed=1)
@@ -40,17 +41,20 @@ def test_planted_signal_is_found_registered_and_a_worse_run_does_not_replace_the
     assert run.data.tags["git_commit"] and run.data.tags["data_start"].startswith("2022-01-01")
     assert run.data.tags["gate_decision"] == "promoted"
     assert "baseline_always_up_accuracy" in run.data.metrics
-    nested = client.search_runs([run.info.experiment_id],
-                                filter_string=f"tags.mlflow.parentRunId = '{out.run_id}'")
+    nested = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{out.run_id}'")
     assert len(nested) == 2
     assert all("fold_accuracy" in r.data.metrics for r in nested)
     arts = {a.path for a in client.list_artifacts(out.run_id)}
     assert {"serving", "report", "explain", "training"} <= arts
-    shap = json.loads(Path(mlflow.artifacts.download_artifacts(
-        run_id=out.run_id, artifact_path="explain/shap_importance.json")).read_text())
+    shap = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(run_id=out.run_id, artifact_path="explain/shap_importance.json")
+        ).read_text()
+    )
     assert next(iter(shap)) == "sentiment_mean"  # the planted feature matters most
-    bundle = ModelBundle.from_json(Path(mlflow.artifacts.download_artifacts(
-        run_id=out.run_id, artifact_path=BUNDLE_ARTIFACT)).read_text())
+    bundle = ModelBundle.from_json(
+        Path(mlflow.artifacts.download_artifacts(run_id=out.run_id, artifact_path=BUNDLE_ARTIFACT)).read_text()
+    )
     assert bundle.feature_names == frame.feature_names and bundle.gate["promote"]
     booster = mlflow.xgboost.load_model(f"models:/{name}@champion")
     import xgboost as xgb

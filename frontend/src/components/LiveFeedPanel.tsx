@@ -1,7 +1,7 @@
 // The live feed over /ws/predictions: connection state, pause/resume, newest forecast first.
-import { useEffect, useState } from "react";
 import type { Prediction } from "../api/types";
 import type { LiveFeed } from "../hooks/useLiveFeed";
+import { useNow } from "../hooks/useNow";
 import { ago, logRetPct, pct, utcHour } from "../lib/format";
 import { btn, Card, Dot, type Level } from "./ui";
 
@@ -29,11 +29,7 @@ export function feedRows(live: Prediction[], history: Prediction[], max = 20): {
 }
 
 export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?: Prediction[] }) {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const id = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(id);
-  }, []);
+  const now = useNow(1000);
   const st = stateOf(feed, now);
   const rows = feedRows(feed.items, history);
   return (

@@ -1,6 +1,6 @@
 // React state over LiveSocket for /ws/predictions: the newest predictions first, deduplicated by
 // id, with connection state and pause/resume.
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useEffectEvent, useRef, useState } from "react";
 import { wsUrl } from "../api/client";
 import type { Prediction, WsMessage } from "../api/types";
 import { type Backoff, LiveSocket, type LiveSocketState } from "../lib/liveSocket";
@@ -33,20 +33,24 @@ export function mergePrediction(items: Prediction[], p: Prediction, max: number)
   return [...rest.slice(0, at), p, ...rest.slice(at)].slice(0, max);
 }
 
+const NONE: Prediction[] = [];
+
 export function useLiveFeed(opts: LiveFeedOptions = {}): LiveFeed {
   const { symbol, maxItems = 50 } = opts;
-  const [items, setItems] = useState<Prediction[]>([]);
+  // the items belong to the socket that gathered them: a new symbol (or cap) starts from none
+  const feedKey = JSON.stringify([symbol ?? null, maxItems]);
+  const [feed, setFeed] = useState<{ key: string; items: Prediction[] }>({ key: feedKey, items: NONE });
+  const items = feed.key === feedKey ? feed.items : NONE;
   const [hb, setHb] = useState<string | null>(null);
   const [state, setState] = useState<LiveSocketState>({ status: "connecting", attempt: 0, retryAt: null,
     paused: false, buffered: 0, lastMessageAt: null, lastError: null });
   const sock = useRef<LiveSocket | null>(null);
   const itemsRef = useRef<Prediction[]>([]);
-  const optsRef = useRef(opts);
-  optsRef.current = opts;
+  // the latest callback, without restarting the socket when the caller passes a new one
+  const onPrediction = useEffectEvent((p: Prediction) => opts.onPrediction?.(p));
 
   useEffect(() => {
     itemsRef.current = [];
-    setItems([]);
     const s = new LiveSocket({
       url: opts.url ?? ((since) => wsUrl("/ws/predictions", { symbol, since: since ?? undefined })),
       backoff: opts.backoff,
@@ -57,8 +61,8 @@ export function useLiveFeed(opts: LiveFeedOptions = {}): LiveFeed {
       onMessage: (m: WsMessage) => {
         if (m.type === "prediction") {
           itemsRef.current = mergePrediction(itemsRef.current, m.data, maxItems);
-          setItems(itemsRef.current);
-          optsRef.current.onPrediction?.(m.data);
+          setFeed({ key: feedKey, items: itemsRef.current });
+          onPrediction(m.data);
         } else if (m.type === "heartbeat") {
           setHb(m.model_version ?? null);
         }
@@ -67,9 +71,9 @@ export function useLiveFeed(opts: LiveFeedOptions = {}): LiveFeed {
     sock.current = s;
     s.start();
     return () => s.stop();
-    // url/backoff/impl are fixed per mount; the symbol restarts the socket
+    // url/backoff/impl are fixed per mount; the symbol restarts the socket (feedKey is symbol + cap)
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [symbol, maxItems]);
+  }, [symbol, maxItems, feedKey]);
 
   const pause = useCallback(() => sock.current?.pause(), []);
   const resume = useCallback(() => sock.current?.resume(), []);

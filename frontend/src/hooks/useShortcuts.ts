@@ -1,5 +1,5 @@
 // Global single-key shortcuts, ignored while typing in a field or with a modifier held.
-import { useEffect, useRef } from "react";
+import { useEffect, useEffectEvent } from "react";
 
 export type ShortcutMap = Record<string, (e: KeyboardEvent) => void>;
 
@@ -22,18 +22,18 @@ function typing(target: EventTarget | null): boolean {
 }
 
 export function useShortcuts(map: ShortcutMap): void {
-  const ref = useRef(map);
-  ref.current = map;
+  // an effect event sees the latest map without re-adding the listener on every render
+  const onKey = useEffectEvent((e: KeyboardEvent) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    const fn = map[e.key];
+    if (fn) {
+      e.preventDefault();
+      fn(e);
+    }
+  });
   useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
-      const fn = ref.current[e.key];
-      if (fn) {
-        e.preventDefault();
-        fn(e);
-      }
-    };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
+    const listener = (e: KeyboardEvent) => onKey(e);
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
   }, []);
 }

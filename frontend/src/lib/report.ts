@@ -18,8 +18,12 @@ const METRIC_COLS = ["accuracy", "acc_low", "acc_high", "brier", "sharpe_net", "
 function table(name: string, rows: Obj[], lead: string[]): Table {
   const seen = new Set<string>(lead);
   const rest: string[] = [];
-  for (const c of METRIC_COLS) if (rows.some((r) => c in r) && !seen.has(c)) (seen.add(c), rest.push(c));
-  for (const r of rows) for (const k of Object.keys(r)) if (!seen.has(k) && typeof r[k] !== "object") (seen.add(k), rest.push(k));
+  const add = (c: string) => {
+    seen.add(c);
+    rest.push(c);
+  };
+  for (const c of METRIC_COLS) if (rows.some((r) => c in r) && !seen.has(c)) add(c);
+  for (const r of rows) for (const k of Object.keys(r)) if (!seen.has(k) && typeof r[k] !== "object") add(k);
   return { name, columns: [...lead, ...rest], rows };
 }
 

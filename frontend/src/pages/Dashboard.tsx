@@ -1,6 +1,6 @@
 // Dashboard: price + forecasts for the last 7 days, the live feed, model/health, track record.
 import { useQueryClient } from "@tanstack/react-query";
-import { lazy, Suspense, useMemo } from "react";
+import { lazy, Suspense, useMemo, useState } from "react";
 import { useLocation } from "react-router-dom";
 import { ApiError } from "../api/client";
 import { keys, useHistory, useLatest, useModel, usePrices, useReady, useTrackRecord } from "../api/queries";
@@ -23,11 +23,11 @@ export default function Dashboard() {
   const qc = useQueryClient();
   // The week ends at the newest forecast's hour, not the browser's clock: under the replay feed
   // the market clock is years behind the wall clock. On the hour, so the key is stable.
+  // Without a forecast yet, the clock when the page opened (read once, so the key stays put).
   const latestQ = useLatest(symbol);
-  const anchor = useMemo(() => {
-    const t = latestQ.data?.ts ? Date.parse(latestQ.data.ts) : Date.now();
-    return Math.floor(t / 3600e3) * 3600e3 + 3600e3;
-  }, [latestQ.data?.ts]);
+  const [openedAt] = useState(() => Date.now());
+  const latestTs = latestQ.data?.ts;
+  const anchor = Math.floor((latestTs ? Date.parse(latestTs) : openedAt) / 3600e3) * 3600e3 + 3600e3;
   const since = new Date(anchor - DAYS * 86400e3).toISOString();
   const history = useHistory(symbol, since, !latestQ.isLoading);
   // after the latest forecast: the headline numbers render first, the 168-point chart next

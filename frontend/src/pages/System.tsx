@@ -4,6 +4,7 @@ import { ApiError } from "../api/client";
 import { useDashboardConfig, useFreshness, useHealth, useLatest, useModel, useReady } from "../api/queries";
 import { Card, Dot, Empty, ErrorNote, type Level, Loading } from "../components/ui";
 import { useMetricsFeed } from "../hooks/useMetricsFeed";
+import { useNow } from "../hooks/useNow";
 import { ago, duration, num, utcHour } from "../lib/format";
 import { DEFAULT_SYMBOL } from "../lib/symbol";
 
@@ -43,7 +44,8 @@ export default function System() {
   const metrics = useMetricsFeed();
   const r = ready.data;
   const ex = model.data?.explainer as Record<string, unknown> | null | undefined;
-  const latestAge = latest.data?.ts ? (Date.now() - Date.parse(latest.data.ts)) / 1000 : null;
+  const now = useNow(1000);
+  const latestAge = latest.data?.ts ? (now - Date.parse(latest.data.ts)) / 1000 : null;
   const dataEnd = model.data?.data_range?.[1];
 
   return (

@@ -6,8 +6,21 @@ import tailwindcss from "@tailwindcss/vite";
 // The dev server proxies every API route to the Serve ingress so the app always talks to its own
 // origin, exactly as in production where the ingress serves frontend/dist at "/".
 const API = process.env.RAYAPP_API ?? "http://127.0.0.1:8000";
-const apiRoutes = ["/health", "/ready", "/predict", "/predictions", "/explain", "/model", "/report",
-  "/metrics", "/track-record", "/prices", "/freshness", "/openapi.json", "/admin"];
+const apiRoutes = [
+  "/health",
+  "/ready",
+  "/predict",
+  "/predictions",
+  "/explain",
+  "/model",
+  "/report",
+  "/metrics",
+  "/track-record",
+  "/prices",
+  "/freshness",
+  "/openapi.json",
+  "/admin",
+];
 
 export default defineConfig({
   plugins: [react(), tailwindcss()],

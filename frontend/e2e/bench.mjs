@@ -33,23 +33,42 @@ for (let i = 0; i < RUNS; i++) {
     const js = new Map();
     page.on("response", async (r) => {
       const u = new URL(r.url());
-      if (u.pathname.endsWith(".js")) js.set(u.pathname, Number((await r.headerValue("content-length")) ?? 0));
+      if (u.pathname.endsWith(".js"))
+        js.set(u.pathname, Number((await r.headerValue("content-length")) ?? 0));
     });
     await page.goto(`${BASE}/`, { waitUntil: "commit" });
     await page.locator('[data-testid="latest-pup"]').waitFor({ timeout: T });
     const render = await page.evaluate(() => performance.now());
-    await page.waitForFunction(() => window.__ws.some((w) => w.url.includes("/ws/predictions") && w.first !== null), null, { timeout: T });
-    const ws = await page.evaluate(() => window.__ws.find((w) => w.url.includes("/ws/predictions")).first);
+    await page.waitForFunction(
+      () => window.__ws.some((w) => w.url.includes("/ws/predictions") && w.first !== null),
+      null,
+      { timeout: T },
+    );
+    const ws = await page.evaluate(
+      () => window.__ws.find((w) => w.url.includes("/ws/predictions")).first,
+    );
     await page.waitForLoadState("networkidle").catch(() => {});
     // baseline: the same socket opened by a page with no app
     await page.goto(`${BASE}/config.json`);
-    const base = await page.evaluate((u) => new Promise((res, rej) => {
-      const t0 = performance.now();
-      const s = new WebSocket(u);
-      s.onmessage = () => { res(performance.now() - t0); s.close(); };
-      s.onerror = () => rej(new Error("baseline socket failed"));
-    }), `${BASE.replace(/^http/, "ws")}/ws/predictions`);
-    runs.push({ first_render_ms: render, ws_first_message_ms: ws, baseline_ws_ms: base, js: [...js.keys()] });
+    const base = await page.evaluate(
+      (u) =>
+        new Promise((res, rej) => {
+          const t0 = performance.now();
+          const s = new WebSocket(u);
+          s.onmessage = () => {
+            res(performance.now() - t0);
+            s.close();
+          };
+          s.onerror = () => rej(new Error("baseline socket failed"));
+        }),
+      `${BASE.replace(/^http/, "ws")}/ws/predictions`,
+    );
+    runs.push({
+      first_render_ms: render,
+      ws_first_message_ms: ws,
+      baseline_ws_ms: base,
+      js: [...js.keys()],
+    });
   } finally {
     await close();
   }

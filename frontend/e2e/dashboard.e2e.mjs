@@ -30,13 +30,21 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.mi
 const a11yFailures = [];
 async function a11y(page, name) {
   // the page itself must not scroll sideways (wide tables scroll inside their own box)
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  if (overflow > 1) a11yFailures.push({ page: name, violations: [`page scrolls sideways by ${overflow}px`] });
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - window.innerWidth,
+  );
+  if (overflow > 1)
+    a11yFailures.push({ page: name, violations: [`page scrolls sideways by ${overflow}px`] });
   await page.addScriptTag({ content: AXE });
   const violations = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact,
-      nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`) }));
+    const r = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] },
+    });
+    return r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+    }));
   });
   emit("a11y", { page: name, violations: violations.map((v) => v.id) });
   if (violations.length) a11yFailures.push({ page: name, violations });
@@ -51,7 +59,13 @@ try {
   page.on("response", (r) => {
     if (r.status() >= 400) badResponses.push(`${r.status()} ${r.url()}`);
   });
-  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && consoleErrors.push(m.text()));
+  page.on(
+    "console",
+    (m) =>
+      m.type() === "error" &&
+      !m.text().startsWith("Failed to load resource") &&
+      consoleErrors.push(m.text()),
+  );
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
 
   // 1. Dashboard: the socket opens and the latest logged forecast is replayed to us.
@@ -59,10 +73,20 @@ try {
   await page.getByRole("heading", { name: "Live predictions" }).waitFor({ timeout: T });
   await page.locator('[data-testid="ws-state"][data-status="open"]').waitFor({ timeout: T });
   // the server replays the latest logged forecast to a new socket
-  await page.locator('[data-testid="feed-item"][data-source="live"]').first().waitFor({ timeout: T });
+  await page
+    .locator('[data-testid="feed-item"][data-source="live"]')
+    .first()
+    .waitFor({ timeout: T });
   const newest = await page.evaluate(() =>
-    [...document.querySelectorAll('[data-testid="feed-item"]')].map((e) => e.getAttribute("data-ts") || "").sort().pop());
-  await page.locator('[data-testid="model-version"]').filter({ hasText: " v" }).waitFor({ timeout: T });
+    [...document.querySelectorAll('[data-testid="feed-item"]')]
+      .map((e) => e.getAttribute("data-ts") || "")
+      .sort()
+      .pop(),
+  );
+  await page
+    .locator('[data-testid="model-version"]')
+    .filter({ hasText: " v" })
+    .waitFor({ timeout: T });
   emit("ws-open", { newest_ts: newest });
 
   // 2. The test lands a newer feature vector; its forecast must arrive over the WebSocket.
@@ -102,7 +126,10 @@ try {
   emit("theme", { dark: after, remembered });
   await page.locator('[data-testid="price-chart"]').waitFor({ timeout: T });
   await page.getByTestId("track-accuracy").waitFor({ timeout: T });
-  await page.screenshot({ path: join(OUT, `dashboard-${after ? "dark" : "light2"}.png`), fullPage: true });
+  await page.screenshot({
+    path: join(OUT, `dashboard-${after ? "dark" : "light2"}.png`),
+    fullPage: true,
+  });
   await a11y(page, `dashboard (${after ? "dark" : "light"})`);
 
   // 4. Predict: invalid input is flagged at once; a valid submit shows P(up) and the explanation.
@@ -124,7 +151,10 @@ try {
 
   // 5. The other pages render from the live API (screenshots for a human look).
   await page.keyboard.press("3");
-  await page.getByText(/evaluation/).first().waitFor({ timeout: T });
+  await page
+    .getByText(/evaluation/)
+    .first()
+    .waitFor({ timeout: T });
   await page.getByText("Walk-forward folds", { exact: false }).waitFor({ timeout: T });
   await page.screenshot({ path: join(OUT, "analytics.png"), fullPage: true });
   await a11y(page, "analytics");
@@ -138,7 +168,9 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.keyboard.press("1");
   await page.locator('[data-testid="feed-item"]').first().waitFor({ timeout: T });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - window.innerWidth,
+  );
   await page.screenshot({ path: join(OUT, "dashboard-phone.png"), fullPage: true });
   if (overflow > 1) fail(`page scrolls sideways at phone width (${overflow}px)`);
   emit("phone", { overflow });

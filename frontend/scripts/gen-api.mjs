@@ -35,6 +35,12 @@ const header =
   `// API: ${doc.info?.title} ${doc.info?.version}; paths: ${Object.keys(doc.paths).length}\n`;
 const out = header + astToString(ast);
 let prev = "";
-try { prev = readFileSync(outPath, "utf8"); } catch { /* first run */ }
+try {
+  prev = readFileSync(outPath, "utf8");
+} catch {
+  /* first run */
+}
 writeFileSync(outPath, out);
-console.log(`${prev === out ? "unchanged" : "wrote"} ${outPath} (${Object.keys(doc.paths).length} paths)`);
+console.log(
+  `${prev === out ? "unchanged" : "wrote"} ${outPath} (${Object.keys(doc.paths).length} paths)`,
+);

@@ -3,8 +3,15 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export interface Recorded { method: string; path: string; headers: IncomingMessage["headers"]; body: unknown }
-export type Handler = (req: Recorded) => { status?: number; body: unknown } | Promise<{ status?: number; body: unknown }>;
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: IncomingMessage["headers"];
+  body: unknown;
+}
+export type Handler = (
+  req: Recorded,
+) => { status?: number; body: unknown } | Promise<{ status?: number; body: unknown }>;
 
 export interface ApiServer {
   url: string;
@@ -21,7 +28,12 @@ export async function startApi(): Promise<ApiServer> {
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString();
     const path = (req.url ?? "/").split("?")[0];
-    const rec = { method: req.method ?? "GET", path, headers: req.headers, body: text ? JSON.parse(text) : null };
+    const rec = {
+      method: req.method ?? "GET",
+      path,
+      headers: req.headers,
+      body: text ? JSON.parse(text) : null,
+    };
     requests.push(rec);
     const h = routes.get(`${rec.method} ${path}`);
     const out = h ? await h(rec) : { status: 404, body: { detail: "Not Found" } };
@@ -34,6 +46,10 @@ export async function startApi(): Promise<ApiServer> {
     url: `http://127.0.0.1:${port}`,
     requests,
     route: (m, p, h) => routes.set(`${m} ${p}`, h),
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

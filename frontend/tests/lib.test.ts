@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { cell, toCsv } from "../src/lib/csv";
-import { ablationTables, baselineTable, foldTable, importance, reliability } from "../src/lib/report";
+import {
+  ablationTables,
+  baselineTable,
+  foldTable,
+  importance,
+  reliability,
+} from "../src/lib/report";
 import { parseFeature, symbolError, validateVector } from "../src/lib/validation";
 import type { ModelInfo, Report } from "../src/api/types";
 
@@ -45,32 +51,63 @@ describe("csv", () => {
 
 // Shapes as training logs them (rayapp/training/pipeline.py, ablation.py via mlflow.log_table).
 const model = {
-  loaded: true, version: "4", feature_names: [], swaps: 0, data_range: [],
+  loaded: true,
+  version: "4",
+  feature_names: [],
+  swaps: 0,
+  data_range: [],
   cv_metrics: {
     mean: { accuracy: 0.53 },
-    folds: [{ fold: 0, accuracy: 0.52, acc_low: 0.5, acc_high: 0.54, sharpe_net: 0.3 },
-      { fold: 1, accuracy: 0.54, acc_low: 0.52, acc_high: 0.56, sharpe_net: 0.5 }],
+    folds: [
+      { fold: 0, accuracy: 0.52, acc_low: 0.5, acc_high: 0.54, sharpe_net: 0.3 },
+      { fold: 1, accuracy: 0.54, acc_low: 0.52, acc_high: 0.56, sharpe_net: 0.5 },
+    ],
     pooled: { accuracy: 0.53, acc_low: 0.52, acc_high: 0.54 },
   },
-  baselines: { mean: { always_up: { accuracy: 0.51 } }, pooled: { always_up: { accuracy: 0.51, acc_low: 0.5, acc_high: 0.52 },
-    persistence: { accuracy: 0.49 } }, best: "always_up" },
+  baselines: {
+    mean: { always_up: { accuracy: 0.51 } },
+    pooled: {
+      always_up: { accuracy: 0.51, acc_low: 0.5, acc_high: 0.52 },
+      persistence: { accuracy: 0.49 },
+    },
+    best: "always_up",
+  },
   gate: {},
 } as unknown as ModelInfo;
 
 const report = {
-  model_version: "4", run_id: "r",
+  model_version: "4",
+  run_id: "r",
   reports: {
-    training: { artifacts: {
-      "explain.shap_importance": { rsi: 0.2, sma_20: 0.05, bad: "x" },
-      "training.calibration": { method: "isotonic", brier_raw: 0.25,
-        reliability_raw: [{ bin_low: 0, bin_high: 0.1, mean_pred: 0.05, observed: 0.1, count: 3 }],
-        reliability_calibrated: [{ mean_pred: 0.5, observed: 0.52, count: 40 }, { mean_pred: "x", observed: 1 }] },
-    } },
-    ablation: { artifacts: {
-      "ablation.all": { columns: ["config", "accuracy", "p_boot", "significant"], data: [["price_only", 0.52, 0.03, true], ["all_minus_x", 0.5, 0.4, false]] },
-      "ablation.all_groups": { price: { has_data: true } },
-      "ablation.all_md": "# table",
-    } },
+    training: {
+      artifacts: {
+        "explain.shap_importance": { rsi: 0.2, sma_20: 0.05, bad: "x" },
+        "training.calibration": {
+          method: "isotonic",
+          brier_raw: 0.25,
+          reliability_raw: [
+            { bin_low: 0, bin_high: 0.1, mean_pred: 0.05, observed: 0.1, count: 3 },
+          ],
+          reliability_calibrated: [
+            { mean_pred: 0.5, observed: 0.52, count: 40 },
+            { mean_pred: "x", observed: 1 },
+          ],
+        },
+      },
+    },
+    ablation: {
+      artifacts: {
+        "ablation.all": {
+          columns: ["config", "accuracy", "p_boot", "significant"],
+          data: [
+            ["price_only", 0.52, 0.03, true],
+            ["all_minus_x", 0.5, 0.4, false],
+          ],
+        },
+        "ablation.all_groups": { price: { has_data: true } },
+        "ablation.all_md": "# table",
+      },
+    },
   },
 } as unknown as Report;
 
@@ -89,10 +126,18 @@ describe("report readers", () => {
     const [t, ...rest] = ablationTables(report);
     expect(rest).toHaveLength(0);
     expect(t.name).toBe("ablation all");
-    expect(t.rows[0]).toEqual({ config: "price_only", accuracy: 0.52, p_boot: 0.03, significant: true });
+    expect(t.rows[0]).toEqual({
+      config: "price_only",
+      accuracy: 0.52,
+      p_boot: 0.03,
+      significant: true,
+    });
   });
   it("reads importance (numbers only, largest first) and the reliability curves", () => {
-    expect(importance(report)).toEqual([{ feature: "rsi", value: 0.2 }, { feature: "sma_20", value: 0.05 }]);
+    expect(importance(report)).toEqual([
+      { feature: "rsi", value: 0.2 },
+      { feature: "sma_20", value: 0.05 },
+    ]);
     const r = reliability(report);
     expect(r.raw).toHaveLength(1);
     expect(r.calibrated).toEqual([{ mean_pred: 0.5, observed: 0.52, count: 40 }]);

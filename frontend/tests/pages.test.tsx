@@ -25,21 +25,39 @@ afterEach(async () => {
 });
 
 function wrap(ui: ReactNode, path = "/") {
-  const qc = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
-  return render(<QueryClientProvider client={qc}><MemoryRouter initialEntries={[path]}>{ui}</MemoryRouter></QueryClientProvider>);
+  const qc = new QueryClient({
+    defaultOptions: { queries: { retry: false }, mutations: { retry: false } },
+  });
+  return render(
+    <QueryClientProvider client={qc}>
+      <MemoryRouter initialEntries={[path]}>{ui}</MemoryRouter>
+    </QueryClientProvider>,
+  );
 }
 
 const NAMES = ["rsi", "sma_20"];
 const explained = {
   ...prediction("2026-01-01T10:00:00+00:00", 0.64),
-  explanation: { method: "pred_contribs", model_version: "3", units: "log-odds", base_value: 0.01, margin: 0.58,
-    contributions: { rsi: 0.42, sma_20: -0.12 }, top_positive: [], top_negative: [],
-    text: "Up 64%: driven by rsi (+0.42), against sma_20 (−0.12)." },
+  explanation: {
+    method: "pred_contribs",
+    model_version: "3",
+    units: "log-odds",
+    base_value: 0.01,
+    margin: 0.58,
+    contributions: { rsi: 0.42, sma_20: -0.12 },
+    top_positive: [],
+    top_negative: [],
+    text: "Up 64%: driven by rsi (+0.42), against sma_20 (−0.12).",
+  },
 };
 
 function serveModel() {
-  api.route("GET", "/model", () => ({ body: { loaded: true, name: "m", version: "3", feature_names: NAMES, swaps: 0 } }));
-  api.route("GET", "/predictions/latest", () => ({ body: { ...explained, features: { rsi: 31.5, sma_20: null } } }));
+  api.route("GET", "/model", () => ({
+    body: { loaded: true, name: "m", version: "3", feature_names: NAMES, swaps: 0 },
+  }));
+  api.route("GET", "/predictions/latest", () => ({
+    body: { ...explained, features: { rsi: 31.5, sma_20: null } },
+  }));
 }
 
 describe("Predict", () => {
@@ -60,14 +78,20 @@ describe("Predict", () => {
   it("submits a symbol with the API key and shows P(up), interval and the explanation", async () => {
     serveModel();
     api.route("POST", "/predict", (r) =>
-      r.headers["x-api-key"] === "k-123" ? { body: explained } : { status: 401, body: { detail: "missing or invalid X-API-Key header" } });
+      r.headers["x-api-key"] === "k-123"
+        ? { body: explained }
+        : { status: 401, body: { detail: "missing or invalid X-API-Key header" } },
+    );
     const user = userEvent.setup();
     wrap(<Predict />);
     await user.type(screen.getByLabelText("API key (X-API-Key)"), "k-123");
     await user.click(screen.getByTestId("predict-submit"));
     expect(await screen.findByTestId("explanation-text")).toHaveTextContent("driven by rsi");
     expect(screen.getByTestId("result-pup")).toHaveTextContent("64.0%");
-    expect(screen.getByTestId("shap-chart")).toHaveAttribute("aria-label", expect.stringContaining("rsi +0.420"));
+    expect(screen.getByTestId("shap-chart")).toHaveAttribute(
+      "aria-label",
+      expect.stringContaining("rsi +0.420"),
+    );
     const sent = api.requests.find((r) => r.path === "/predict")!;
     expect(sent.body).toEqual({ symbol: "BTCUSDT", explain: true });
     expect(sessionStorage.getItem("rayapp.apiKey")).toBe("k-123");
@@ -75,18 +99,34 @@ describe("Predict", () => {
 
   it("shows the server's refusal (wrong key) as an error", async () => {
     serveModel();
-    api.route("POST", "/predict", () => ({ status: 401, body: { detail: "missing or invalid X-API-Key header" } }));
+    api.route("POST", "/predict", () => ({
+      status: 401,
+      body: { detail: "missing or invalid X-API-Key header" },
+    }));
     const user = userEvent.setup();
     wrap(<Predict />);
     await user.type(screen.getByLabelText("API key (X-API-Key)"), "wrong");
     await user.click(screen.getByTestId("predict-submit"));
-    expect(await screen.findByRole("alert")).toHaveTextContent("HTTP 401: missing or invalid X-API-Key header");
+    expect(await screen.findByRole("alert")).toHaveTextContent(
+      "HTTP 401: missing or invalid X-API-Key header",
+    );
   });
 
   it("sends an explicit vector (empty = null) and shows the API's 422 beside the field", async () => {
     serveModel();
-    api.route("POST", "/predict", () => ({ status: 422, body: { detail: [
-      { type: "value_error", loc: ["body", "features", "rsi"], msg: "out of the training range", input: 500 }] } }));
+    api.route("POST", "/predict", () => ({
+      status: 422,
+      body: {
+        detail: [
+          {
+            type: "value_error",
+            loc: ["body", "features", "rsi"],
+            msg: "out of the training range",
+            input: 500,
+          },
+        ],
+      },
+    }));
     const user = userEvent.setup();
     wrap(<Predict />);
     await user.click(screen.getByLabelText("Explicit feature vector"));
@@ -98,8 +138,11 @@ describe("Predict", () => {
     await user.type(screen.getByLabelText("API key (X-API-Key)"), "k");
     await user.click(screen.getByTestId("predict-submit"));
     expect(await screen.findByText("out of the training range")).toBeInTheDocument();
-    expect(api.requests.find((r) => r.path === "/predict")!.body).toEqual({ symbol: "BTCUSDT", explain: true,
-      features: { rsi: 500, sma_20: null } });
+    expect(api.requests.find((r) => r.path === "/predict")!.body).toEqual({
+      symbol: "BTCUSDT",
+      explain: true,
+      features: { rsi: 500, sma_20: null },
+    });
   });
 
   it("fills the vector from the latest forecast's features", async () => {
@@ -159,28 +202,61 @@ describe("shell", () => {
 describe("Analytics", () => {
   it("renders folds, baselines, the ablation with p-values and the empty states from the API", async () => {
     const Analytics = (await import("../src/pages/Analytics")).default;
-    api.route("GET", "/model", () => ({ body: { loaded: true, version: "7", feature_names: [], swaps: 0,
-      cv_metrics: { folds: [{ fold: 0, accuracy: 0.55, acc_low: 0.51, acc_high: 0.59 }], pooled: { accuracy: 0.55 } },
-      baselines: { pooled: { always_up: { accuracy: 0.5 } }, best: "always_up" },
-      gate: { promote: false, reasons: ["not better than always_up (p=0.2)"] } } }));
-    api.route("GET", "/report", () => ({ body: { model_version: "7", run_id: "r", reports: {
-      training: { artifacts: {} },
-      ablation: { artifacts: { "ablation.recent": { columns: ["config", "accuracy", "p_boot", "significant"],
-        data: [["price_only", 0.52, 0.0004, true]] } } } } } }));
+    api.route("GET", "/model", () => ({
+      body: {
+        loaded: true,
+        version: "7",
+        feature_names: [],
+        swaps: 0,
+        cv_metrics: {
+          folds: [{ fold: 0, accuracy: 0.55, acc_low: 0.51, acc_high: 0.59 }],
+          pooled: { accuracy: 0.55 },
+        },
+        baselines: { pooled: { always_up: { accuracy: 0.5 } }, best: "always_up" },
+        gate: { promote: false, reasons: ["not better than always_up (p=0.2)"] },
+      },
+    }));
+    api.route("GET", "/report", () => ({
+      body: {
+        model_version: "7",
+        run_id: "r",
+        reports: {
+          training: { artifacts: {} },
+          ablation: {
+            artifacts: {
+              "ablation.recent": {
+                columns: ["config", "accuracy", "p_boot", "significant"],
+                data: [["price_only", 0.52, 0.0004, true]],
+              },
+            },
+          },
+        },
+      },
+    }));
     wrap(<Analytics />);
     expect(await screen.findByText("Model v7 evaluation")).toBeInTheDocument();
-    expect(screen.getByTestId("gate")).toHaveTextContent("refused – not better than always_up (p=0.2)");
+    expect(screen.getByTestId("gate")).toHaveTextContent(
+      "refused – not better than always_up (p=0.2)",
+    );
     expect(screen.getByTestId("table-folds")).toHaveTextContent("0.5100");
     expect(screen.getByTestId("table-baselines")).toHaveTextContent("best baseline");
     expect(screen.getByTestId("table-ablation-recent")).toHaveTextContent("<0.001");
     expect(screen.getByText("No calibration report in this training run.")).toBeInTheDocument();
-    expect(screen.getByRole("button", { name: /Download rayapp-report-v7.csv/ })).toBeInTheDocument();
+    expect(
+      screen.getByRole("button", { name: /Download rayapp-report-v7.csv/ }),
+    ).toBeInTheDocument();
   });
 
   it("shows the API's error with a retry when there is no model", async () => {
     const Analytics = (await import("../src/pages/Analytics")).default;
-    api.route("GET", "/model", () => ({ status: 503, body: { detail: "no model loaded: no champion" } }));
-    api.route("GET", "/report", () => ({ status: 503, body: { detail: "no model loaded: no champion" } }));
+    api.route("GET", "/model", () => ({
+      status: 503,
+      body: { detail: "no model loaded: no champion" },
+    }));
+    api.route("GET", "/report", () => ({
+      status: 503,
+      body: { detail: "no model loaded: no champion" },
+    }));
     wrap(<Analytics />);
     expect(await screen.findByRole("alert")).toHaveTextContent("HTTP 503: no model loaded");
     expect(screen.getByRole("button", { name: "Retry" })).toBeInTheDocument();

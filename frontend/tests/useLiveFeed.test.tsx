@@ -20,8 +20,13 @@ const Impl = WsClient as unknown as typeof WebSocket;
 const fast = { initialMs: 40, maxMs: 200, factor: 2, jitter: 0 };
 const hook = () =>
   renderHook(() =>
-    useLiveFeed({ url: (since) => `${srv.url}/ws/predictions${since ? `?since=${encodeURIComponent(since)}` : ""}`,
-      WebSocketImpl: Impl, backoff: fast }));
+    useLiveFeed({
+      url: (since) =>
+        `${srv.url}/ws/predictions${since ? `?since=${encodeURIComponent(since)}` : ""}`,
+      WebSocketImpl: Impl,
+      backoff: fast,
+    }),
+  );
 
 describe("useLiveFeed", () => {
   it("orders by feature hour, newest first, and deduplicates by prediction id", async () => {
@@ -68,7 +73,10 @@ describe("useLiveFeed", () => {
     expect(result.current.items).toHaveLength(0);
     expect(result.current.paused).toBe(true);
     act(() => result.current.resume());
-    expect(result.current.items.map((p) => p.ts)).toEqual(["2026-01-01T11:00:00+00:00", "2026-01-01T10:00:00+00:00"]);
+    expect(result.current.items.map((p) => p.ts)).toEqual([
+      "2026-01-01T11:00:00+00:00",
+      "2026-01-01T10:00:00+00:00",
+    ]);
     expect(result.current.buffered).toBe(0);
   });
 
@@ -83,12 +91,16 @@ describe("useLiveFeed", () => {
     srv.refuse(true); // the next two attempts are closed at once
     srv.dropAll();
     await waitFor(() => expect(result.current.status).toBe("reconnecting"));
-    await waitFor(() => expect(result.current.attempt).toBeGreaterThanOrEqual(2), { timeout: 3000 });
+    await waitFor(() => expect(result.current.attempt).toBeGreaterThanOrEqual(2), {
+      timeout: 3000,
+    });
     srv.refuse(false);
     await srv.waitForConnections(2, 5000);
     await waitFor(() => expect(result.current.status).toBe("open"));
     expect(result.current.attempt).toBe(0);
-    expect(decodeURIComponent(srv.connections[1].url)).toBe("/ws/predictions?since=2026-01-01T10:00:00+00:00");
+    expect(decodeURIComponent(srv.connections[1].url)).toBe(
+      "/ws/predictions?since=2026-01-01T10:00:00+00:00",
+    );
     // seq restarts per connection: the new socket's seq 2 is accepted after the old one's 2
     srv.send({ type: "prediction", data: prediction("2026-01-01T11:00:00+00:00") });
     await waitFor(() => expect(result.current.items).toHaveLength(2));
@@ -114,7 +126,11 @@ describe("useLiveFeed", () => {
 
 describe("LiveFeedPanel", () => {
   function Panel() {
-    const feed = useLiveFeed({ url: () => `${srv.url}/ws/predictions`, WebSocketImpl: Impl, backoff: fast });
+    const feed = useLiveFeed({
+      url: () => `${srv.url}/ws/predictions`,
+      WebSocketImpl: Impl,
+      backoff: fast,
+    });
     return <LiveFeedPanel feed={feed} />;
   }
 
@@ -126,7 +142,9 @@ describe("LiveFeedPanel", () => {
     act(() => screen.getByRole("button", { name: "Pause" }).click());
     expect(screen.getByTestId("ws-state")).toHaveTextContent("Paused");
     srv.send({ type: "prediction", data: prediction("2026-01-01T11:00:00+00:00", 0.3) });
-    await waitFor(() => expect(screen.getByTestId("ws-state")).toHaveTextContent("Paused (1 waiting)"));
+    await waitFor(() =>
+      expect(screen.getByTestId("ws-state")).toHaveTextContent("Paused (1 waiting)"),
+    );
     act(() => screen.getByRole("button", { name: "Resume" }).click());
     expect(await screen.findByText("P(up) 30.0%")).toBeInTheDocument();
     srv.dropAll();
@@ -137,7 +155,12 @@ describe("LiveFeedPanel", () => {
 describe("mergePrediction", () => {
   it("caps the list at max items, keeping the newest", () => {
     let items: ReturnType<typeof prediction>[] = [];
-    for (let h = 0; h < 5; h++) items = mergePrediction(items as never, prediction(`2026-01-01T0${h}:00:00+00:00`) as never, 3) as never;
+    for (let h = 0; h < 5; h++)
+      items = mergePrediction(
+        items as never,
+        prediction(`2026-01-01T0${h}:00:00+00:00`) as never,
+        3,
+      ) as never;
     expect(items.map((p) => p.ts.slice(11, 13))).toEqual(["04", "03", "02"]);
   });
 });

@@ -27,7 +27,14 @@ export async function startServer(): Promise<FakeServer> {
     connections.push(conn);
     // like ws.py: a heartbeat (seq 1) as soon as the socket is accepted
     conn.seq += 1;
-    socket.send(JSON.stringify({ type: "heartbeat", seq: conn.seq, ts: Date.now() / 1000, model_version: "3" }));
+    socket.send(
+      JSON.stringify({
+        type: "heartbeat",
+        seq: conn.seq,
+        ts: Date.now() / 1000,
+        model_version: "3",
+      }),
+    );
   });
   const port = (wss.address() as AddressInfo).port;
   const live = () => connections.filter((c) => c.socket.readyState === WebSocket.OPEN);
@@ -50,7 +57,8 @@ export async function startServer(): Promise<FakeServer> {
     waitForConnections: async (n, timeoutMs = 5000) => {
       const t0 = Date.now();
       while (connections.length < n) {
-        if (Date.now() - t0 > timeoutMs) throw new Error(`only ${connections.length} of ${n} connections`);
+        if (Date.now() - t0 > timeoutMs)
+          throw new Error(`only ${connections.length} of ${n} connections`);
         await new Promise((r) => setTimeout(r, 10));
       }
     },
@@ -68,9 +76,20 @@ export function prediction(ts: string, p_up = 0.6, id?: string) {
   n += 1;
   return {
     prediction_id: id ?? `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
-    symbol: "BTCUSDT", ts, horizon_h: 1, expected_return: 0.001, direction: p_up >= 0.5 ? 1 : -1,
-    direction_label: p_up >= 0.5 ? "up" : "down", p_up, interval: { low: -0.01, high: 0.012, coverage: 0.9 },
-    model_name: "bitcoin_predictor", model_version: "3", feature_set_version: "core-v1", features: {},
-    explanation: null, degraded: false, logged: true,
+    symbol: "BTCUSDT",
+    ts,
+    horizon_h: 1,
+    expected_return: 0.001,
+    direction: p_up >= 0.5 ? 1 : -1,
+    direction_label: p_up >= 0.5 ? "up" : "down",
+    p_up,
+    interval: { low: -0.01, high: 0.012, coverage: 0.9 },
+    model_name: "bitcoin_predictor",
+    model_version: "3",
+    feature_set_version: "core-v1",
+    features: {},
+    explanation: null,
+    degraded: false,
+    logged: true,
   };
 }

@@ -26,8 +26,13 @@ export class ApiError extends Error {
 
 /** The server could not be reached at all (down, network error): the banner's case. */
 export class NetworkError extends Error {
-  constructor(readonly path: string, cause: unknown) {
-    super(`cannot reach the API (${path}): ${cause instanceof Error ? cause.message : String(cause)}`);
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(
+      `cannot reach the API (${path}): ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
     this.name = "NetworkError";
   }
 }
@@ -41,7 +46,8 @@ function describe(status: number, detail: unknown, path: string): string {
 
 export function url(path: string, query?: Record<string, unknown>): string {
   const qs = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== null) qs.set(k, String(v));
+  for (const [k, v] of Object.entries(query ?? {}))
+    if (v !== undefined && v !== null) qs.set(k, String(v));
   const q = qs.toString();
   return `${API_BASE}${path}${q ? `?${q}` : ""}`;
 }
@@ -54,7 +60,11 @@ export function wsUrl(path: string, query?: Record<string, unknown>): string {
 async function send<T>(path: string, init: RequestInit, signal?: AbortSignal): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(path, { ...init, signal, headers: { Accept: "application/json", ...init.headers } });
+    res = await fetch(path, {
+      ...init,
+      signal,
+      headers: { Accept: "application/json", ...init.headers },
+    });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
     throw new NetworkError(path, e);
@@ -67,21 +77,34 @@ async function send<T>(path: string, init: RequestInit, signal?: AbortSignal): P
     /* not JSON: keep the text */
   }
   if (!res.ok) {
-    const detail = body && typeof body === "object" && "detail" in body ? (body as { detail: unknown }).detail : body;
+    const detail =
+      body && typeof body === "object" && "detail" in body
+        ? (body as { detail: unknown }).detail
+        : body;
     throw new ApiError(res.status, detail, path.split("?")[0]);
   }
   return body as T;
 }
 
 /** GET a documented route; the query's type comes from the OpenAPI document. */
-export function get<T, P extends ApiPath = ApiPath>(path: P | string, query?: QueryOf<P> | Record<string, unknown>,
-  signal?: AbortSignal): Promise<T> {
+export function get<T, P extends ApiPath = ApiPath>(
+  path: P | string,
+  query?: QueryOf<P> | Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<T> {
   return send<T>(url(path, query as Record<string, unknown>), { method: "GET" }, signal);
 }
 
-export function post<T>(path: ApiPath, body: unknown, headers: Record<string, string> = {}): Promise<T> {
-  return send<T>(url(path), { method: "POST", body: JSON.stringify(body),
-    headers: { "Content-Type": "application/json", ...headers } });
+export function post<T>(
+  path: ApiPath,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<T> {
+  return send<T>(url(path), {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json", ...headers },
+  });
 }
 
 /** GET a static file next to index.html (e.g. config.json); null when absent. */

@@ -2,7 +2,16 @@
 // a network error or 5xx is retried with backoff, so a restarting server heals on its own.
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ApiError, get, getStatic } from "./client";
-import type { Freshness, ModelInfo, Prediction, PredictionList, PriceSeries, Ready, Report, TrackRecord } from "./types";
+import type {
+  Freshness,
+  ModelInfo,
+  Prediction,
+  PredictionList,
+  PriceSeries,
+  Ready,
+  Report,
+  TrackRecord,
+} from "./types";
 
 export function shouldRetry(failures: number, error: unknown): boolean {
   if (error instanceof ApiError && error.status >= 400 && error.status < 500) return false;
@@ -23,8 +32,12 @@ export const keys = {
 
 /** Polled liveness: drives the "API unreachable" banner. */
 export const useHealth = () =>
-  useQuery({ queryKey: keys.health, queryFn: ({ signal }) => get<{ status: string }>("/health", undefined, signal),
-    refetchInterval: (q) => (q.state.status === "error" ? 3000 : 10000), retry: false });
+  useQuery({
+    queryKey: keys.health,
+    queryFn: ({ signal }) => get<{ status: string }>("/health", undefined, signal),
+    refetchInterval: (q) => (q.state.status === "error" ? 3000 : 10000),
+    retry: false,
+  });
 
 /** /ready answers 503 with the same body when not ready: keep that body rather than an error. */
 export const useReady = () =>
@@ -45,46 +58,81 @@ export const useReady = () =>
 function readyFrom503(e: ApiError): Ready {
   // The ready body has no `detail` wrapper at top level, so ApiError kept the whole body.
   const b = (e.detail ?? {}) as Partial<Ready>;
-  return { ready: false, model_loaded: !!b.model_loaded, model_version: b.model_version ?? null,
-    redis: !!b.redis, postgres: !!b.postgres, detail: (b.detail as Record<string, unknown>) ?? {} };
+  return {
+    ready: false,
+    model_loaded: !!b.model_loaded,
+    model_version: b.model_version ?? null,
+    redis: !!b.redis,
+    postgres: !!b.postgres,
+    detail: (b.detail as Record<string, unknown>) ?? {},
+  };
 }
 
 export const useModel = () =>
-  useQuery({ queryKey: keys.model, queryFn: ({ signal }) => get<ModelInfo>("/model", undefined, signal),
-    refetchInterval: 60000 });
+  useQuery({
+    queryKey: keys.model,
+    queryFn: ({ signal }) => get<ModelInfo>("/model", undefined, signal),
+    refetchInterval: 60000,
+  });
 
 export const useReport = () =>
-  useQuery({ queryKey: keys.report, queryFn: ({ signal }) => get<Report>("/report", undefined, signal),
-    staleTime: 5 * 60000 });
+  useQuery({
+    queryKey: keys.report,
+    queryFn: ({ signal }) => get<Report>("/report", undefined, signal),
+    staleTime: 5 * 60000,
+  });
 
 export const useLatest = (symbol: string, enabled = true) =>
-  useQuery({ queryKey: keys.latest(symbol), enabled,
-    queryFn: ({ signal }) => get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
-    retry: shouldRetry });
+  useQuery({
+    queryKey: keys.latest(symbol),
+    enabled,
+    queryFn: ({ signal }) =>
+      get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
+    retry: shouldRetry,
+  });
 
 /** Forecasts logged since `since` (ISO), oldest first, up to the API's page limit. */
 export const useHistory = (symbol: string, since: string, enabled = true) =>
-  useQuery({ queryKey: keys.history(symbol, since), enabled, placeholderData: keepPreviousData,
-    queryFn: ({ signal }) => get<PredictionList, "/predictions">("/predictions", { symbol, since, limit: 1000 }, signal),
-    refetchInterval: 60000 });
+  useQuery({
+    queryKey: keys.history(symbol, since),
+    enabled,
+    placeholderData: keepPreviousData,
+    queryFn: ({ signal }) =>
+      get<PredictionList, "/predictions">("/predictions", { symbol, since, limit: 1000 }, signal),
+    refetchInterval: 60000,
+  });
 
 export const useTrackRecord = (symbol: string) =>
-  useQuery({ queryKey: keys.track(symbol),
+  useQuery({
+    queryKey: keys.track(symbol),
     queryFn: ({ signal }) => get<TrackRecord, "/track-record">("/track-record", { symbol }, signal),
-    refetchInterval: 60000 });
+    refetchInterval: 60000,
+  });
 
 /** Hourly closes for the price chart (the newest `hours` candles in the store). */
 export const usePrices = (symbol: string, hours: number, enabled = true) =>
-  useQuery({ queryKey: keys.prices(symbol, hours), retry: shouldRetry, enabled,
-    queryFn: ({ signal }) => get<PriceSeries, "/prices">("/prices", { symbol, hours }, signal) });
+  useQuery({
+    queryKey: keys.prices(symbol, hours),
+    retry: shouldRetry,
+    enabled,
+    queryFn: ({ signal }) => get<PriceSeries, "/prices">("/prices", { symbol, hours }, signal),
+  });
 
 export interface DashboardConfig {
   links?: Partial<Record<"ray_dashboard" | "mlflow" | "grafana", string>>;
 }
 export const useDashboardConfig = () =>
-  useQuery({ queryKey: keys.config, queryFn: () => getStatic<DashboardConfig>("config.json"), staleTime: Infinity });
+  useQuery({
+    queryKey: keys.config,
+    queryFn: () => getStatic<DashboardConfig>("config.json"),
+    staleTime: Infinity,
+  });
 
 /** Newest data per source and dataset. */
 export const useFreshness = () =>
-  useQuery({ queryKey: ["freshness"], retry: shouldRetry, refetchInterval: 60000,
-    queryFn: ({ signal }) => get<Freshness, "/freshness">("/freshness", undefined, signal) });
+  useQuery({
+    queryKey: ["freshness"],
+    retry: shouldRetry,
+    refetchInterval: 60000,
+    queryFn: ({ signal }) => get<Freshness, "/freshness">("/freshness", undefined, signal),
+  });

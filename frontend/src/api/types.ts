@@ -20,7 +20,9 @@ export type Freshness = S["Freshness"];
 
 export type ApiPath = keyof paths;
 /** Query parameters of a GET route, straight from the OpenAPI document. */
-export type QueryOf<P extends ApiPath> = paths[P] extends { get: { parameters: { query?: infer Q } } }
+export type QueryOf<P extends ApiPath> = paths[P] extends {
+  get: { parameters: { query?: infer Q } };
+}
   ? NonNullable<Q>
   : never;
 

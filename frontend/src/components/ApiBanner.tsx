@@ -7,12 +7,19 @@ export function ApiBanner() {
   const qc = useQueryClient();
   if (!health.isError) return null;
   return (
-    <div role="alert" data-testid="api-down"
-      className="border-b border-red-300 bg-red-50 px-4 py-2 text-sm text-red-900 dark:border-red-800 dark:bg-red-950 dark:text-red-100">
+    <div
+      role="alert"
+      data-testid="api-down"
+      className="border-b border-red-300 bg-red-50 px-4 py-2 text-sm text-red-900 dark:border-red-800 dark:bg-red-950 dark:text-red-100"
+    >
       <strong>API unreachable.</strong>{" "}
-      {health.error instanceof Error ? health.error.message : "no answer"}. Retrying every 3 s; data shown may be stale.
-      <button type="button" className="ml-3 rounded border border-red-400 px-2 py-0.5 font-medium"
-        onClick={() => void qc.invalidateQueries()}>
+      {health.error instanceof Error ? health.error.message : "no answer"}. Retrying every 3 s; data
+      shown may be stale.
+      <button
+        type="button"
+        className="ml-3 rounded border border-red-400 px-2 py-0.5 font-medium"
+        onClick={() => void qc.invalidateQueries()}
+      >
         Retry now
       </button>
     </div>

@@ -6,7 +6,8 @@ import { ago, logRetPct, pct, utcHour } from "../lib/format";
 import { btn, Card, Dot, type Level } from "./ui";
 
 function stateOf(feed: LiveFeed, now: number): { level: Level; text: string } {
-  if (feed.paused) return { level: "warn", text: `Paused${feed.buffered ? ` (${feed.buffered} waiting)` : ""}` };
+  if (feed.paused)
+    return { level: "warn", text: `Paused${feed.buffered ? ` (${feed.buffered} waiting)` : ""}` };
   switch (feed.status) {
     case "open":
       return { level: "ok", text: "Live" };
@@ -14,7 +15,10 @@ function stateOf(feed: LiveFeed, now: number): { level: Level; text: string } {
       return { level: "idle", text: "Connecting…" };
     case "reconnecting": {
       const s = feed.retryAt ? Math.max(0, Math.ceil((feed.retryAt - now) / 1000)) : 0;
-      return { level: "bad", text: `Reconnecting${s ? ` in ${s}s` : "…"} (attempt ${feed.attempt})` };
+      return {
+        level: "bad",
+        text: `Reconnecting${s ? ` in ${s}s` : "…"} (attempt ${feed.attempt})`,
+      };
     }
     default:
       return { level: "bad", text: `Disconnected${feed.lastError ? `: ${feed.lastError}` : ""}` };
@@ -22,10 +26,19 @@ function stateOf(feed: LiveFeed, now: number): { level: Level; text: string } {
 }
 
 /** The feed: what arrived over the socket, then recent history (older, from /predictions). */
-export function feedRows(live: Prediction[], history: Prediction[], max = 20): { p: Prediction; live: boolean }[] {
+export function feedRows(
+  live: Prediction[],
+  history: Prediction[],
+  max = 20,
+): { p: Prediction; live: boolean }[] {
   const seen = new Set(live.map((p) => p.prediction_id));
-  const older = history.filter((p) => !seen.has(p.prediction_id)).sort((a, b) => String(b.ts).localeCompare(String(a.ts)));
-  return [...live.map((p) => ({ p, live: true })), ...older.map((p) => ({ p, live: false }))].slice(0, max);
+  const older = history
+    .filter((p) => !seen.has(p.prediction_id))
+    .sort((a, b) => String(b.ts).localeCompare(String(a.ts)));
+  return [...live.map((p) => ({ p, live: true })), ...older.map((p) => ({ p, live: false }))].slice(
+    0,
+    max,
+  );
 }
 
 export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?: Prediction[] }) {
@@ -33,44 +46,80 @@ export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?
   const st = stateOf(feed, now);
   const rows = feedRows(feed.items, history);
   return (
-    <Card id="feed" title="Live predictions"
+    <Card
+      id="feed"
+      title="Live predictions"
       actions={
         <div className="flex items-center gap-2 text-sm">
-          <span data-testid="ws-state" data-status={feed.status} aria-live="polite"><Dot level={st.level} label={st.text} /></span>
+          <span data-testid="ws-state" data-status={feed.status} aria-live="polite">
+            <Dot level={st.level} label={st.text} />
+          </span>
           {feed.status === "reconnecting" && (
-            <button type="button" className={btn} onClick={feed.retryNow}>Retry now</button>
+            <button type="button" className={btn} onClick={feed.retryNow}>
+              Retry now
+            </button>
           )}
-          <button type="button" className={btn} data-testid="feed-pause" aria-pressed={feed.paused}
-            onClick={feed.paused ? feed.resume : feed.pause} title="Pause/resume (p)">
+          <button
+            type="button"
+            className={btn}
+            data-testid="feed-pause"
+            aria-pressed={feed.paused}
+            onClick={feed.paused ? feed.resume : feed.pause}
+            title="Pause/resume (p)"
+          >
             {feed.paused ? "Resume" : "Pause"}
           </button>
         </div>
-      }>
+      }
+    >
       <p className="mb-2 text-xs text-slate-600 dark:text-slate-400">
         Last message {ago(feed.lastMessageAt, now)}
         {feed.heartbeatVersion ? ` · server model v${feed.heartbeatVersion}` : ""}
       </p>
       {rows.length === 0 ? (
-        <p className="py-4 text-sm text-slate-600 dark:text-slate-400">Waiting for the first prediction…</p>
+        <p className="py-4 text-sm text-slate-600 dark:text-slate-400">
+          Waiting for the first prediction…
+        </p>
       ) : (
-        <div role="log" aria-live="polite" aria-label="Predictions, newest first" tabIndex={0} className="max-h-96 overflow-y-auto">
-        <ol data-testid="feed-list" className="divide-y divide-slate-200 dark:divide-slate-800">
-          {rows.map(({ p, live }) => (
-            <li key={p.prediction_id ?? p.ts} data-testid="feed-item" data-ts={p.ts ?? ""} data-source={live ? "live" : "history"}
-              title={live ? "received over the WebSocket" : "from the predictions history"} className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm">
-              <span aria-label={p.direction_label}
-                className={`w-12 rounded px-1.5 py-0.5 text-center text-xs font-bold text-white ${p.direction === 1 ? "bg-emerald-700" : "bg-red-700"}`}>
-                {p.direction === 1 ? "▲ UP" : "▼ DN"}
-              </span>
-              <span className="tabular min-w-0">
-                <span className="font-medium">{utcHour(p.ts)}</span>{" "}
-                <span className="text-slate-600 dark:text-slate-400">+{p.horizon_h}h · exp {logRetPct(p.expected_return)} · [{logRetPct(p.interval.low)}, {logRetPct(p.interval.high)}]</span>
-                {p.degraded && <span className="ml-1 rounded bg-amber-200 px-1 text-xs text-amber-900">degraded</span>}
-              </span>
-              <span className="tabular text-right font-semibold">P(up) {pct(p.p_up)}</span>
-            </li>
-          ))}
-        </ol>
+        <div
+          role="log"
+          aria-live="polite"
+          aria-label="Predictions, newest first"
+          tabIndex={0}
+          className="max-h-96 overflow-y-auto"
+        >
+          <ol data-testid="feed-list" className="divide-y divide-slate-200 dark:divide-slate-800">
+            {rows.map(({ p, live }) => (
+              <li
+                key={p.prediction_id ?? p.ts}
+                data-testid="feed-item"
+                data-ts={p.ts ?? ""}
+                data-source={live ? "live" : "history"}
+                title={live ? "received over the WebSocket" : "from the predictions history"}
+                className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm"
+              >
+                <span
+                  aria-label={p.direction_label}
+                  className={`w-12 rounded px-1.5 py-0.5 text-center text-xs font-bold text-white ${p.direction === 1 ? "bg-emerald-700" : "bg-red-700"}`}
+                >
+                  {p.direction === 1 ? "▲ UP" : "▼ DN"}
+                </span>
+                <span className="tabular min-w-0">
+                  <span className="font-medium">{utcHour(p.ts)}</span>{" "}
+                  <span className="text-slate-600 dark:text-slate-400">
+                    +{p.horizon_h}h · exp {logRetPct(p.expected_return)} · [
+                    {logRetPct(p.interval.low)}, {logRetPct(p.interval.high)}]
+                  </span>
+                  {p.degraded && (
+                    <span className="ml-1 rounded bg-amber-200 px-1 text-xs text-amber-900">
+                      degraded
+                    </span>
+                  )}
+                </span>
+                <span className="tabular text-right font-semibold">P(up) {pct(p.p_up)}</span>
+              </li>
+            ))}
+          </ol>
         </div>
       )}
     </Card>

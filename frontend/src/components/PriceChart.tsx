@@ -1,7 +1,18 @@
 // 7-day hourly price with the forecasts overlaid: a triangle per forecast (up/down, on the P(up)
 // axis) and the conformal interval turned into a price band at the forecast's target hour.
-import { Area, CartesianGrid, ComposedChart, Legend, Line, ReferenceLine, ResponsiveContainer, Scatter, Tooltip,
-  XAxis, YAxis } from "recharts";
+import {
+  Area,
+  CartesianGrid,
+  ComposedChart,
+  Legend,
+  Line,
+  ReferenceLine,
+  ResponsiveContainer,
+  Scatter,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from "recharts";
 import type { PricePoint } from "../api/types";
 import type { Prediction } from "../api/types";
 import { useTheme } from "../hooks/useTheme";
@@ -32,13 +43,18 @@ export function chartRows(prices: PricePoint[], preds: Prediction[]): ChartRow[]
     const t0 = Date.parse(p.ts);
     const c0 = rows.get(t0)?.close;
     if (c0 === undefined) continue;
-    row(t0 + p.horizon_h * H).band = [c0 * Math.exp(p.interval.low), c0 * Math.exp(p.interval.high)];
+    row(t0 + p.horizon_h * H).band = [
+      c0 * Math.exp(p.interval.low),
+      c0 * Math.exp(p.interval.high),
+    ];
   }
   return [...rows.values()].sort((a, b) => a.t - b.t);
 }
 
 export function markers(preds: Prediction[]): Marker[] {
-  return preds.filter((p) => p.ts).map((p) => ({ t: Date.parse(p.ts!), p_up: p.p_up, direction: p.direction }));
+  return preds
+    .filter((p) => p.ts)
+    .map((p) => ({ t: Date.parse(p.ts!), p_up: p.p_up, direction: p.direction }));
 }
 
 /** One tick per UTC midnight in [from, to]: readable at any width, stable between renders. */
@@ -52,12 +68,24 @@ const tick = (t: number) => new Date(t).toISOString().slice(5, 10);
 
 function Triangle(props: { cx?: number; cy?: number; fill?: string; up: boolean }) {
   const { cx = 0, cy = 0, fill, up } = props;
-  const d = up ? `M${cx},${cy - 5} L${cx + 5},${cy + 4} L${cx - 5},${cy + 4} Z` : `M${cx},${cy + 5} L${cx + 5},${cy - 4} L${cx - 5},${cy - 4} Z`;
+  const d = up
+    ? `M${cx},${cy - 5} L${cx + 5},${cy + 4} L${cx - 5},${cy + 4} Z`
+    : `M${cx},${cy + 5} L${cx + 5},${cy - 4} L${cx - 5},${cy - 4} Z`;
   return <path d={d} fill={fill} />;
 }
 
-export function PriceChart({ prices, preds, pricesMissing, from, to }: {
-  prices: PricePoint[]; preds: Prediction[]; pricesMissing?: string; from: number; to: number;
+export function PriceChart({
+  prices,
+  preds,
+  pricesMissing,
+  from,
+  to,
+}: {
+  prices: PricePoint[];
+  preds: Prediction[];
+  pricesMissing?: string;
+  from: number;
+  to: number;
 }) {
   const [theme] = useTheme();
   const c = chartColors(theme === "dark");
@@ -70,40 +98,103 @@ export function PriceChart({ prices, preds, pricesMissing, from, to }: {
   return (
     <figure aria-label={`Price and forecasts chart: ${summary}`} data-testid="price-chart">
       {pricesMissing && (
-        <p className="mb-2 text-xs text-amber-800 dark:text-amber-300">Price history unavailable ({pricesMissing}); showing forecasts only.</p>
+        <p className="mb-2 text-xs text-amber-800 dark:text-amber-300">
+          Price history unavailable ({pricesMissing}); showing forecasts only.
+        </p>
       )}
       <div className="h-72 w-full sm:h-80">
         <ResponsiveContainer width="100%" height="100%">
           <ComposedChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
             <CartesianGrid stroke={c.grid} strokeDasharray="3 3" />
-            <XAxis dataKey="t" type="number" scale="time" domain={[from, to]} tickFormatter={tick}
-              ticks={dayTicks(from, to)} stroke={c.axis} fontSize={11} minTickGap={24} allowDataOverflow />
+            <XAxis
+              dataKey="t"
+              type="number"
+              scale="time"
+              domain={[from, to]}
+              tickFormatter={tick}
+              ticks={dayTicks(from, to)}
+              stroke={c.axis}
+              fontSize={11}
+              minTickGap={24}
+              allowDataOverflow
+            />
             {hasPrice && (
-              <YAxis yAxisId="price" orientation="left" stroke={c.axis} fontSize={11} width={64} domain={["auto", "auto"]}
-                tickFormatter={(v: number) => `${Math.round(v / 1000)}k`} />
+              <YAxis
+                yAxisId="price"
+                orientation="left"
+                stroke={c.axis}
+                fontSize={11}
+                width={64}
+                domain={["auto", "auto"]}
+                tickFormatter={(v: number) => `${Math.round(v / 1000)}k`}
+              />
             )}
-            <YAxis yAxisId="p" orientation="right" stroke={c.axis} fontSize={11} width={40} domain={[0, 1]}
-              tickFormatter={(v: number) => `${Math.round(v * 100)}%`} />
+            <YAxis
+              yAxisId="p"
+              orientation="right"
+              stroke={c.axis}
+              fontSize={11}
+              width={40}
+              domain={[0, 1]}
+              tickFormatter={(v: number) => `${Math.round(v * 100)}%`}
+            />
             <ReferenceLine yAxisId="p" y={0.5} stroke={c.muted} strokeDasharray="4 4" />
             <Tooltip
               contentStyle={{ background: c.tooltipBg, borderColor: c.grid, fontSize: 12 }}
-              labelFormatter={(t) => `${new Date(Number(t)).toISOString().slice(0, 16).replace("T", " ")} UTC`}
+              labelFormatter={(t) =>
+                `${new Date(Number(t)).toISOString().slice(0, 16).replace("T", " ")} UTC`
+              }
               formatter={(v, name) =>
-                Array.isArray(v) ? [`${usd(v[0] as number)} – ${usd(v[1] as number)}`, name]
-                  : name === "close" ? [usd(v as number), "close"] : [pct(v as number), name]} />
+                Array.isArray(v)
+                  ? [`${usd(v[0] as number)} – ${usd(v[1] as number)}`, name]
+                  : name === "close"
+                    ? [usd(v as number), "close"]
+                    : [pct(v as number), name]
+              }
+            />
             <Legend wrapperStyle={{ fontSize: 12 }} />
             {hasPrice && (
-              <Area yAxisId="price" dataKey="band" name="interval at target hour" stroke="none" fill={c.band}
-                fillOpacity={0.2} connectNulls isAnimationActive={false} />
+              <Area
+                yAxisId="price"
+                dataKey="band"
+                name="interval at target hour"
+                stroke="none"
+                fill={c.band}
+                fillOpacity={0.2}
+                connectNulls
+                isAnimationActive={false}
+              />
             )}
             {hasPrice && (
-              <Line yAxisId="price" dataKey="close" name="close" dot={false} stroke={c.price} strokeWidth={1.5}
-                connectNulls isAnimationActive={false} />
+              <Line
+                yAxisId="price"
+                dataKey="close"
+                name="close"
+                dot={false}
+                stroke={c.price}
+                strokeWidth={1.5}
+                connectNulls
+                isAnimationActive={false}
+              />
             )}
-            <Scatter yAxisId="p" data={ups} dataKey="p_up" name="P(up), up call" fill={c.up}
-              shape={(p: object) => <Triangle {...p} up />} isAnimationActive={false} />
-            <Scatter yAxisId="p" data={downs} dataKey="p_up" name="P(up), down call" fill={c.down}
-              shape={(p: object) => <Triangle {...p} up={false} />} isAnimationActive={false} />
+            <Scatter
+              yAxisId="p"
+              data={ups}
+              dataKey="p_up"
+              name="P(up), up call"
+              fill={c.up}
+              shape={(p: object) => <Triangle {...p} up />}
+              isAnimationActive={false}
+            />
+            <Scatter
+              yAxisId="p"
+              data={downs}
+              dataKey="p_up"
+              name="P(up), down call"
+              fill={c.down}
+              shape={(p: object) => <Triangle {...p} up={false} />}
+              isAnimationActive={false}
+            />
           </ComposedChart>
         </ResponsiveContainer>
       </div>

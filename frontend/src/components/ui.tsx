@@ -1,16 +1,35 @@
 // Small presentational pieces shared by the pages.
 import type { ReactNode } from "react";
 
-export function Card({ title, children, actions, className = "", id }: {
-  title?: ReactNode; children: ReactNode; actions?: ReactNode; className?: string; id?: string;
+export function Card({
+  title,
+  children,
+  actions,
+  className = "",
+  id,
+}: {
+  title?: ReactNode;
+  children: ReactNode;
+  actions?: ReactNode;
+  className?: string;
+  id?: string;
 }) {
   const headingId = id ? `${id}-title` : undefined;
   return (
-    <section aria-labelledby={headingId}
-      className={`min-w-0 rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900 ${className}`}>
+    <section
+      aria-labelledby={headingId}
+      className={`min-w-0 rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900 ${className}`}
+    >
       {(title || actions) && (
         <div className="mb-3 flex flex-wrap items-center justify-between gap-2">
-          {title && <h2 id={headingId} className="text-sm font-semibold tracking-wide text-slate-700 uppercase dark:text-slate-300">{title}</h2>}
+          {title && (
+            <h2
+              id={headingId}
+              className="text-sm font-semibold tracking-wide text-slate-700 uppercase dark:text-slate-300"
+            >
+              {title}
+            </h2>
+          )}
           {actions}
         </div>
       )}
@@ -19,7 +38,17 @@ export function Card({ title, children, actions, className = "", id }: {
   );
 }
 
-export function Stat({ label, value, sub, testId }: { label: string; value: ReactNode; sub?: ReactNode; testId?: string }) {
+export function Stat({
+  label,
+  value,
+  sub,
+  testId,
+}: {
+  label: string;
+  value: ReactNode;
+  sub?: ReactNode;
+  testId?: string;
+}) {
   return (
     <div data-testid={testId}>
       <div className="text-xs text-slate-600 dark:text-slate-400">{label}</div>
@@ -29,7 +58,12 @@ export function Stat({ label, value, sub, testId }: { label: string; value: Reac
   );
 }
 
-const DOT = { ok: "bg-emerald-500", warn: "bg-amber-500", bad: "bg-red-500", idle: "bg-slate-400" } as const;
+const DOT = {
+  ok: "bg-emerald-500",
+  warn: "bg-amber-500",
+  bad: "bg-red-500",
+  idle: "bg-slate-400",
+} as const;
 export type Level = keyof typeof DOT;
 
 export function Dot({ level, label }: { level: Level; label: string }) {
@@ -43,7 +77,11 @@ export function Dot({ level, label }: { level: Level; label: string }) {
 
 export function Loading({ what }: { what: string }) {
   return (
-    <div role="status" aria-live="polite" className="animate-pulse py-6 text-center text-sm text-slate-600 dark:text-slate-400">
+    <div
+      role="status"
+      aria-live="polite"
+      className="animate-pulse py-6 text-center text-sm text-slate-600 dark:text-slate-400"
+    >
       Loading {what}…
     </div>
   );
@@ -52,10 +90,17 @@ export function Loading({ what }: { what: string }) {
 export function ErrorNote({ error, retry }: { error: unknown; retry?: () => void }) {
   const msg = error instanceof Error ? error.message : String(error);
   return (
-    <div role="alert" className="rounded-md border border-red-300 bg-red-50 p-3 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
+    <div
+      role="alert"
+      className="rounded-md border border-red-300 bg-red-50 p-3 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200"
+    >
       <span>{msg}</span>
       {retry && (
-        <button type="button" onClick={retry} className="ml-3 rounded border border-red-400 px-2 py-0.5 font-medium hover:bg-red-100 dark:hover:bg-red-900">
+        <button
+          type="button"
+          onClick={retry}
+          className="ml-3 rounded border border-red-400 px-2 py-0.5 font-medium hover:bg-red-100 dark:hover:bg-red-900"
+        >
           Retry
         </button>
       )}

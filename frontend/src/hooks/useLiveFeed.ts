@@ -39,11 +39,21 @@ export function useLiveFeed(opts: LiveFeedOptions = {}): LiveFeed {
   const { symbol, maxItems = 50 } = opts;
   // the items belong to the socket that gathered them: a new symbol (or cap) starts from none
   const feedKey = JSON.stringify([symbol ?? null, maxItems]);
-  const [feed, setFeed] = useState<{ key: string; items: Prediction[] }>({ key: feedKey, items: NONE });
+  const [feed, setFeed] = useState<{ key: string; items: Prediction[] }>({
+    key: feedKey,
+    items: NONE,
+  });
   const items = feed.key === feedKey ? feed.items : NONE;
   const [hb, setHb] = useState<string | null>(null);
-  const [state, setState] = useState<LiveSocketState>({ status: "connecting", attempt: 0, retryAt: null,
-    paused: false, buffered: 0, lastMessageAt: null, lastError: null });
+  const [state, setState] = useState<LiveSocketState>({
+    status: "connecting",
+    attempt: 0,
+    retryAt: null,
+    paused: false,
+    buffered: 0,
+    lastMessageAt: null,
+    lastError: null,
+  });
   const sock = useRef<LiveSocket | null>(null);
   const itemsRef = useRef<Prediction[]>([]);
   // the latest callback, without restarting the socket when the caller passes a new one

@@ -4,7 +4,11 @@ import { wsUrl } from "../api/client";
 import type { MetricsSnapshot } from "../api/types";
 import { LiveSocket, type LiveSocketState } from "../lib/liveSocket";
 
-export function useMetricsFeed(): { snapshot: MetricsSnapshot | null; at: number | null; state: LiveSocketState | null } {
+export function useMetricsFeed(): {
+  snapshot: MetricsSnapshot | null;
+  at: number | null;
+  state: LiveSocketState | null;
+} {
   const [snapshot, setSnapshot] = useState<MetricsSnapshot | null>(null);
   const [at, setAt] = useState<number | null>(null);
   const [state, setState] = useState<LiveSocketState | null>(null);

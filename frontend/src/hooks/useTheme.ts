@@ -31,13 +31,10 @@ export function initialTheme(): Theme {
 }
 
 export function useTheme(): [Theme, () => void] {
-  const theme = useSyncExternalStore(
-    (l) => {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-    currentTheme,
-  );
+  const theme = useSyncExternalStore((l) => {
+    listeners.add(l);
+    return () => listeners.delete(l);
+  }, currentTheme);
   const toggle = useCallback(() => applyTheme(currentTheme() === "dark" ? "light" : "dark"), []);
   return [theme, toggle];
 }

@@ -17,7 +17,9 @@ export function toCsv(tables: Table[]): string {
   const cols = multi ? [...new Set(tables.flatMap((t) => t.columns))] : (tables[0]?.columns ?? []);
   const header = (multi ? ["table", ...cols] : cols).map(cell).join(",");
   const lines = tables.flatMap((t) =>
-    t.rows.map((r) => (multi ? [t.name, ...cols.map((c) => r[c])] : cols.map((c) => r[c])).map(cell).join(",")),
+    t.rows.map((r) =>
+      (multi ? [t.name, ...cols.map((c) => r[c])] : cols.map((c) => r[c])).map(cell).join(","),
+    ),
   );
   return [header, ...lines].join("\r\n") + "\r\n";
 }

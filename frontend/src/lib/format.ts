@@ -4,13 +4,21 @@ export const pct = (v: number | null | undefined, digits = 1): string =>
 
 /** A log return as a signed simple-return percentage. */
 export const logRetPct = (v: number | null | undefined, digits = 2): string =>
-  v === null || v === undefined || !Number.isFinite(v) ? "–" : `${v >= 0 ? "+" : ""}${(Math.expm1(v) * 100).toFixed(digits)}%`;
+  v === null || v === undefined || !Number.isFinite(v)
+    ? "–"
+    : `${v >= 0 ? "+" : ""}${(Math.expm1(v) * 100).toFixed(digits)}%`;
 
 export const signedPct = (v: number | null | undefined, digits = 1): string =>
-  v === null || v === undefined || !Number.isFinite(v) ? "–" : `${v >= 0 ? "+" : ""}${(v * 100).toFixed(digits)}%`;
+  v === null || v === undefined || !Number.isFinite(v)
+    ? "–"
+    : `${v >= 0 ? "+" : ""}${(v * 100).toFixed(digits)}%`;
 
 export const num = (v: unknown, digits = 3): string =>
-  typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : v === null || v === undefined ? "–" : String(v);
+  typeof v === "number" && Number.isFinite(v)
+    ? v.toFixed(digits)
+    : v === null || v === undefined
+      ? "–"
+      : String(v);
 
 export const usd = (v: number | null | undefined): string =>
   v === null || v === undefined || !Number.isFinite(v)

@@ -20,7 +20,11 @@ export interface Backoff {
 
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 15000, factor: 2, jitter: 0.2 };
 
-export function backoffDelay(attempt: number, b: Backoff, rand: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  b: Backoff,
+  rand: () => number = Math.random,
+): number {
   const base = Math.min(b.maxMs, b.initialMs * b.factor ** Math.max(0, attempt - 1));
   return Math.round(base * (1 - b.jitter + b.jitter * rand()));
 }
@@ -55,8 +59,15 @@ export class LiveSocket {
   private lastSeq = 0;
   private buffer: WsMessage[] = [];
   private readonly backoff: Backoff;
-  private state: LiveSocketState = { status: "connecting", attempt: 0, retryAt: null, paused: false,
-    buffered: 0, lastMessageAt: null, lastError: null };
+  private state: LiveSocketState = {
+    status: "connecting",
+    attempt: 0,
+    retryAt: null,
+    paused: false,
+    buffered: 0,
+    lastMessageAt: null,
+    lastError: null,
+  };
 
   constructor(private readonly opts: LiveSocketOptions) {
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };

@@ -3,7 +3,15 @@ import { useQueryClient } from "@tanstack/react-query";
 import { lazy, Suspense, useMemo, useState } from "react";
 import { useLocation } from "react-router-dom";
 import { ApiError } from "../api/client";
-import { keys, useHistory, useLatest, useModel, usePrices, useReady, useTrackRecord } from "../api/queries";
+import {
+  keys,
+  useHistory,
+  useLatest,
+  useModel,
+  usePrices,
+  useReady,
+  useTrackRecord,
+} from "../api/queries";
 import type { Prediction } from "../api/types";
 import { LiveFeedPanel } from "../components/LiveFeedPanel";
 import { Card, Dot, ErrorNote, Loading, Stat } from "../components/ui";
@@ -15,8 +23,12 @@ import { currentSymbol } from "../lib/symbol";
 const DAYS = 7;
 // Recharts is most of the JS: the charts load in parallel while the cards and the live feed
 // (which need no chart code) render first.
-const PriceChart = lazy(() => import("../components/PriceChart").then((m) => ({ default: m.PriceChart })));
-const TrackRecordPanel = lazy(() => import("../components/TrackRecordPanel").then((m) => ({ default: m.TrackRecordPanel })));
+const PriceChart = lazy(() =>
+  import("../components/PriceChart").then((m) => ({ default: m.PriceChart })),
+);
+const TrackRecordPanel = lazy(() =>
+  import("../components/TrackRecordPanel").then((m) => ({ default: m.TrackRecordPanel })),
+);
 
 export default function Dashboard() {
   const symbol = currentSymbol(useLocation().search);
@@ -27,7 +39,8 @@ export default function Dashboard() {
   const latestQ = useLatest(symbol);
   const [openedAt] = useState(() => Date.now());
   const latestTs = latestQ.data?.ts;
-  const anchor = Math.floor((latestTs ? Date.parse(latestTs) : openedAt) / 3600e3) * 3600e3 + 3600e3;
+  const anchor =
+    Math.floor((latestTs ? Date.parse(latestTs) : openedAt) / 3600e3) * 3600e3 + 3600e3;
   const since = new Date(anchor - DAYS * 86400e3).toISOString();
   const history = useHistory(symbol, since, !latestQ.isLoading);
   // after the latest forecast: the headline numbers render first, the 168-point chart next
@@ -47,12 +60,17 @@ export default function Dashboard() {
   const preds = useMemo(() => {
     const byId = new Map<string, Prediction>();
     for (const p of history.data?.items ?? []) byId.set(p.prediction_id ?? String(p.ts), p);
-    for (const p of feed.items) if (p.ts && p.ts > since) byId.set(p.prediction_id ?? String(p.ts), p);
+    for (const p of feed.items)
+      if (p.ts && p.ts > since) byId.set(p.prediction_id ?? String(p.ts), p);
     return [...byId.values()].sort((a, b) => String(a.ts).localeCompare(String(b.ts)));
   }, [history.data, feed.items, since]);
   const latest = feed.items[0] ?? latestQ.data ?? preds[preds.length - 1];
-  const pricesMissing = prices.error instanceof ApiError && prices.error.status === 404 ? "the API has no /prices route" :
-    prices.isError ? (prices.error as Error).message : undefined;
+  const pricesMissing =
+    prices.error instanceof ApiError && prices.error.status === 404
+      ? "the API has no /prices route"
+      : prices.isError
+        ? (prices.error as Error).message
+        : undefined;
 
   return (
     <div className="grid gap-4">
@@ -61,19 +79,38 @@ export default function Dashboard() {
         <Card id="latest" title="Latest forecast">
           {latest ? (
             <div className="grid grid-cols-2 gap-2">
-              <Stat testId="latest-pup" label={`P(up), ${symbol} +${latest.horizon_h}h`} value={pct(latest.p_up)}
-                sub={latest.direction === 1 ? "▲ up" : "▼ down"} />
-              <Stat label="Expected return" value={logRetPct(latest.expected_return)}
-                sub={`[${logRetPct(latest.interval.low)}, ${logRetPct(latest.interval.high)}]`} />
-              <p className="col-span-2 text-xs text-slate-600 dark:text-slate-400">for {utcHour(latest.ts)}</p>
+              <Stat
+                testId="latest-pup"
+                label={`P(up), ${symbol} +${latest.horizon_h}h`}
+                value={pct(latest.p_up)}
+                sub={latest.direction === 1 ? "▲ up" : "▼ down"}
+              />
+              <Stat
+                label="Expected return"
+                value={logRetPct(latest.expected_return)}
+                sub={`[${logRetPct(latest.interval.low)}, ${logRetPct(latest.interval.high)}]`}
+              />
+              <p className="col-span-2 text-xs text-slate-600 dark:text-slate-400">
+                for {utcHour(latest.ts)}
+              </p>
             </div>
-          ) : history.isLoading ? <Loading what="forecasts" /> : <p className="text-sm">No forecast yet.</p>}
+          ) : history.isLoading ? (
+            <Loading what="forecasts" />
+          ) : (
+            <p className="text-sm">No forecast yet.</p>
+          )}
         </Card>
         <Card id="model" title="Model">
-          {model.isLoading ? <Loading what="model" /> : model.isError ? <ErrorNote error={model.error} retry={() => void model.refetch()} /> : (
+          {model.isLoading ? (
+            <Loading what="model" />
+          ) : model.isError ? (
+            <ErrorNote error={model.error} retry={() => void model.refetch()} />
+          ) : (
             <div className="grid gap-1 text-sm">
               <div data-testid="model-version" className="text-xl font-semibold">
-                {model.data?.loaded ? `${model.data.name} v${model.data.version}` : "no model loaded"}
+                {model.data?.loaded
+                  ? `${model.data.name} v${model.data.version}`
+                  : "no model loaded"}
               </div>
               <div className="text-slate-600 dark:text-slate-400">
                 {model.data?.feature_set_version ?? "–"} · horizon {model.data?.horizon_h ?? "–"}h
@@ -82,37 +119,76 @@ export default function Dashboard() {
           )}
         </Card>
         <Card id="health" title="Health">
-          {ready.isLoading ? <Loading what="health" /> : ready.isError ? <ErrorNote error={ready.error} retry={() => void ready.refetch()} /> : (
+          {ready.isLoading ? (
+            <Loading what="health" />
+          ) : ready.isError ? (
+            <ErrorNote error={ready.error} retry={() => void ready.refetch()} />
+          ) : (
             <ul className="grid gap-1 text-sm" data-testid="health-list">
-              <li><Dot level={ready.data?.ready ? "ok" : "bad"} label={ready.data?.ready ? "Ready" : "Not ready"} /></li>
-              <li><Dot level={ready.data?.model_loaded ? "ok" : "bad"} label="Model" /></li>
-              <li><Dot level={ready.data?.redis ? "ok" : "bad"} label="Online store (Redis)" /></li>
-              <li><Dot level={ready.data?.postgres ? "ok" : "bad"} label="Warehouse (PostgreSQL)" /></li>
+              <li>
+                <Dot
+                  level={ready.data?.ready ? "ok" : "bad"}
+                  label={ready.data?.ready ? "Ready" : "Not ready"}
+                />
+              </li>
+              <li>
+                <Dot level={ready.data?.model_loaded ? "ok" : "bad"} label="Model" />
+              </li>
+              <li>
+                <Dot level={ready.data?.redis ? "ok" : "bad"} label="Online store (Redis)" />
+              </li>
+              <li>
+                <Dot level={ready.data?.postgres ? "ok" : "bad"} label="Warehouse (PostgreSQL)" />
+              </li>
             </ul>
           )}
         </Card>
         <Card id="calls" title="Last 7 days">
-          <Stat label="Forecasts" value={preds.length}
-            sub={`${preds.filter((p) => p.direction === 1).length} up · ${preds.filter((p) => p.direction !== 1).length} down`} />
+          <Stat
+            label="Forecasts"
+            value={preds.length}
+            sub={`${preds.filter((p) => p.direction === 1).length} up · ${preds.filter((p) => p.direction !== 1).length} down`}
+          />
         </Card>
       </div>
       <Card id="chart" title={`${symbol} hourly, last ${DAYS} days`}>
-        {history.isLoading && prices.isLoading ? <Loading what="chart" /> : history.isError ? (
+        {history.isLoading && prices.isLoading ? (
+          <Loading what="chart" />
+        ) : history.isError ? (
           <ErrorNote error={history.error} retry={() => void history.refetch()} />
         ) : (
           <Suspense fallback={<Loading what="chart" />}>
-            <PriceChart prices={prices.data?.items ?? []} preds={preds} pricesMissing={pricesMissing}
+            <PriceChart
+              prices={prices.data?.items ?? []}
+              preds={preds}
+              pricesMissing={pricesMissing}
               from={Date.parse(since)}
-              to={Math.max(anchor, Date.parse(preds[preds.length - 1]?.ts ?? "") || 0) + ((model.data?.horizon_h ?? 1) + 1) * 3600e3} />
+              to={
+                Math.max(anchor, Date.parse(preds[preds.length - 1]?.ts ?? "") || 0) +
+                ((model.data?.horizon_h ?? 1) + 1) * 3600e3
+              }
+            />
           </Suspense>
         )}
       </Card>
       <div className="grid gap-4 lg:grid-cols-2">
         <LiveFeedPanel feed={feed} history={history.data?.items ?? []} />
-        {track.isLoading ? <Card title="Live track record"><Loading what="track record" /></Card> : track.isError ? (
-          <Card title="Live track record"><ErrorNote error={track.error} retry={() => void track.refetch()} /></Card>
+        {track.isLoading ? (
+          <Card title="Live track record">
+            <Loading what="track record" />
+          </Card>
+        ) : track.isError ? (
+          <Card title="Live track record">
+            <ErrorNote error={track.error} retry={() => void track.refetch()} />
+          </Card>
         ) : track.data ? (
-          <Suspense fallback={<Card title="Live track record"><Loading what="track record" /></Card>}>
+          <Suspense
+            fallback={
+              <Card title="Live track record">
+                <Loading what="track record" />
+              </Card>
+            }
+          >
             <TrackRecordPanel tr={track.data} />
           </Suspense>
         ) : null}

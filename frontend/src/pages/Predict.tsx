@@ -39,10 +39,14 @@ export default function Predict() {
   const symErr = symbolError(symbol);
   const vec = validateVector(mode === "vector" ? names : [], raw);
   const keyErr = apiKey.trim() ? null : "The API key is required to call /predict.";
-  const invalid = !!symErr || !!keyErr || (mode === "vector" && (Object.keys(vec.errors).length > 0 || names.length === 0));
+  const invalid =
+    !!symErr ||
+    !!keyErr ||
+    (mode === "vector" && (Object.keys(vec.errors).length > 0 || names.length === 0));
 
   const predict = useMutation({
-    mutationFn: (body: PredictRequest) => post<Prediction>("/predict", body, { "X-API-Key": apiKey.trim() }),
+    mutationFn: (body: PredictRequest) =>
+      post<Prediction>("/predict", body, { "X-API-Key": apiKey.trim() }),
   });
   const serverErrors: Record<string, string> = {};
   if (predict.error instanceof ApiError) {
@@ -51,50 +55,91 @@ export default function Predict() {
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    setTouched(Object.fromEntries([["symbol", true], ["key", true], ...names.map((n) => [n, true])]));
+    setTouched(
+      Object.fromEntries([["symbol", true], ["key", true], ...names.map((n) => [n, true])]),
+    );
     if (invalid) return;
     try {
       sessionStorage.setItem(KEY_STORE, apiKey.trim());
     } catch {
       /* ignore */
     }
-    predict.mutate({ symbol, explain: true, ...(mode === "vector" ? { features: vec.values } : {}) });
+    predict.mutate({
+      symbol,
+      explain: true,
+      ...(mode === "vector" ? { features: vec.values } : {}),
+    });
   };
 
   const fillFromLatest = () => {
     const f = latest.data?.features ?? {};
-    setRaw(Object.fromEntries(names.map((n) => [n, f[n] === null || f[n] === undefined ? "" : String(f[n])])));
+    setRaw(
+      Object.fromEntries(
+        names.map((n) => [n, f[n] === null || f[n] === undefined ? "" : String(f[n])]),
+      ),
+    );
   };
 
   const err = (field: string, local: string | null | undefined) =>
-    (touched[field] || raw[field] !== undefined || field === "symbol") ? local ?? serverErrors[field] : serverErrors[field];
+    touched[field] || raw[field] !== undefined || field === "symbol"
+      ? (local ?? serverErrors[field])
+      : serverErrors[field];
 
   return (
     <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_minmax(0,1fr)]">
       <h1 className="sr-only">Predict</h1>
       <Card id="predict-form" title="Ask for a forecast">
-        <form onSubmit={submit} noValidate aria-describedby="predict-help" className="grid gap-4" data-testid="predict-form">
+        <form
+          onSubmit={submit}
+          noValidate
+          aria-describedby="predict-help"
+          className="grid gap-4"
+          data-testid="predict-form"
+        >
           <p id="predict-help" className="text-sm text-slate-600 dark:text-slate-400">
-            Latest features of a symbol (logged like the live forecasts), or your own feature vector (a what-if; not logged).
+            Latest features of a symbol (logged like the live forecasts), or your own feature vector
+            (a what-if; not logged).
           </p>
           <fieldset className="flex flex-wrap gap-4 text-sm">
             <legend className="sr-only">Input</legend>
             {(["symbol", "vector"] as const).map((m) => (
               <label key={m} className="inline-flex items-center gap-2">
-                <input type="radio" name="mode" value={m} checked={mode === m} onChange={() => setMode(m)} />
+                <input
+                  type="radio"
+                  name="mode"
+                  value={m}
+                  checked={mode === m}
+                  onChange={() => setMode(m)}
+                />
                 {m === "symbol" ? "Latest features for a symbol" : "Explicit feature vector"}
               </label>
             ))}
           </fieldset>
           <Field id="symbol" label="Symbol" error={err("symbol", symErr)}>
-            <input ref={first} id="symbol" className={input} value={symbol} autoComplete="off" spellCheck={false}
-              aria-invalid={!!err("symbol", symErr)} aria-describedby="symbol-err"
-              onChange={(e) => setSymbol(e.target.value.toUpperCase().trim())} />
+            <input
+              ref={first}
+              id="symbol"
+              className={input}
+              value={symbol}
+              autoComplete="off"
+              spellCheck={false}
+              aria-invalid={!!err("symbol", symErr)}
+              aria-describedby="symbol-err"
+              onChange={(e) => setSymbol(e.target.value.toUpperCase().trim())}
+            />
           </Field>
           <Field id="api-key" label="API key (X-API-Key)" error={touched.key ? keyErr : null}>
-            <input id="api-key" type="password" className={input} value={apiKey} autoComplete="off"
-              aria-invalid={!!(touched.key && keyErr)} aria-describedby="api-key-err"
-              onChange={(e) => setApiKey(e.target.value)} onBlur={() => setTouched((t) => ({ ...t, key: true }))} />
+            <input
+              id="api-key"
+              type="password"
+              className={input}
+              value={apiKey}
+              autoComplete="off"
+              aria-invalid={!!(touched.key && keyErr)}
+              aria-describedby="api-key-err"
+              onChange={(e) => setApiKey(e.target.value)}
+              onBlur={() => setTouched((t) => ({ ...t, key: true }))}
+            />
           </Field>
           {mode === "vector" && (
             <fieldset className="grid gap-2">
@@ -102,45 +147,97 @@ export default function Predict() {
                 <span>Features ({names.length}; empty = missing)</span>
               </legend>
               <div>
-                <button type="button" className={btn} onClick={fillFromLatest} disabled={!latest.data}>
+                <button
+                  type="button"
+                  className={btn}
+                  onClick={fillFromLatest}
+                  disabled={!latest.data}
+                >
                   Fill from the latest forecast
                 </button>
               </div>
-              {names.length === 0 && <p className="text-sm">No model loaded: its feature list is unknown.</p>}
-              {vec.errors._form && <p role="alert" className="text-sm text-red-700 dark:text-red-300">{vec.errors._form}</p>}
+              {names.length === 0 && (
+                <p className="text-sm">No model loaded: its feature list is unknown.</p>
+              )}
+              {vec.errors._form && (
+                <p role="alert" className="text-sm text-red-700 dark:text-red-300">
+                  {vec.errors._form}
+                </p>
+              )}
               <div className="grid grid-cols-1 gap-2 sm:grid-cols-2">
                 {names.map((n) => (
                   <Field key={n} id={`f-${n}`} label={n} error={err(n, vec.errors[n])} small>
-                    <input id={`f-${n}`} className={input} inputMode="decimal" value={raw[n] ?? ""}
-                      aria-invalid={!!err(n, vec.errors[n])} aria-describedby={`f-${n}-err`}
-                      onChange={(e) => setRaw((r) => ({ ...r, [n]: e.target.value }))} />
+                    <input
+                      id={`f-${n}`}
+                      className={input}
+                      inputMode="decimal"
+                      value={raw[n] ?? ""}
+                      aria-invalid={!!err(n, vec.errors[n])}
+                      aria-describedby={`f-${n}-err`}
+                      onChange={(e) => setRaw((r) => ({ ...r, [n]: e.target.value }))}
+                    />
                   </Field>
                 ))}
               </div>
             </fieldset>
           )}
           <div className="flex items-center gap-3">
-            <button type="submit" className={btnPrimary} disabled={predict.isPending} data-testid="predict-submit">
+            <button
+              type="submit"
+              className={btnPrimary}
+              disabled={predict.isPending}
+              data-testid="predict-submit"
+            >
               {predict.isPending ? "Predicting…" : "Predict"}
             </button>
-            {invalid && <span className="text-sm text-slate-600 dark:text-slate-400">Fix the highlighted fields.</span>}
+            {invalid && (
+              <span className="text-sm text-slate-600 dark:text-slate-400">
+                Fix the highlighted fields.
+              </span>
+            )}
           </div>
           {predict.isError && <ErrorNote error={predict.error} />}
         </form>
       </Card>
-      {predict.data ? <ResultCard p={predict.data} /> : (
-        <Card title="Result"><p className="text-sm text-slate-600 dark:text-slate-400">Submit the form to see the forecast and why.</p></Card>
+      {predict.data ? (
+        <ResultCard p={predict.data} />
+      ) : (
+        <Card title="Result">
+          <p className="text-sm text-slate-600 dark:text-slate-400">
+            Submit the form to see the forecast and why.
+          </p>
+        </Card>
       )}
     </div>
   );
 }
 
-function Field({ id, label, error, children, small }: { id: string; label: string; error?: string | null; children: React.ReactNode; small?: boolean }) {
+function Field({
+  id,
+  label,
+  error,
+  children,
+  small,
+}: {
+  id: string;
+  label: string;
+  error?: string | null;
+  children: React.ReactNode;
+  small?: boolean;
+}) {
   return (
     <div className="grid gap-1">
-      <label htmlFor={id} className={`${small ? "font-mono text-xs" : "text-sm font-medium"}`}>{label}</label>
+      <label htmlFor={id} className={`${small ? "font-mono text-xs" : "text-sm font-medium"}`}>
+        {label}
+      </label>
       {children}
-      <span id={`${id}-err`} className="min-h-4 text-xs text-red-700 dark:text-red-300" aria-live="polite">{error ?? ""}</span>
+      <span
+        id={`${id}-err`}
+        className="min-h-4 text-xs text-red-700 dark:text-red-300"
+        aria-live="polite"
+      >
+        {error ?? ""}
+      </span>
     </div>
   );
 }
@@ -151,21 +248,45 @@ export function ResultCard({ p }: { p: Prediction }) {
     <Card id="result" title="Result">
       <div data-testid="predict-result" className="grid gap-4">
         <div className="grid grid-cols-2 gap-3 sm:grid-cols-3">
-          <Stat testId="result-pup" label="P(up)" value={pct(p.p_up)} sub={p.direction === 1 ? "▲ up" : "▼ down"} />
-          <Stat label="Expected return" value={logRetPct(p.expected_return)} sub={`over ${p.horizon_h}h`} />
-          <Stat label={`Interval${cov ? ` (${Math.round(cov * 100)}%)` : ""}`}
-            value={<span className="text-base">{logRetPct(p.interval.low)} … {logRetPct(p.interval.high)}</span>} />
+          <Stat
+            testId="result-pup"
+            label="P(up)"
+            value={pct(p.p_up)}
+            sub={p.direction === 1 ? "▲ up" : "▼ down"}
+          />
+          <Stat
+            label="Expected return"
+            value={logRetPct(p.expected_return)}
+            sub={`over ${p.horizon_h}h`}
+          />
+          <Stat
+            label={`Interval${cov ? ` (${Math.round(cov * 100)}%)` : ""}`}
+            value={
+              <span className="text-base">
+                {logRetPct(p.interval.low)} … {logRetPct(p.interval.high)}
+              </span>
+            }
+          />
         </div>
         <p className="text-xs text-slate-600 dark:text-slate-400">
-          {p.symbol} · {p.ts ? `features of ${utcHour(p.ts)}` : "explicit vector"} · {p.model_name} v{p.model_version}
-          {p.logged ? " · logged" : ""}{p.degraded ? " · degraded features" : ""}
+          {p.symbol} · {p.ts ? `features of ${utcHour(p.ts)}` : "explicit vector"} · {p.model_name}{" "}
+          v{p.model_version}
+          {p.logged ? " · logged" : ""}
+          {p.degraded ? " · degraded features" : ""}
         </p>
         {p.explanation ? (
           <>
-            <p data-testid="explanation-text" className="rounded-md bg-slate-100 p-3 text-sm dark:bg-slate-800">{p.explanation.text}</p>
+            <p
+              data-testid="explanation-text"
+              className="rounded-md bg-slate-100 p-3 text-sm dark:bg-slate-800"
+            >
+              {p.explanation.text}
+            </p>
             <ShapChart explanation={p.explanation} />
           </>
-        ) : <p className="text-sm">No explanation was returned.</p>}
+        ) : (
+          <p className="text-sm">No explanation was returned.</p>
+        )}
       </div>
     </Card>
   );

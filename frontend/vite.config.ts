@@ -2,32 +2,23 @@
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 import tailwindcss from "@tailwindcss/vite";
+import openapi from "./src/api/openapi.json" with { type: "json" };
+import { proxyRoutes } from "./src/lib/proxyRoutes.ts";
 
 // The dev server proxies every API route to the Serve ingress so the app always talks to its own
-// origin, exactly as in production where the ingress serves frontend/dist at "/".
+// origin, exactly as in production where the ingress serves frontend/dist at "/". The routes come
+// from the OpenAPI document (src/lib/proxyRoutes.ts), so `npm run gen:api` keeps them current.
 const API = process.env.RAYAPP_API ?? "http://127.0.0.1:8000";
-const apiRoutes = [
-  "/health",
-  "/ready",
-  "/predict",
-  "/predictions",
-  "/explain",
-  "/model",
-  "/report",
-  "/metrics",
-  "/track-record",
-  "/prices",
-  "/freshness",
-  "/openapi.json",
-  "/admin",
-];
+const routes = proxyRoutes(openapi);
 
 export default defineConfig({
   plugins: [react(), tailwindcss()],
   server: {
     proxy: {
-      ...Object.fromEntries(apiRoutes.map((r) => [r, { target: API, changeOrigin: true }])),
-      "/ws": { target: API.replace(/^http/, "ws"), ws: true },
+      ...Object.fromEntries(routes.http.map((r) => [r, { target: API, changeOrigin: true }])),
+      ...Object.fromEntries(
+        routes.ws.map((r) => [r, { target: API.replace(/^http/, "ws"), ws: true }]),
+      ),
     },
   },
   build: {

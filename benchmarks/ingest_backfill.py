@@ -42,7 +42,7 @@ SERVER = """
 import asyncio, sys
 from aiohttp import web
 from rayapp.config import load_settings
-from rayapp.ingest.replay import app_from_settings
+from rayapp.replay.server import app_from_settings
 data, port, latency = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 app = app_from_settings(load_settings(["sources=replay"]).replay, data)
 if latency > 0:
@@ -166,8 +166,8 @@ async def sequential_clients(
     """The multi-source baseline: the same clients, one source and one page after another, no Ray."""
     from rayapp.ingest import CLIENTS
     from rayapp.ingest.bronze import bronze_rows
+    from rayapp.ingest.fanout import write_results
     from rayapp.ingest.http import make_limiter, open_session
-    from rayapp.ingest.pipeline import write_results
 
     rows = requests = 0
     async with open_session(settings) as session:
@@ -209,7 +209,7 @@ def main() -> int:
     import ray
 
     from rayapp.config import load_settings
-    from rayapp.ingest.pipeline import run_ingest
+    from rayapp.ingest.fanout import run_ingest
     from rayapp.lake import BronzeLake
     from rayapp.log import configure
     from rayapp.services import services_down, services_up

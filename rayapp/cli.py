@@ -1,30 +1,32 @@
 """The `rayapp` command.
 
 Every subcommand takes Hydra-style `key=value` overrides after its own arguments, e.g.
-`rayapp db stats --json database.url=postgresql://...`. Stage packages add their subcommands
-through a `register(subparsers)` function in `rayapp/<stage>/commands.py`.
+`rayapp db stats --json database.url=postgresql://...`. Stage packages and the flows add their
+subcommands through a `register(subparsers)` function in their `commands.py` (listed in
+`COMMAND_MODULES`); those modules use `rayapp.terminal`, never this module. `main()` is the one
+place that turns a `RayappError` into an `error:` line on stderr and its exit code.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from rayapp.config import ConfigError, Settings, compose_dict, load_settings, masked, validate
+from rayapp.config import Settings, compose_dict, load_settings, masked, validate
 from rayapp.errors import RayappError
 from rayapp.log import configure
+from rayapp.terminal import add_overrides, console, out, print_error
 
-STAGE_COMMANDS = (
+COMMAND_MODULES = (
+    "rayapp.flows.commands",
     "rayapp.ingest.commands",
-    "rayapp.ingest.replay_commands",
+    "rayapp.replay.commands",
     "rayapp.sentiment.commands",
     "rayapp.features.commands",
     "rayapp.training.commands",
@@ -32,19 +34,7 @@ STAGE_COMMANDS = (
     "rayapp.monitoring.commands",
 )
 
-console = Console(stderr=True)
-out = Console()
-
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-def add_overrides(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="key=value",
-        help="configuration overrides (Hydra syntax), e.g. storage=minio log.level=DEBUG",
-    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -174,38 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_overrides(q)
     q.set_defaults(handler=_db_stats)
 
-    for module in STAGE_COMMANDS:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module).register(sub)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
-def print_error(exc: Exception | str) -> None:
-    """One red `error:` line on stderr; stage commands use it too."""
-    from rich.markup import escape
-
-    # soft_wrap: a long path in the message must stay on one line (people copy it, tools grep it)
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Parse, configure, run the handler; the one place a `RayappError` becomes an exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse prints them and exits 2
     try:
         settings = settings_from(args)
-    except ConfigError as exc:
-        print_error(exc)
-        return 2
-    configure(settings.log.level, settings.log.format)
-    handler: Handler = args.handler
-    try:
+        configure(settings.log.level, settings.log.format)
+        handler: Handler = args.handler
         return int(handler(args, settings) or 0)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         return 130
-    except ConfigError as exc:
-        print_error(exc)
-        return 2
     except RayappError as exc:
         print_error(exc)
         return exc.exit_code

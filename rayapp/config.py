@@ -13,11 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rayapp.errors import InputError
+
 SECRET_KEYS = ("password", "secret", "api_key", "access_key", "token", "client_secret")
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the key and the reason."""
+class ConfigError(InputError):
+    """A configuration value is invalid; the message names the key and the reason (exit 2)."""
 
 
 class _Section(BaseModel):
@@ -222,7 +224,6 @@ class ServingSettings(_Section):
 class FeatureSettings(_Section):
     set: Literal["core", "extended"] = "core"
     horizon_h: int = Field(1, ge=1)
-    horizons_h: list[int] = Field(default_factory=lambda: [1, 4, 24])
     # Point-in-time and indicator parameters (rayapp/features, docs/FEATURES.md). Every one of
     # them feeds the feature-set version hash, except chunk_h, which only sets the parallelism.
     sentiment_model_id: str | None = None  # null = the newest model id in article_sentiment

@@ -201,7 +201,7 @@ def split_valid(schema: DataFrameSchema, df: pd.DataFrame) -> tuple[pd.DataFrame
         return schema.validate(valid_rows), failures
 
 
-# ---- gold: the feature frame (issue 5) ---------------------------------------------------------
+# ---- gold: the feature frame ---------------------------------------------------------------------
 # Column checks by feature name; any feature not listed only has to be finite where defined.
 # NaN means "missing" in a feature frame and is allowed unless the column is always defined.
 _FEATURE_CHECKS: dict[str, tuple[list[Check], bool]] = {
@@ -234,25 +234,3 @@ def feature_frame_schema(feature_names: list[str]) -> DataFrameSchema:
         checks, nullable = _FEATURE_CHECKS.get(name, ([], True))
         columns[name] = Column(float, [*checks, _finite(name)], nullable=nullable, coerce=True)
     return DataFrameSchema(columns, strict=True, ordered=True, name="features")
-
-
-# The core 15-feature frame (the `features` table itself stores them as one array column).
-core_features_schema = feature_frame_schema(
-    [
-        "sma_20",
-        "rsi",
-        "atr",
-        "returns_1h",
-        "returns_4h",
-        "returns_24h",
-        "volume_ratio",
-        "volatility_regime",
-        "sentiment_mean",
-        "sentiment_count",
-        "sentiment_change_1h",
-        "sentiment_extreme",
-        "social_volume",
-        "social_sentiment",
-        "hour_of_day",
-    ]
-)

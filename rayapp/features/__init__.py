@@ -1,1 +1,58 @@
-"""Feature definitions, point-in-time joins, and the offline/online feature stores."""
+"""Features: the feature definitions, point-in-time joins, and the offline/online feature stores.
+
+The names below are the stage's public API; other packages import only these (checked by
+`lint-imports`). They load on first use so that importing the package stays cheap.
+"""
+
+from typing import TYPE_CHECKING
+
+from rayapp.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from rayapp.features.build import BuildSummary, run_build, update_after_ingest
+    from rayapp.features.definitions import FEATURE_GROUPS, feature_set_from_settings, make_feature_set
+    from rayapp.features.errors import FeatureInputError, FeatureSetNotFound
+    from rayapp.features.frame import FeatureInputs, compute_features
+    from rayapp.features.inputs import pick_source
+    from rayapp.features.offline_store import candle_sources, load_close, load_features
+    from rayapp.features.online import online_check
+    from rayapp.features.online_redis import AsyncOnlineReader, RedisOnlineStore
+    from rayapp.features.online_store import OnlineStore, OnlineVector, open_online_store
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rayapp.features.build": ("BuildSummary", "run_build", "update_after_ingest"),
+        "rayapp.features.definitions": ("FEATURE_GROUPS", "feature_set_from_settings", "make_feature_set"),
+        "rayapp.features.errors": ("FeatureInputError", "FeatureSetNotFound"),
+        "rayapp.features.frame": ("FeatureInputs", "compute_features"),
+        "rayapp.features.inputs": ("pick_source",),
+        "rayapp.features.offline_store": ("candle_sources", "load_close", "load_features"),
+        "rayapp.features.online": ("online_check",),
+        "rayapp.features.online_redis": ("AsyncOnlineReader", "RedisOnlineStore"),
+        "rayapp.features.online_store": ("OnlineStore", "OnlineVector", "open_online_store"),
+    },
+)
+
+__all__ = [
+    "FEATURE_GROUPS",
+    "AsyncOnlineReader",
+    "BuildSummary",
+    "FeatureInputError",
+    "FeatureInputs",
+    "FeatureSetNotFound",
+    "OnlineStore",
+    "OnlineVector",
+    "RedisOnlineStore",
+    "candle_sources",
+    "compute_features",
+    "feature_set_from_settings",
+    "load_close",
+    "load_features",
+    "make_feature_set",
+    "online_check",
+    "open_online_store",
+    "pick_source",
+    "run_build",
+    "update_after_ingest",
+]

@@ -21,6 +21,7 @@ from rayapp.features.frame import FeatureInputs, compute_features, output_hours
 from rayapp.features.inputs import pick_source
 from rayapp.features.offline_store import candle_sources, read_inputs, write_features
 from rayapp.log import get_logger
+from rayapp.runtime import ensure_ray
 from rayapp.schemas import feature_frame_schema, split_valid
 from rayapp.warehouse.quarantine import QuarantinedRow, quarantine_rows
 
@@ -48,19 +49,6 @@ class BuildSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def ensure_ray(settings: Settings | None = None) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(
-            address=settings.ray.address if settings else None,
-            num_cpus=settings.ray.num_cpus if settings else None,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
 
 
 def chunk_bounds(hours: pd.DatetimeIndex, chunk_h: int) -> list[tuple[pd.Timestamp, pd.Timestamp | None]]:

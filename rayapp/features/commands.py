@@ -6,28 +6,25 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from rayapp.terminal import add_overrides, console, out
+
 if TYPE_CHECKING:
     from rayapp.config import Settings
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
-    from rayapp.cli import console, print_error
     from rayapp.features.build import run_build
-    from rayapp.features.inputs import FeatureInputError
 
-    try:
-        summaries = run_build(
-            settings,
-            symbols=getattr(args, "symbols", None) or None,
-            start=getattr(args, "start", None),
-            end=getattr(args, "end", None),
-            last_hours=getattr(args, "last_hours", None),
-            online=not getattr(args, "no_online", False),
-            parallel=not getattr(args, "serial", False),
-        )
-    except FeatureInputError as exc:
-        print_error(exc)
-        return 1
+    # FeatureInputError (no candles for a symbol, ...): exit 1
+    summaries = run_build(
+        settings,
+        symbols=getattr(args, "symbols", None) or None,
+        start=getattr(args, "start", None),
+        end=getattr(args, "end", None),
+        last_hours=getattr(args, "last_hours", None),
+        online=not getattr(args, "no_online", False),
+        parallel=not getattr(args, "serial", False),
+    )
     if getattr(args, "json", False):
         print(json.dumps([s.as_dict() for s in summaries]))
     for s in summaries:
@@ -44,7 +41,6 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
 def _online_check(args: argparse.Namespace, settings: Settings) -> int:
     from rich.table import Table
 
-    from rayapp.cli import console, out
     from rayapp.features.online import online_check
 
     report = online_check(settings, hours=args.hours, symbols=args.symbols or None)
@@ -78,8 +74,6 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from rayapp.cli import add_overrides
-
     desc = (
         "Compute the feature set over the whole history in parallel (Ray tasks over time "
         "chunks), upsert the offline store (PostgreSQL `features`) and write the latest row "

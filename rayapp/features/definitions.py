@@ -15,6 +15,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rayapp.features.errors import FeatureSetNotFound
+
 if TYPE_CHECKING:
     # Only for types: Ray workers import this module and should not pay for the warehouse.
     import psycopg
@@ -209,7 +211,7 @@ def registered_names(conn: psycopg.Connection, feature_set_version: str) -> list
         "SELECT feature_names FROM feature_sets WHERE feature_set_version = %s", (feature_set_version,)
     ).fetchone()
     if row is None:
-        raise KeyError(
+        raise FeatureSetNotFound(
             f"feature set version {feature_set_version!r} is not registered (run `rayapp features build` first)"
         )
     return list(row[0])

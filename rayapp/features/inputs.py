@@ -11,15 +11,12 @@ from collections.abc import Sequence
 import pandas as pd
 
 from rayapp.features.definitions import FeatureParams
+from rayapp.features.errors import FeatureInputError
 from rayapp.features.frame import CANDLE_COLUMNS, FeatureInputs
 from rayapp.features.pit import UTC_NS, article_available_at, clamped_available_at, utc_ns
 from rayapp.log import get_logger
 
 log = get_logger(__name__)
-
-
-class FeatureInputError(ValueError):
-    """The silver data cannot make features (e.g. no candles for the symbol)."""
 
 
 MIN_SHARE = 0.5  # a preferred source needs at least half the candles of the fullest one

@@ -1,4 +1,4 @@
-"""GOLD offline store in PostgreSQL: read silver, upsert `features`, load training frames.
+"""GOLD offline store in PostgreSQL: read silver, upsert `features`, load stored features and closes.
 
 `features.vals` is a double precision[] ordered as `feature_sets.feature_names`; NaN is kept as
 NaN (missing), never NULL or 0. Loads are upserts on (symbol, ts, feature_set_version): running a
@@ -16,10 +16,10 @@ import pandas as pd
 import psycopg
 
 from rayapp.features.definitions import FeatureParams, registered_names
+from rayapp.features.errors import FeatureSetNotFound
 from rayapp.features.frame import FeatureInputs
 from rayapp.features.inputs import FeatureInputError, candles_frame, inputs_from_silver, pick_source
 from rayapp.features.pit import UTC_NS, utc_ns
-from rayapp.features.targets import forward_targets
 from rayapp.warehouse import UpsertResult, upsert_frame
 
 # Items can be published long before they become available (backfill lags); reading this much
@@ -158,7 +158,7 @@ def latest_version(conn: psycopg.Connection, symbol: str, name: str | None = Non
         (name, name, symbol),
     ).fetchone()
     if row is None:
-        raise KeyError(
+        raise FeatureSetNotFound(
             f"no stored features for {symbol!r}"
             + (f" in set {name!r}" if name else "")
             + ": run `rayapp features build`"
@@ -232,30 +232,6 @@ def load_close(
     return close
 
 
-def load_training_frame(
-    conn_or_settings: Any,
-    symbol: str,
-    feature_set_version: str | None = None,
-    horizons: Sequence[int] = (1, 4, 24),
-    start: Any = None,
-    end: Any = None,
-) -> pd.DataFrame:
-    """Features plus `close` and the targets `target_ret_{h}h` / `target_dir_{h}h` per horizon.
-
-    Closes are read up to max(horizons) hours past `end` so the last rows get their targets.
-    """
-    feats = load_features(conn_or_settings, symbol, feature_set_version, start, end)
-    fsv = feats.attrs["feature_set_version"]
-    if feats.empty:
-        return feats
-    hi = feats.index[-1] + pd.Timedelta(hours=max(horizons) + 1)
-    close = load_close(conn_or_settings, symbol, fsv, feats.index[0], hi)
-    targets = forward_targets(close, horizons)
-    out = feats.join(close.rename("close")).join(targets)
-    out.attrs.update(feats.attrs)
-    return out
-
-
 def latest_row(conn: psycopg.Connection, symbol: str, feature_set_version: str) -> pd.DataFrame:
     names = registered_names(conn, feature_set_version)
     rows = conn.execute(
@@ -271,7 +247,6 @@ __all__ = [
     "latest_row",
     "load_close",
     "load_features",
-    "load_training_frame",
     "read_inputs",
     "write_features",
 ]

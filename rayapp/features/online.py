@@ -18,7 +18,7 @@ import psycopg
 from rayapp.features.definitions import feature_set_from_settings
 from rayapp.features.frame import compute_features
 from rayapp.features.offline_store import latest_row, load_features, read_inputs
-from rayapp.features.online_store import RedisOnlineStore
+from rayapp.features.online_store import OnlineStore, open_online_store
 from rayapp.log import get_logger
 
 if TYPE_CHECKING:
@@ -27,17 +27,17 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def online_store(settings: Settings) -> RedisOnlineStore:
+def online_store(settings: Settings) -> OnlineStore:
     url = settings.redis.url
     if not url:
         from rayapp.services import ensure_services
 
         url = ensure_services(settings).redis
-    return RedisOnlineStore(url, socket_timeout=settings.redis.socket_timeout_s)
+    return open_online_store(url, socket_timeout=settings.redis.socket_timeout_s)
 
 
 def materialize_latest(
-    conn: psycopg.Connection, store: RedisOnlineStore, symbol: str, feature_set_version: str
+    conn: psycopg.Connection, store: OnlineStore, symbol: str, feature_set_version: str
 ) -> pd.Timestamp | None:
     """Copy the newest stored row of (symbol, version) to the online store; returns its ts."""
     row = latest_row(conn, symbol, feature_set_version)
@@ -86,7 +86,7 @@ def _none(v: float) -> float | None:
 
 
 def online_check(
-    settings: Settings, hours: int = 24, symbols: list[str] | None = None, store: RedisOnlineStore | None = None
+    settings: Settings, hours: int = 24, symbols: list[str] | None = None, store: OnlineStore | None = None
 ) -> CheckReport:
     """Compare online vs offline (latest row) and offline vs a recomputation (last `hours`)."""
     from rayapp.warehouse import get_pool
@@ -108,7 +108,7 @@ def online_check(
 
 
 def _check_symbol(
-    conn: psycopg.Connection, store: RedisOnlineStore, symbol: str, fs: Any, hours: int, report: CheckReport
+    conn: psycopg.Connection, store: OnlineStore, symbol: str, fs: Any, hours: int, report: CheckReport
 ) -> None:
     add = report.mismatches.append
     offline = latest_row(conn, symbol, fs.version)

@@ -1,22 +1,16 @@
 """Online feature store: the latest feature vector per (symbol, feature-set version).
 
-A small protocol with one implementation per file, the way Feast keeps its online stores. The
-Redis layout is one hash per (version, symbol) holding the timestamp and the vector as JSON, so a
-lookup is a single round trip; the write is one MULTI/EXEC transaction, so a reader never sees a
-new timestamp with an old vector.
+A small protocol with one implementation a file, the way Feast keeps its online stores: callers
+(the feature build, `online-check`, serving's FeatureLookup) code against `OnlineStore`, and
+`open_online_store(url)` picks the implementation from the URL (`redis://`: `online_redis`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import pandas as pd
-import redis
-
-PREFIX = "rayapp:features"
 
 
 @dataclass(frozen=True)
@@ -29,84 +23,27 @@ class OnlineVector:
 
 
 class OnlineStore(Protocol):
-    def write(self, symbol: str, feature_set_version: str, ts: pd.Timestamp, values: dict[str, float]) -> None: ...
-
-    def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None: ...
-
-
-def _key(feature_set_version: str, symbol: str) -> str:
-    return f"{PREFIX}:{feature_set_version}:{symbol}"
-
-
-def _encode(values: dict[str, float]) -> str:
-    # JSON has no NaN: missing values travel as null.
-    return json.dumps(
-        {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)) for k, v in values.items()}
-    )
-
-
-def _decode(text: str | bytes) -> dict[str, float]:
-    return {k: (math.nan if v is None else float(v)) for k, v in json.loads(text).items()}
-
-
-def _vector(symbol: str, feature_set_version: str, raw: dict[bytes, bytes]) -> OnlineVector | None:
-    if not raw:
-        return None
-    return OnlineVector(
-        symbol=symbol,
-        feature_set_version=feature_set_version,
-        ts=pd.Timestamp(raw[b"ts"].decode()),
-        values=_decode(raw[b"values"]),
-        written_at=pd.Timestamp(raw[b"written_at"].decode()),
-    )
-
-
-class AsyncOnlineReader:
-    """Reads of the same hashes from an asyncio event loop (the serving ingress's hot path)."""
-
-    def __init__(self, url: str, *, socket_timeout: float = 2.0) -> None:
-        import redis.asyncio
-
-        self.client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-        )
-
-    async def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None:
-        raw: dict[bytes, bytes] = await self.client.hgetall(_key(feature_set_version, symbol))  # type: ignore[misc, assignment]
-        return _vector(symbol, feature_set_version, raw)
-
-
-class RedisOnlineStore:
-    def __init__(self, url: str, *, socket_timeout: float = 2.0) -> None:
-        self.url = url
-        self.client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
-
     def write(self, symbol: str, feature_set_version: str, ts: pd.Timestamp, values: dict[str, float]) -> None:
-        ts = pd.Timestamp(ts)
-        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        now = pd.Timestamp.now(tz="UTC")
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                _key(feature_set_version, symbol),
-                mapping={
-                    "ts": ts.isoformat(),
-                    "values": _encode(values),
-                    "written_at": now.isoformat(),
-                },
-            )
-            pipe.sadd(f"{PREFIX}:{feature_set_version}:symbols", symbol)
-            pipe.execute()
+        """Replace the vector of (symbol, version) atomically: a reader never sees a mix."""
+        ...
 
     def read(self, symbol: str, feature_set_version: str) -> OnlineVector | None:
-        raw: dict[bytes, bytes] = self.client.hgetall(_key(feature_set_version, symbol))  # type: ignore[assignment]
-        return _vector(symbol, feature_set_version, raw)
+        """The vector of (symbol, version), None when none was written."""
+        ...
 
     def symbols(self, feature_set_version: str) -> list[str]:
-        members: set[bytes] = self.client.smembers(f"{PREFIX}:{feature_set_version}:symbols")  # type: ignore[assignment]
-        return sorted(s.decode() for s in members)
+        """Every symbol with a vector of this version."""
+        ...
 
     def ping(self) -> bool:
-        try:
-            return bool(self.client.ping())
-        except redis.RedisError:
-            return False
+        """Whether the store answers now."""
+        ...
+
+
+def open_online_store(url: str, *, socket_timeout: float = 2.0) -> OnlineStore:
+    """The online store behind `url`."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from rayapp.features.online_redis import RedisOnlineStore
+
+        return RedisOnlineStore(url, socket_timeout=socket_timeout)
+    raise ValueError(f"no online store implementation for {url.split(':', 1)[0]!r} URLs (use redis://)")

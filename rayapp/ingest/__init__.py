@@ -1,4 +1,4 @@
-"""Ingest: source clients, the shared HTTP policy, backfill and the Ray Data fan-out.
+"""Ingest: source clients, the shared HTTP policy, backfill, planning, watermarks and the Ray Data fan-out.
 
 Client interface (stable; the fan-out and backfill code against it)
 --------------------------------------------------------------------
@@ -49,6 +49,10 @@ Article ids: ``rayapp.ingest.ids.article_id(source, guid or url)``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from rayapp.errors import InputError
+from rayapp.exports import lazy_exports
 from rayapp.ingest.base import SourceClient
 from rayapp.ingest.binance import BinanceClient
 from rayapp.ingest.coinbase import CoinbaseClient
@@ -72,4 +76,39 @@ def client_class(name: str) -> type[SourceClient]:
     try:
         return CLIENTS[name]
     except KeyError:
-        raise ValueError(f"unknown source {name!r}; known: {', '.join(CLIENTS)}") from None
+        raise InputError(f"unknown source {name!r}; known: {', '.join(CLIENTS)}") from None
+
+
+# The rest of the public API loads on first use (the fan-out pulls in Ray Data).
+if TYPE_CHECKING:
+    from rayapp.ingest.backfill import BackfillError, backfill_file
+    from rayapp.ingest.commands import summary_table
+    from rayapp.ingest.fanout import IngestReport, run_ingest
+    from rayapp.ingest.plan import Partition, Plan, source_now
+    from rayapp.ingest.silver import SourceSummary
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rayapp.ingest.backfill": ("BackfillError", "backfill_file"),
+        "rayapp.ingest.commands": ("summary_table",),
+        "rayapp.ingest.fanout": ("IngestReport", "run_ingest"),
+        "rayapp.ingest.plan": ("Partition", "Plan", "source_now"),
+        "rayapp.ingest.silver": ("SourceSummary",),
+    },
+)
+
+__all__ = [
+    "CLIENTS",
+    "BackfillError",
+    "IngestReport",
+    "Partition",
+    "Plan",
+    "SourceClient",
+    "SourceSummary",
+    "backfill_file",
+    "client_class",
+    "run_ingest",
+    "source_now",
+    "summary_table",
+]

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from rayapp.errors import InputError
 from rayapp.ingest.silver import SourceSummary, write_silver
 from rayapp.log import get_logger
 from rayapp.warehouse.quarantine import QuarantinedRow
@@ -58,7 +59,7 @@ NEWS_FORMATS = ("cryptonews",)
 FEAR_GREED_FORMATS = ("fear-greed",)
 
 
-class BackfillError(ValueError):
+class BackfillError(InputError):
     """The file is not in the format asked for (wrong header, unreadable): nothing was written."""
 
 

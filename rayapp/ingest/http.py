@@ -30,9 +30,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from rayapp.ingest.ratelimit import BucketState, LimiterActor
 from rayapp.ingest.types import ApiError, GeoBlocked, IngestError, RetryableError, SourceBanned
 from rayapp.log import get_logger
-from rayapp.ratelimit import BucketState, LimiterActor
 
 if TYPE_CHECKING:
     from rayapp.config import Settings

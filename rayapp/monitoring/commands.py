@@ -6,21 +6,17 @@ import argparse
 import json
 from typing import Any
 
+from rayapp.terminal import add_overrides, out
+
 
 def _drift(args: argparse.Namespace, settings: Any) -> int:
-    from rich.console import Console
     from rich.table import Table
 
-    from rayapp.cli import print_error
     from rayapp.monitoring.drift import PSI_ALERT, PSI_WARN, drift_report
-    from rayapp.serving.model_store import ModelNotFound, load_alias
+    from rayapp.registry import load_alias
     from rayapp.warehouse import get_pool
 
-    try:
-        model = load_alias(settings)
-    except ModelNotFound as exc:
-        print_error(exc)
-        return 2
+    model = load_alias(settings)  # ModelNotFound (exit 2) when nothing was promoted yet
     symbol = args.symbol or settings.symbols[0]
     with get_pool(settings).connection() as conn:
         rep = drift_report(
@@ -43,14 +39,12 @@ def _drift(args: argparse.Namespace, settings: Any) -> int:
         for name, v in rep.psi.items():
             reading = "n/a" if v != v else ("major" if v > PSI_ALERT else "moderate" if v > PSI_WARN else "stable")
             t.add_row(name, f"{v:.3f}", reading)
-        Console().print(t)
+        out.print(t)
         print(f"newest feature row {rep.newest_feature_ts} ({rep.staleness_s} s old; stale={rep.stale})")
     return 1 if rep.drifted or rep.stale else 0
 
 
 def register(subparsers: Any) -> None:
-    from rayapp.cli import add_overrides
-
     p = subparsers.add_parser("monitor", help="drift and staleness checks of the served model")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     text = (

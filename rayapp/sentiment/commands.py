@@ -6,14 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from rayapp.cli import print_error
 from rayapp.config import Settings
-
-console = Console(stderr=True)
-out = Console()
+from rayapp.terminal import add_overrides, console, out
 
 
 def _positive(text: str) -> int:
@@ -23,19 +19,10 @@ def _positive(text: str) -> int:
     return n
 
 
-def _fail(exc: Exception) -> int:
-    print_error(exc)
-    return 2
-
-
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    from rayapp.sentiment.model import ModelLoadError
-    from rayapp.sentiment.pipeline import run_score
+    from rayapp.sentiment.score import run_score
 
-    try:
-        summary = run_score(settings, limit=args.limit)
-    except ModelLoadError as exc:
-        return _fail(exc)
+    summary = run_score(settings, limit=args.limit)  # ModelLoadError: exit 2
     data = summary.as_dict()
     if args.json:
         print(json.dumps(data))
@@ -65,17 +52,13 @@ def _eval_table(report: Any) -> None:
 
 
 def _sentiment_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from rayapp.sentiment.evaluate import EvalDataError, read_labelled, run_eval
-    from rayapp.sentiment.model import ModelLoadError
-    from rayapp.sentiment.pipeline import choose_model
+    from rayapp.sentiment.evaluate import read_labelled, run_eval
+    from rayapp.sentiment.score import choose_model
     from rayapp.sentiment.scorer import SentimentScorer
 
-    try:
-        read_labelled(args.path)  # fail on bad data before spending time on the model
-        spec = choose_model(settings.model.sentiment, preflight=False)
-        report = run_eval(args.path, SentimentScorer(spec), batch_size=args.batch_size)
-    except (ModelLoadError, EvalDataError) as exc:
-        return _fail(exc)
+    read_labelled(args.path)  # fail on bad data (EvalDataError) before spending time on the model
+    spec = choose_model(settings.model.sentiment, preflight=False)
+    report = run_eval(args.path, SentimentScorer(spec), batch_size=args.batch_size)
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
@@ -84,8 +67,6 @@ def _sentiment_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(subparsers: Any) -> None:
-    from rayapp.cli import add_overrides
-
     p = subparsers.add_parser(
         "score",
         help="score unscored articles and social posts with the sentiment model (Ray Data)",

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rayapp.errors import InputError
+
 CLASSES = (-1, 0, 1)
 CLASS_NAMES = ("bearish", "neutral", "bullish")
 
 
-class EvalDataError(ValueError):
+class EvalDataError(InputError):
     """The labelled file is unusable; the message names the rows and the problem."""
 
 

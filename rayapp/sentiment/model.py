@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rayapp.errors import InputError
+
 LABELS = ("Bearish", "Neutral", "Bullish")
 VADER_MODEL_ID = "vader-lexicon"
 _ALIASES = {"bearish": 0, "negative": 0, "neutral": 1, "bullish": 2, "positive": 2}
@@ -39,7 +41,7 @@ _TOKENIZER_FILES = (
 _HUB_PATTERNS = ["*.json", "*.txt", "bpe.codes", "*.model", "*.safetensors", "pytorch_model*.bin"]
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(InputError):
     """The sentiment model cannot be resolved or loaded; the message says which file and why."""
 
 

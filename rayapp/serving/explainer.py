@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rayapp.log import configure, get_logger
-from rayapp.serving.model_store import LoadedModel, load_version
+from rayapp.registry import LoadedModel, load_version
 
 if TYPE_CHECKING:
     from rayapp.config import Settings

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import redis
 
-from rayapp.features.online_store import OnlineVector, RedisOnlineStore
+from rayapp.features import OnlineStore, OnlineVector, open_online_store
 from rayapp.log import configure, get_logger
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class FeatureLookup:
             )
         configure(settings.log.level, settings.log.format)  # replicas start unconfigured
         self.settings = settings
-        self.online = RedisOnlineStore(settings.redis.url, socket_timeout=settings.redis.socket_timeout_s)
+        self.online: OnlineStore = open_online_store(settings.redis.url, socket_timeout=settings.redis.socket_timeout_s)
         self.pool = pool or get_pool(settings.database.url, migrate_schema=False)
         self.max_age_s = settings.serving.feature_staleness_s
         self.counts = {"online": 0, "offline": 0, "missing": 0, "redis_errors": 0}

@@ -12,8 +12,7 @@ from typing import Any
 
 import psycopg
 
-from rayapp.features.inputs import pick_source
-from rayapp.features.offline_store import candle_sources
+from rayapp.features import candle_sources, pick_source
 
 # (dataset, table, source column, time column): the newest row per source of each silver/gold table
 FRESHNESS_QUERIES: tuple[tuple[str, str, str, str], ...] = (

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rayapp.log import configure, get_logger
-from rayapp.serving.model_store import (
+from rayapp.registry import (
     CHAMPION,
     LoadedModel,
     ModelNotFound,
@@ -136,7 +136,7 @@ class Predictor:
 
     def report(self) -> dict[str, Any]:
         """The training/ablation reports logged with the served version's run."""
-        from rayapp.serving.model_store import load_report
+        from rayapp.registry import load_report
 
         return load_report(self.settings, self.model().run_id)
 

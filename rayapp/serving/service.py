@@ -127,7 +127,7 @@ class PredictionService:
         self._logged = _LRU(max(size, 1024))  # prediction ids known to be in `predictions`
         self.online = None
         if online_url:
-            from rayapp.features.online_store import AsyncOnlineReader
+            from rayapp.features import AsyncOnlineReader
 
             self.online = AsyncOnlineReader(online_url, socket_timeout=settings.redis.socket_timeout_s)
         self._online_retry_at = 0.0  # after a Redis error, leave it to FeatureLookup for a while

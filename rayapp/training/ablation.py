@@ -213,7 +213,7 @@ def log_ablation(results: list[AblationResult], settings: Any) -> str:
     import mlflow
     import pandas as pd
 
-    from rayapp.training.registry import git_commit, setup_mlflow
+    from rayapp.registry import git_commit, setup_mlflow
 
     setup_mlflow(settings)
     with mlflow.start_run(run_name="ablation") as run:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rayapp.training.bundle import Calibration, Conformal, ReturnModel
+from rayapp.registry import Calibration, Conformal, ReturnModel
 
 
 def brier_score(p: np.ndarray, y: np.ndarray) -> float:

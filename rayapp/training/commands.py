@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rayapp.log import get_logger
-
-log = get_logger(__name__)
+from rayapp.errors import InputError
+from rayapp.runtime import ensure_ray
+from rayapp.terminal import add_overrides
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -27,17 +27,6 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", help="end of the range (exclusive, ISO, UTC)")
 
 
-def ensure_ray(settings: Any) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    if settings.ray.address:
-        ray.init(address=settings.ray.address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=settings.ray.num_cpus, include_dashboard=False, log_to_driver=False)
-
-
 def load_frame(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
     from rayapp.training.data import load_training_frame, price_file_frame, read_data_file
 
@@ -53,20 +42,20 @@ def load_frame(args: argparse.Namespace, settings: Any) -> tuple[Any, str]:
 
 def _train(args: argparse.Namespace, settings: Any) -> int:
     from rayapp.training.cv import WalkForwardSplit
-    from rayapp.training.data import TrainingDataError
-    from rayapp.training.pipeline import train
+    from rayapp.training.train import train_model
 
+    frame, src = load_frame(args, settings)
     try:
-        frame, src = load_frame(args, settings)
         # Bad input fails here, before a Ray cluster is started for nothing.
         WalkForwardSplit.from_settings(settings.tune.cv, frame.horizon).folds(frame.times)
-        ensure_ray(settings)
-        cols = [c.strip() for c in args.features.split(",") if c.strip()] if args.features else None
-        out = train(settings, frame, features=cols, report_dir=args.report_dir, data_source=src)
-    except (TrainingDataError, ValueError) as exc:
-        log.error("train failed", error=str(exc))
-        print(f"error: {exc}")
-        return 2
+    except ValueError as exc:
+        raise InputError(f"cannot cut walk-forward folds: {exc}") from exc
+    ensure_ray(settings)
+    cols = [c.strip() for c in args.features.split(",") if c.strip()] if args.features else None
+    try:
+        out = train_model(settings, frame, features=cols, report_dir=args.report_dir, data_source=src)
+    except ValueError as exc:  # e.g. a column list naming unknown features, a search space typo
+        raise InputError(str(exc)) from exc
     print(
         f"run {out.run_id}: {settings.mlflow.registered_model} v{out.version} "
         f"({'promoted to champion' if out.promoted else 'challenger only'}); "
@@ -81,19 +70,17 @@ def _train(args: argparse.Namespace, settings: Any) -> int:
 def _ablate(args: argparse.Namespace, settings: Any) -> int:
     from rayapp.training.ablation import log_ablation, render_table, run_ablation
     from rayapp.training.cv import WalkForwardSplit
-    from rayapp.training.data import TrainingDataError
 
     ab = settings.tune.ablation
     periods = ab.periods or {"all": [None, None]}
     chosen = args.period or list(periods)
     unknown = [p for p in chosen if p not in periods]
     if unknown:
-        print(f"error: unknown period(s) {unknown}; configured: {list(periods)}")
-        return 2
+        raise InputError(f"unknown period(s) {unknown}; configured: {list(periods)}")
+    full, _ = load_frame(args, settings)
+    ensure_ray(settings)
+    results = []
     try:
-        full, _ = load_frame(args, settings)
-        ensure_ray(settings)
-        results = []
         for name in chosen:
             lo, hi = [*list(periods[name]), None, None][:2]
             frame = full.between(lo, hi)
@@ -116,10 +103,8 @@ def _ablate(args: argparse.Namespace, settings: Any) -> int:
             print(render_table(res))
             print()
             results.append(res)
-    except (TrainingDataError, ValueError) as exc:
-        log.error("ablate failed", error=str(exc))
-        print(f"error: {exc}")
-        return 2
+    except ValueError as exc:  # too few rows for the folds of a period, an unknown column, ...
+        raise InputError(str(exc)) from exc
     if results:
         run_id = log_ablation(results, settings)
         print(f"logged to MLflow run {run_id}")
@@ -127,8 +112,6 @@ def _ablate(args: argparse.Namespace, settings: Any) -> int:
 
 
 def register(subparsers: Any) -> None:
-    from rayapp.cli import add_overrides
-
     p = subparsers.add_parser(
         "train",
         help="Ray Tune + Optuna search, walk-forward evaluation, MLflow registration and gate",

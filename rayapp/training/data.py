@@ -1,6 +1,6 @@
 """The training frame: point-in-time features at hour t plus the h-hour forward return target.
 
-Features come from the offline store (`rayapp.features.offline_store.load_features`) or, for
+Features come from the offline store (`rayapp.features.load_features`) or, for
 tests and ad-hoc runs, from any DataFrame of features plus close prices. The target is the log
 return from close(t) to close(t+h), looked up by time, so a missing hour leaves a NaN target that
 is dropped and counted, never filled.
@@ -8,7 +8,6 @@ is dropped and counted, never filled.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,42 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rayapp.errors import InputError
 from rayapp.log import get_logger
 
 log = get_logger(__name__)
 
-# The feature groups of issue 5. `rayapp.features.definitions.FEATURE_GROUPS` is the source of
-# truth once it exists; this copy only lets training run on frames built before it lands.
-_DEFAULT_GROUPS: dict[str, list[str]] = {
-    "price": [
-        "sma_20",
-        "rsi",
-        "atr",
-        "returns_1h",
-        "returns_4h",
-        "returns_24h",
-        "volume_ratio",
-        "volatility_regime",
-    ],
-    "sentiment": ["sentiment_mean", "sentiment_count", "sentiment_change_1h", "sentiment_extreme"],
-    "social": ["social_volume", "social_sentiment"],
-    "time": ["hour_of_day"],
-}
-
 
 def feature_groups() -> dict[str, list[str]]:
-    try:
-        mod = importlib.import_module("rayapp.features.definitions")
-        groups = getattr(mod, "FEATURE_GROUPS", None)
-        if groups:
-            return {str(k): list(v) for k, v in dict(groups).items()}
-    except ImportError:
-        pass
-    return {k: list(v) for k, v in _DEFAULT_GROUPS.items()}
+    """The feature groups (price, sentiment, social, ...) as the features stage defines them."""
+    from rayapp.features import FEATURE_GROUPS
+
+    return {str(k): list(v) for k, v in FEATURE_GROUPS.items()}
 
 
-class TrainingDataError(ValueError):
-    """The input cannot make a training frame; the message says what is wrong."""
+class TrainingDataError(InputError):
+    """The input cannot make a training frame; the message says what is wrong (exit 2)."""
 
 
 @dataclass
@@ -242,20 +220,15 @@ def load_training_frame(
     settings: Any, start: Any = None, end: Any = None, symbol: str | None = None, feature_set_version: str | None = None
 ) -> TrainingFrame:
     """Features from the offline store plus closes from the candle source the feature set reads."""
-    try:
-        offline = importlib.import_module("rayapp.features.offline_store")
-    except ImportError as exc:
-        raise TrainingDataError(
-            "the offline feature store (rayapp.features.offline_store) is not "
-            "available; pass --data FILE or --price-csv FILE instead"
-        ) from exc
+    from rayapp.features import load_close, load_features
+
     sym = symbol or settings.symbols[0]
     h = settings.features.horizon_h
-    feats = offline.load_features(settings, sym, feature_set_version, start, end)
+    feats = load_features(settings, sym, feature_set_version, start, end)
     if feats.empty:
         raise TrainingDataError(f"no stored features for {sym} in [{start}, {end}): run `rayapp features build`")
     fsv = str(feats.attrs.get("feature_set_version", feature_set_version or "unknown"))
-    close = offline.load_close(
+    close = load_close(
         settings, sym, fsv, feats.index[0] - pd.Timedelta(hours=1), feats.index[-1] + pd.Timedelta(hours=h + 1)
     )
     return build_training_frame(feats, close, h, fsv)
@@ -287,8 +260,7 @@ def read_price_csv(path: str | Path) -> pd.DataFrame:
 def price_file_frame(path: str | Path, horizon: int = 1, set_name: str = "core") -> TrainingFrame:
     """Features computed by the features package from candles alone (no news or social data:
     those groups are all-missing), for runs and benchmarks without a warehouse."""
-    from rayapp.features.definitions import make_feature_set
-    from rayapp.features.frame import FeatureInputs, compute_features
+    from rayapp.features import FeatureInputs, compute_features, make_feature_set
 
     candles = read_price_csv(path)
     fs = make_feature_set(set_name)

@@ -259,3 +259,26 @@ def run_search(
         device=dev,
     )
     return SearchResult({**(base_params or {}), **best["params"]}, best["score"], trials, wall)
+
+
+def log_trials(trials: list[dict[str, Any]], metric: str) -> int:
+    """One nested run per Tune trial: its params and per-fold metrics (step = fold)."""
+    import mlflow
+
+    n = 0
+    for i, t in enumerate(trials):
+        with mlflow.start_run(run_name=f"trial_{i:03d}", nested=True):
+            mlflow.log_params({k: v for k, v in t["params"].items()})
+            for row in t["folds"]:
+                step = int(row.get("fold", 0))
+                mlflow.log_metrics(
+                    {
+                        k: float(v)
+                        for k, v in row.items()
+                        if k.startswith("fold_") and isinstance(v, int | float) and np.isfinite(v)
+                    },
+                    step=step,
+                )
+            mlflow.log_metrics({metric: t["score"], "completed_folds": t["completed_folds"]})
+        n += 1
+    return n

@@ -94,7 +94,7 @@ def check(rc: int, events: dict[str, Any], log: str) -> None:
 
 
 def test_dashboard_end_to_end(e2e_ready: None, app_url: str, world: Any, serving_redis: Any) -> None:
-    from rayapp.features.online_store import RedisOnlineStore
+    from rayapp.features import RedisOnlineStore
 
     new_ts = pd.Timestamp(world.latest_ts) + pd.Timedelta(hours=1)
 

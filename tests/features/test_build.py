@@ -8,7 +8,6 @@ import pytest
 
 from rayapp.features.build import build_frame, chunk_bounds
 from rayapp.features.frame import compute_features
-from rayapp.features.targets import forward_targets
 from tests.features import factories as F
 from tests.features.conftest import frames_identical, to_inputs
 
@@ -88,17 +87,3 @@ def test_leakage_row_at_t_ignores_everything_later(silver, extended):
         later = base.index[base.index > t][:50]
         changed_later += int((base.loc[later].to_numpy() != altered.loc[later].to_numpy()).any())
     assert changed_later == 4  # the alteration is real: rows after t do move
-
-
-def test_targets_forward_log_return_and_direction():
-    idx = pd.date_range(F.START, periods=6, freq="h")
-    close = pd.Series([100.0, 110.0, 99.0, 99.0, 120.0, 130.0], index=idx).drop(idx[3])
-    tg = forward_targets(close, [1, 2])
-    assert tg.loc[idx[0], "target_ret_1h"] == pytest.approx(np.log(1.1))
-    assert tg.loc[idx[0], "target_dir_1h"] == 1.0 and tg.loc[idx[1], "target_dir_1h"] == 0.0
-    assert np.isnan(tg.loc[idx[2], "target_ret_1h"])  # t+1 missing: NaN, never filled
-    assert np.isnan(tg.loc[idx[2], "target_dir_1h"])
-    assert tg.loc[idx[2], "target_ret_2h"] == pytest.approx(np.log(120 / 99))
-    assert np.isnan(tg.loc[idx[5], "target_ret_1h"])
-    with pytest.raises(ValueError):
-        forward_targets(close, [0])

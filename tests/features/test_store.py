@@ -14,7 +14,7 @@ from rayapp.features.build import run_build, update_after_ingest, validate_featu
 from rayapp.features.definitions import feature_set_from_settings
 from rayapp.features.frame import compute_features
 from rayapp.features.inputs import FeatureInputError
-from rayapp.features.offline_store import load_features, load_training_frame
+from rayapp.features.offline_store import load_features
 from rayapp.features.online import online_check, online_store
 from rayapp.warehouse import upsert_frame
 from tests.features import factories as F
@@ -79,12 +79,22 @@ def test_build_store_load_and_online_consistency(db, cfg, ray_cluster, silver):
     run_build(cfg, parallel=False)  # the job repairs both
     assert online_check(cfg, hours=24).mismatches == []
 
-    train = load_training_frame(db, SYMBOL, fs.version, horizons=[1, 24])
+    # The training frame reads the stored rows back with their targets (rayapp.training.data).
+    from rayapp.training.data import load_training_frame
+
     c = silver.candles.set_index("open_time")["close"].to_numpy()
-    assert train["target_ret_1h"].iloc[100] == pytest.approx(math.log(c[101] / c[100]), rel=1e-12)
-    assert train["target_dir_24h"].iloc[100] == float(c[124] > c[100])
-    assert math.isnan(train["target_ret_24h"].iloc[-1])
-    assert list(train.columns[:15]) == fs.names
+    frames = {}
+    for h in (1, 24):
+        s = cfg.model_copy(deep=True)
+        s.features.horizon_h = h
+        frames[h] = load_training_frame(s, symbol=SYMBOL, feature_set_version=fs.version)
+    t100 = stored.index[100]
+    row = {h: list(f.times).index(t100) for h, f in frames.items()}
+    assert frames[1].ret[row[1]] == pytest.approx(math.log(c[101] / c[100]), rel=1e-12)
+    assert frames[24].y[row[24]] == int(c[124] > c[100])
+    # the newest 24 hours have no close 24 h later: no target, so no training row (never filled)
+    assert frames[24].times[-1] < stored.index[-1] and len(frames[24]) < len(frames[1])
+    assert frames[1].feature_names == fs.names
 
 
 def test_incremental_refresh_after_ingest(db, cfg, silver):

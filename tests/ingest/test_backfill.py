@@ -190,13 +190,9 @@ def test_backfill_cli(db, tmp_path):
 
 
 def test_backfill_cli_errors_and_help(db, settings, tmp_path, capsys):
-    import argparse
+    from rayapp.cli import build_parser, main
 
-    from rayapp.cli import build_parser
-    from rayapp.ingest.commands import _backfill
-
-    args = argparse.Namespace(kind="prices", path=str(tmp_path / "nope.csv"), format=None, symbol=None)
-    assert _backfill(args, settings) == 2
+    assert main(["backfill", "prices", str(tmp_path / "nope.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["backfill", "prices", "--help"])

@@ -81,13 +81,12 @@ def forget_earlier_package(settings: Any, pool: Any) -> None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from rayapp.serving.model_store import _cache_dir
-    from rayapp.training.registry import setup_mlflow
+    from rayapp.registry import cache_dir, setup_mlflow
 
     setup_mlflow(settings)
     with contextlib.suppress(MlflowException):
         mlflow.MlflowClient().delete_registered_model(settings.mlflow.registered_model)
-    shutil.rmtree(_cache_dir(settings), ignore_errors=True)
+    shutil.rmtree(cache_dir(settings), ignore_errors=True)
     with pool.connection() as conn:
         conn.execute("DELETE FROM predictions WHERE feature_set_version = %s", (FSV,))
         conn.execute("DELETE FROM features WHERE feature_set_version = %s", (FSV,))

@@ -121,7 +121,7 @@ def write_offline(
 
 
 def write_online(redis_url: str, market: Market, fsv: str = FSV, symbol: str = SYMBOL, row: int = -1) -> pd.Timestamp:
-    from rayapp.features.online_store import RedisOnlineStore
+    from rayapp.features import RedisOnlineStore
 
     ts = market.features.index[row]
     RedisOnlineStore(redis_url).write(symbol, fsv, ts, market.features.iloc[row].to_dict())
@@ -140,7 +140,7 @@ def train_booster(market: Market, *, depth: int = 3, rounds: int = 40, seed: int
 
 def fit_bundle(booster: Any, market: Market, fsv: str = FSV) -> Any:
     """Calibration, interval and return model fitted on the rows (a fixture has no CV folds)."""
-    from rayapp.training.bundle import Calibration, Conformal, ModelBundle, ReturnModel
+    from rayapp.registry import Calibration, Conformal, ModelBundle, ReturnModel
 
     p = booster.inplace_predict(market.features.to_numpy(np.float32))
     r = market.ret_next
@@ -163,12 +163,11 @@ def fit_bundle(booster: Any, market: Market, fsv: str = FSV) -> Any:
 
 
 def log_and_promote(settings: Any, booster: Any, bundle: Any, *, alias: str = "champion") -> str:
-    """Log per the contract (like rayapp.training.pipeline) and point `alias` at the new version."""
+    """Log per the contract (like rayapp.training.train) and point `alias` at the new version."""
     import mlflow
     import mlflow.xgboost
 
-    from rayapp.training.bundle import BUNDLE_ARTIFACT
-    from rayapp.training.registry import setup_mlflow
+    from rayapp.registry import BUNDLE_ARTIFACT, setup_mlflow
 
     setup_mlflow(settings)
     name = settings.mlflow.registered_model
@@ -224,7 +223,7 @@ def seed_champion(
 def log_ablation(settings: Any) -> str:
     import mlflow
 
-    from rayapp.training.registry import setup_mlflow
+    from rayapp.registry import setup_mlflow
 
     setup_mlflow(settings)
     with mlflow.start_run(run_name="ablation") as run:

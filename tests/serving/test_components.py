@@ -26,7 +26,7 @@ def lookup(serving_settings, pool):
 
 
 def test_stale_online_vector_falls_back_to_newer_offline_row(lookup, pool, serving_redis) -> None:
-    from rayapp.features.online_store import RedisOnlineStore
+    from rayapp.features import RedisOnlineStore
 
     now = pd.Timestamp.now(tz="UTC").floor("h")
     market = make_market(30, now - pd.Timedelta(hours=1), seed=5)
@@ -42,7 +42,7 @@ def test_stale_online_vector_falls_back_to_newer_offline_row(lookup, pool, servi
 
 
 def test_stale_everywhere_is_served_but_flagged(lookup, serving_redis) -> None:
-    from rayapp.features.online_store import RedisOnlineStore
+    from rayapp.features import RedisOnlineStore
 
     old = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=3)
     RedisOnlineStore(serving_redis.url).write("OLDUSDT", "only-online", old, {"rsi": 40.0, "atr": math.nan})

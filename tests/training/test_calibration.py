@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rayapp.training.bundle import ModelBundle
+from rayapp.registry import ModelBundle
 from rayapp.training.calibration import (
     brier_score,
     calibrate_oof,

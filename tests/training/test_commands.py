@@ -23,18 +23,18 @@ def test_help(cmd, capsys):
 def test_missing_or_malformed_data_file_is_a_clear_error(tmp_path: Path, capsys):
     base = [f"state_dir={tmp_path / 's'}"]
     assert main(["train", "--data", str(tmp_path / "nope.parquet"), *base]) == 2
-    assert "does not exist" in capsys.readouterr().out
+    assert "does not exist" in capsys.readouterr().err  # one error: line on stderr
     bad = tmp_path / "bad.parquet"
     make_frame(300).X.rename_axis("ts").to_parquet(bad)  # no target column
     assert main(["train", "--data", str(bad), *base]) == 2
-    assert "target_ret" in capsys.readouterr().out
+    assert "target_ret" in capsys.readouterr().err  # one error: line on stderr
     assert main(["ablate", "--period", "nosuch", "--data", str(bad), *base]) == 2
-    assert "unknown period" in capsys.readouterr().out
+    assert "unknown period" in capsys.readouterr().err  # one error: line on stderr
     # Too little data for the folds: a clear message, nothing registered.
     tiny = tmp_path / "tiny.parquet"
     make_frame(200).to_frame().rename_axis("ts").to_parquet(tiny)
     assert main(["train", "--data", str(tiny), *base]) == 2
-    assert "not enough rows" in capsys.readouterr().out
+    assert "not enough rows" in capsys.readouterr().err  # one error: line on stderr
 
 
 def test_ablate_command_prints_the_table_per_period_and_logs_it(ray_cluster, tmp_path: Path, capsys):

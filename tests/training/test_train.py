@@ -9,8 +9,8 @@ import mlflow
 import numpy as np
 import pytest
 
-from rayapp.training.bundle import BUNDLE_ARTIFACT, ModelBundle
-from rayapp.training.pipeline import train
+from rayapp.registry import BUNDLE_ARTIFACT, ModelBundle
+from rayapp.training.train import train_model
 from tests.training.factories import make_frame
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def test_planted_signal_is_found_registered_and_a_worse_run_does_not_replace_the
     s = small_settings()
     # Strong signal in sentiment, weaker one in social.
     frame = make_frame(1300, {"sentiment_mean": 0.9, "social_sentiment": 0.45}, seed=1)
-    out = train(s, frame)
+    out = train_model(s, frame)
     assert out.cv_mean > 0.62, out.cv_mean
     assert out.promoted, out.gate
     client = _client(s)
@@ -71,7 +71,7 @@ def test_planted_signal_is_found_registered_and_a_worse_run_does_not_replace_the
 
     # A second run without the strong group still beats the baselines but not the champion.
     weaker = [c for c in frame.feature_names if not c.startswith("sentiment")]
-    out2 = train(s, frame, features=weaker, num_samples=0)
+    out2 = train_model(s, frame, features=weaker, num_samples=0)
     assert not out2.promoted
     assert any("champion" in r and "does not beat" in r for r in out2.gate["reasons"]), out2.gate
     assert str(client.get_model_version_by_alias(name, "champion").version) == out.version
@@ -81,7 +81,7 @@ def test_planted_signal_is_found_registered_and_a_worse_run_does_not_replace_the
 
 def test_pure_noise_is_not_promoted(ray_cluster, small_settings):
     s = small_settings()
-    out = train(s, make_frame(1300, None, seed=7), num_samples=0)
+    out = train_model(s, make_frame(1300, None, seed=7), num_samples=0)
     assert not out.promoted, out.gate
     client = _client(s)
     with pytest.raises(mlflow.exceptions.MlflowException):

@@ -19,7 +19,7 @@ from aiohttp import web
 from rayapp.ingest import CLIENTS
 from rayapp.ingest.http import TokenBucketLimiter, open_session
 from rayapp.ingest.ids import article_id
-from rayapp.ingest.replay import REPLAY, Clock, ReplayData, ReplayServer, make_app
+from rayapp.replay.server import REPLAY, Clock, ReplayData, ReplayServer, make_app
 from rayapp.services import free_port
 
 T = pd.Timestamp

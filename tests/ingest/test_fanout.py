@@ -1,6 +1,6 @@
 """The Ray Data fan-out against the real replay server on loopback (generated history).
 
-Nothing is mocked: the clients talk HTTP to `rayapp.ingest.replay`, rows land in the embedded
+Nothing is mocked: the clients talk HTTP to `rayapp.replay.server`, rows land in the embedded
 PostgreSQL, raw responses in a bronze lake under tmp_path, and one test SIGKILLs a real
 `rayapp ingest` process mid-run and restarts it.
 """
@@ -21,18 +21,10 @@ import pandas as pd
 import pytest
 
 from rayapp.config import load_settings
-from rayapp.ingest.commands import ingest_override
-from rayapp.ingest.pipeline import (
-    Partition,
-    PartitionWorker,
-    Plan,
-    WatermarkTracker,
-    advance_watermark,
-    make_plan,
-    read_watermark,
-    reset_watermark,
-    windows,
-)
+from rayapp.flows.commands import ingest_override
+from rayapp.ingest.fanout import PartitionWorker
+from rayapp.ingest.plan import Partition, Plan, make_plan, windows
+from rayapp.ingest.watermarks import WatermarkTracker, advance_watermark, read_watermark, reset_watermark
 from tests.factories import candles
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -81,7 +73,7 @@ def _write_history(d: Path) -> None:
 
 @pytest.fixture(scope="module")
 def replay_url(tmp_path_factory):
-    from rayapp.ingest.replay import ReplayServer, app_from_settings
+    from rayapp.replay.server import ReplayServer, app_from_settings
 
     d = tmp_path_factory.mktemp("replay")
     _write_history(d)
@@ -181,7 +173,7 @@ def test_issue_shorthands():
 
 
 def test_unknown_source_is_a_clear_error(db, settings):
-    from rayapp.ingest.pipeline import run_ingest
+    from rayapp.ingest.fanout import run_ingest
 
     with pytest.raises(ValueError, match="unknown source"):
         run_ingest(settings, sources=["nasdaq"])
@@ -189,8 +181,8 @@ def test_unknown_source_is_a_clear_error(db, settings):
 
 # ---- the fan-out ----------------------------------------------------------------------------------
 def test_ingest_fans_out_keeps_going_when_one_source_is_down(db, ray_cluster, replay_url, state_dir, tmp_path, capsys):
-    from rayapp.ingest.commands import _ingest
-    from rayapp.ingest.pipeline import run_ingest
+    from rayapp.flows.commands import _ingest
+    from rayapp.ingest.fanout import run_ingest
     from rayapp.lake import BronzeLake
 
     end = T0 + pd.Timedelta(days=30)
@@ -253,7 +245,7 @@ def _wait_group_gone(pgid: int, timeout_s: float = 30) -> None:
 
 
 def test_killed_run_restarts_without_gap_or_duplicate(db, ray_cluster, replay_url, state_dir, tmp_path):
-    from rayapp.ingest.pipeline import run_ingest
+    from rayapp.ingest.fanout import run_ingest
     from rayapp.lake import BronzeLake
 
     end = T0 + pd.Timedelta(days=60)

@@ -1,4 +1,4 @@
-"""``rayapp replay``: serve CSV history through the real API paths (see rayapp.ingest.replay)."""
+"""``rayapp replay``: serve CSV history through the real API paths (see rayapp.replay.server)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import argparse
 import asyncio
 from typing import Any
 
+from rayapp.errors import InputError
 from rayapp.log import get_logger
+from rayapp.terminal import add_overrides
 
 log = get_logger(__name__)
 
@@ -14,7 +16,7 @@ log = get_logger(__name__)
 def _serve(args: argparse.Namespace, settings: Any) -> int:
     from aiohttp import web
 
-    from rayapp.ingest.replay import REPLAY, app_from_settings
+    from rayapp.replay.server import REPLAY, app_from_settings
 
     rs = settings.replay.model_copy(deep=True)
     for name in ("data", "port", "start", "speed", "host"):
@@ -22,13 +24,11 @@ def _serve(args: argparse.Namespace, settings: Any) -> int:
         if value is not None:
             setattr(rs, name, value)
     if rs.speed > 0 and not rs.start:
-        log.error("replay cannot start", error="--speed needs --start (the market time the clock starts at)")
-        return 2
+        raise InputError("replay cannot start: --speed needs --start (the market time the clock starts at)")
     try:
         app = app_from_settings(rs)
     except (FileNotFoundError, ValueError) as exc:
-        log.error("replay cannot start", error=str(exc))
-        return 2
+        raise InputError(f"replay cannot start: {exc}") from exc
 
     async def main() -> None:
         runner = web.AppRunner(app, access_log=None)
@@ -56,8 +56,6 @@ def _serve(args: argparse.Namespace, settings: Any) -> int:
 
 
 def register(subparsers: Any) -> None:
-    from rayapp.cli import add_overrides
-
     text = (
         "serve CSV history as the Binance klines, CryptoCompare news, alternative.me and CoinDesk RSS "
         "APIs on a local port; with --speed, simulate live time from --start"

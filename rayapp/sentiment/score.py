@@ -25,6 +25,7 @@ import pandas as pd
 
 from rayapp.config import SentimentModelSettings, Settings
 from rayapp.log import get_logger
+from rayapp.runtime import ensure_ray
 from rayapp.sentiment.model import HubUnavailable, ModelSpec, load, resolve, vader_spec
 from rayapp.sentiment.pool import order_for_scoring, plan_pool, score_dataset, to_dataset
 
@@ -86,18 +87,6 @@ def choose_model(cfg: SentimentModelSettings, preflight: bool = True) -> ModelSp
             model_id="vader-lexicon",
         )
         return vader_spec(cfg.max_length)
-
-
-def ensure_ray(settings: Settings) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False}
-        if settings.ray.address:
-            kwargs["address"] = settings.ray.address
-        elif settings.ray.num_cpus:
-            kwargs["num_cpus"] = settings.ray.num_cpus
-        ray.init(**kwargs)
 
 
 _UNSCORED = """

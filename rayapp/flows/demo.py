@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+from rayapp.flows.refresh import ingest_and_refresh
 from rayapp.log import get_logger
 
 log = get_logger(__name__)
@@ -34,7 +35,7 @@ def _done(t0: float, what: str) -> None:
 
 def start_replay(settings: Any) -> tuple[Any, Any, pd.Timestamp]:
     """The replay server on a free port with its clock at the newest hour that has news too."""
-    from rayapp.ingest.replay import ReplayData, ReplayServer, app_from_settings
+    from rayapp.replay import ReplayData, ReplayServer, app_from_settings
 
     rs = settings.replay.model_copy(deep=True)
     data = ReplayData.load(rs.data, rs.klines_files)
@@ -64,7 +65,7 @@ def start_replay(settings: Any) -> tuple[Any, Any, pd.Timestamp]:
 
 
 def ingest(settings: Any, start: Any, end: Any) -> None:
-    from rayapp.ingest.pipeline import run_ingest
+    from rayapp.ingest import run_ingest
 
     report = run_ingest(settings, start=start, end=end)
     for name, s in report.summaries.items():
@@ -72,9 +73,8 @@ def ingest(settings: Any, start: Any, end: Any) -> None:
 
 
 def train_and_promote(settings: Any, trials: int) -> str:
-    from rayapp.training.data import load_training_frame
-    from rayapp.training.pipeline import train
-    from rayapp.training.registry import promote
+    from rayapp.registry import promote
+    from rayapp.training import load_training_frame, train_model
 
     frame = load_training_frame(settings)
     cv = settings.tune.cv
@@ -87,7 +87,7 @@ def train_and_promote(settings: Any, trials: int) -> str:
             f"  {len(frame)} rows: walk-forward test windows of {settings.tune.cv.test_size_h} h "
             f"(configured {cv.test_size_h} h needs {need} rows)"
         )
-    outcome = train(settings, frame, num_samples=trials, data_source="offline_store (demo)")
+    outcome = train_model(settings, frame, num_samples=trials, data_source="offline_store (demo)")
     out.print(
         f"  {settings.mlflow.registered_model} v{outcome.version}: cv {settings.tune.metric}="
         f"{outcome.cv_mean:.4f}; gate {'promoted' if outcome.promoted else 'refused'}"
@@ -106,7 +106,7 @@ def train_and_promote(settings: Any, trials: int) -> str:
 
 
 def _has_champion(settings: Any) -> bool:
-    from rayapp.serving.model_store import ModelNotFound, alias_version
+    from rayapp.registry import ModelNotFound, alias_version
 
     try:
         alias_version(settings, "champion")
@@ -140,15 +140,15 @@ def run_demo(
     skip_sentiment: bool = False,
     feed_interval_s: float = 30.0,
 ) -> int:
-    from rayapp.features.build import run_build, update_after_ingest
-    from rayapp.serving.commands import ensure_ray, print_urls, with_api_key
-    from rayapp.serving.deployments import resolve_settings, run
+    from rayapp.features import run_build
+    from rayapp.ingest import source_now
+    from rayapp.serving import Serving, print_urls, resolve_settings, run, start_ray, with_api_key
 
     t_start = time.monotonic()
     server = None
     t0 = _step("services and Ray")
     settings = resolve_settings(settings)
-    dashboard = ensure_ray(settings)
+    dashboard = start_ray(settings)
     if settings.sources.mode == "replay":
         server, settings, now = start_replay(settings)
     else:
@@ -159,7 +159,7 @@ def run_demo(
         ingest(settings, now - pd.Timedelta(days=days), now)
         _done(t0, "ingested")
         if not skip_sentiment:
-            from rayapp.sentiment.pipeline import run_score
+            from rayapp.sentiment import run_score
 
             t0 = _step("2/5 sentiment scoring")
             summary = run_score(settings)
@@ -178,7 +178,7 @@ def run_demo(
         settings, generated = with_api_key(settings)
         base = run(settings)
         _done(t0, "Ray Serve application running")
-        print_urls(settings, base, dashboard, generated)
+        print_urls(Serving(settings, base, dashboard, generated))
         first = wait_first_prediction(base)
         if first is None:
             out.print("[red]no prediction logged within 120 s: see /ready and the Serve logs[/red]")
@@ -196,14 +196,11 @@ def run_demo(
             if deadline is not None and time.monotonic() >= deadline:
                 break
             # the feed advances: new candles → the newest feature rows → Redis → pushed prediction
-            from rayapp.ingest.pipeline import run_ingest, source_now
-
-            report = run_ingest(settings)
-            built = update_after_ingest(settings)
+            fed = ingest_and_refresh(settings, always_refresh=True)
             out.print(
                 f"feed: market time {source_now(settings).isoformat()}, "
-                f"{sum(s.written for s in report.summaries.values())} silver rows written, "
-                f"online vector {[b.online_ts for b in built]}"
+                f"{sum(s.written for s in fed.ingest.summaries.values())} silver rows written, "
+                f"online vector {[b.online_ts for b in fed.features] or fed.feature_error}"
             )
     except KeyboardInterrupt:
         out.print("[yellow]stopping[/yellow]")

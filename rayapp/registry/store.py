@@ -1,7 +1,7 @@
 """Loading registered models from MLflow per the training → serving contract.
 
 A model version is the xgboost-flavour `model` plus the run artifact `serving/bundle.json`
-(rayapp.training.bundle.ModelBundle). Both are read by version, never by alias, so one load is one
+(rayapp.registry.bundle.ModelBundle). Both are read by version, never by alias, so one load is one
 consistent pair even while training moves the alias.
 """
 
@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rayapp.log import get_logger
-from rayapp.training.bundle import BUNDLE_ARTIFACT, ModelBundle
+from rayapp.registry.aliases import CHAMPION, ModelNotFound, alias_version
+from rayapp.registry.bundle import BUNDLE_ARTIFACT, ModelBundle
+from rayapp.registry.tracking import client as registry_client
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -25,13 +27,6 @@ if TYPE_CHECKING:
     from rayapp.config import Settings
 
 log = get_logger(__name__)
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-
-
-class ModelNotFound(LookupError):
-    """No registered version carries the alias (nothing trained and promoted yet)."""
 
 
 @dataclass
@@ -54,27 +49,8 @@ class LoadedModel:
         return self.bundle.feature_set_version
 
 
-def _client(settings: Settings) -> Any:
-    import mlflow
-    from mlflow import MlflowClient
-
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
-
-
-def alias_version(settings: Settings, alias: str = CHAMPION) -> str:
-    """The version number the alias points at now (cheap: one registry query)."""
-    from mlflow.exceptions import MlflowException
-
-    name = settings.mlflow.registered_model
-    try:
-        mv = _client(settings).get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        raise ModelNotFound(f"registered model {name!r} has no {alias!r} alias yet") from exc
-    return str(mv.version)
-
-
-def _cache_dir(settings: Settings) -> Path:
+def cache_dir(settings: Settings) -> Path:
+    """Where loaded versions are cached on this machine (per registry and model name)."""
     # Keyed by registry and model name: two registries sharing a state dir never mix versions.
     key = hashlib.sha1(f"{settings.mlflow_tracking_uri}|{settings.mlflow.registered_model}".encode())
     return settings.state_path / "serving" / "model-cache" / key.hexdigest()[:16]
@@ -102,7 +78,7 @@ def _check(model: LoadedModel) -> LoadedModel:
 def _write_cache(settings: Settings, model: LoadedModel) -> None:
     """Save a loaded version locally (atomically): a registered version never changes, so a
     replacement replica can start from disk without importing MLflow or asking the registry."""
-    d = _cache_dir(settings) / model.version
+    d = cache_dir(settings) / model.version
     if (d / "meta.json").exists():
         return
     tmp = d.parent / f".{model.version}.{os.getpid()}.tmp"
@@ -122,7 +98,7 @@ def _write_cache(settings: Settings, model: LoadedModel) -> None:
 def _read_cache(settings: Settings, version: str) -> LoadedModel | None:
     import xgboost as xgb
 
-    d = _cache_dir(settings) / str(version)
+    d = cache_dir(settings) / str(version)
     if not (d / "meta.json").exists():
         return None
     meta = json.loads((d / "meta.json").read_text())
@@ -142,7 +118,7 @@ def _read_cache(settings: Settings, version: str) -> LoadedModel | None:
 
 
 def remember_alias(settings: Settings, alias: str, version: str) -> None:
-    d = _cache_dir(settings)
+    d = cache_dir(settings)
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / f".{alias}.{os.getpid()}.tmp"
     tmp.write_text(str(version))
@@ -151,7 +127,7 @@ def remember_alias(settings: Settings, alias: str, version: str) -> None:
 
 def last_known_alias(settings: Settings, alias: str = CHAMPION) -> str | None:
     """The version this alias pointed at when a replica last loaded it (may be outdated)."""
-    f = _cache_dir(settings) / alias
+    f = cache_dir(settings) / alias
     return f.read_text().strip() if f.exists() else None
 
 
@@ -176,7 +152,7 @@ def load_version(settings: Settings, version: str) -> LoadedModel:
     import mlflow.xgboost
 
     name = settings.mlflow.registered_model
-    client = _client(settings)
+    client = registry_client(settings)
     mv = client.get_model_version(name, str(version))
     booster = mlflow.xgboost.load_model(f"models:/{name}/{mv.version}")
     if mv.run_id is None:
@@ -256,7 +232,7 @@ def load_report(settings: Settings, run_id: str | None) -> dict[str, Any]:
     """
     if run_id is None:
         return {}
-    client = _client(settings)
+    client = registry_client(settings)
     run = client.get_run(run_id)
     training = {
         "run_id": run_id,

@@ -1,25 +1,17 @@
-"""`rayapp ingest`: (source, time window) partitions fetched in parallel with Ray Data.
+"""The Ray Data fan-out of `rayapp ingest`: (source, time window) partitions fetched in parallel.
 
-Plan -> fan-out -> watermarks:
+Plan (`rayapp.ingest.plan`) -> fan-out (here) -> watermarks (`rayapp.ingest.watermarks`):
 
-1. **Plan** (driver). Per (source, key) the watermark row says which range is already in silver:
-   ``[covered_from, watermark)``. A run asked for ``[start, end)`` fetches only what is outside it
-   (``start`` defaults to the watermark, or ``ingest.lookback_days`` back on a first run; ``end``
-   to "now" floored to the source's granularity, never later, so a still-open bar or day is never
-   passed by the watermark). The rest is cut into windows of ``ingest.window_h`` x granularity.
-2. **Fan-out** (Ray Data tasks, at most ``ingest.workers`` at once). Each worker process keeps
-   one PartitionWorker (event loop, DB pool, lake, limiter handles) across tasks and runs: Ray
-   reuses task workers (and prestarts them), so a run does not pay a process start and the
-   imports per worker the way an actor pool would - on a small machine that start-up was most of
-   a run. Each partition is fetched through the source's client with that source's
-   Ray-actor rate limiter (one budget for all workers), its raw responses written to bronze,
-   then its rows validated and upserted to silver in one transaction that also moves the
-   watermark when the window starts at it - up to the window's ``complete_until`` (the client's
-   word on how far it is complete: an open bar, a day not yet published, the replay's clock).
-3. **Watermarks** (driver). Windows finish out of order; the driver advances each watermark over
-   the finished windows in order. A window whose silver write did not commit never moves it, so
-   a killed run restarted refetches from the first unfinished window: no gap; upserts make the
-   refetch of a finished-but-not-yet-counted window harmless: no duplicate.
+Ray Data tasks, at most ``ingest.workers`` at once. Each worker process keeps one PartitionWorker
+(event loop, DB pool, lake, limiter handles) across tasks: Ray reuses task workers (and prestarts
+them), so a run does not pay a process start and the imports per worker the way an actor pool
+would - on a small machine that start-up was most of a run. Each partition is fetched through the
+source's client with that source's Ray-actor rate limiter (one budget for all workers), its raw
+responses written to bronze, then its rows validated and upserted to silver in one transaction
+that also moves the watermark when the window starts at it - up to the window's
+``complete_until`` (the client's word on how far it is complete: an open bar, a day not yet
+published, the replay's clock). The driver advances each watermark over the finished windows in
+order as results stream in.
 
 A failing source only fails its own partitions: the others finish, the summary reports the
 failure and the command exits non-zero.
@@ -32,194 +24,24 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import psycopg
 
+from rayapp.errors import InputError
+from rayapp.ingest.plan import Partition, Plan, make_plan, source_now, utc
 from rayapp.ingest.silver import SourceSummary, write_silver
+from rayapp.ingest.watermarks import WatermarkTracker, advance_watermark, complete_until
 from rayapp.log import configure, get_logger
+from rayapp.runtime import ensure_ray
 
 if TYPE_CHECKING:
     from rayapp.config import Settings
     from rayapp.ingest.types import FetchResult
 
 log = get_logger(__name__)
-
-
-# ---- partitions -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Partition:
-    source: str
-    key: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-    seq: int = 0  # order of the window within its (source, key)
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "key": self.key,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "seq": self.seq,
-        }
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Partition:
-        return cls(
-            str(row["source"]),
-            str(row["key"]),
-            pd.Timestamp(str(row["start"])),
-            pd.Timestamp(str(row["end"])),
-            int(row["seq"]),
-        )
-
-
-@dataclass
-class Plan:
-    partitions: list[Partition] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # source -> why it cannot run here
-    history: dict[str, bool] = field(default_factory=dict)
-
-
-def utc(value: Any) -> pd.Timestamp:
-    t = pd.Timestamp(value)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
-def windows(start: pd.Timestamp, end: pd.Timestamp, size: pd.Timedelta) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """[start, end) cut at multiples of `size` since the epoch: the same grid on every run."""
-    out = []
-    epoch = pd.Timestamp(0, tz="UTC")
-    a = start
-    while a < end:
-        b = min(epoch + ((a - epoch) // size + 1) * size, end)
-        out.append((a, b))
-        a = b
-    return out
-
-
-def source_now(settings: Settings) -> pd.Timestamp:
-    """Our clock, or the replay server's simulated one (it serves only what has happened)."""
-    now = pd.Timestamp.now(tz="UTC")
-    if settings.sources.mode != "replay" or not settings.sources.replay_url:
-        return now
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{settings.sources.replay_url.rstrip('/')}/replay/stats", timeout=5) as resp:
-            sim = json.loads(resp.read()).get("now")
-    except (OSError, ValueError) as exc:
-        log.warning("replay clock unreadable: using ours", error=str(exc))
-        return now
-    return min(now, utc(sim)) if sim else now
-
-
-# ---- watermarks -------------------------------------------------------------------------------
-def read_watermark(conn: psycopg.Connection, source: str, key: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    row = conn.execute(
-        "SELECT covered_from, watermark FROM watermarks WHERE source = %s AND symbol = %s", (source, key)
-    ).fetchone()
-    if row is None:
-        return None
-    return utc(row[0] or row[1]), utc(row[1])
-
-
-def reset_watermark(conn: psycopg.Connection, source: str, key: str, at: pd.Timestamp) -> None:
-    """Start a new covered range at `at` (nothing fetched yet)."""
-    conn.execute(
-        "INSERT INTO watermarks (source, symbol, watermark, covered_from) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (source, symbol) DO UPDATE SET watermark = EXCLUDED.watermark, "
-        "covered_from = EXCLUDED.covered_from, updated_at = now()",
-        (source, key, at.to_pydatetime(), at.to_pydatetime()),
-    )
-
-
-def advance_watermark(conn: psycopg.Connection, source: str, key: str, start: pd.Timestamp, end: pd.Timestamp) -> bool:
-    """Move the watermark to `end` if it sits inside [start, end): only contiguous progress."""
-    cur = conn.execute(
-        "UPDATE watermarks SET watermark = %s, updated_at = now() WHERE source = %s AND symbol = %s "
-        "AND watermark >= %s AND watermark < %s",
-        (end.to_pydatetime(), source, key, start.to_pydatetime(), end.to_pydatetime()),
-    )
-    return cur.rowcount > 0
-
-
-def make_plan(
-    settings: Settings,
-    conn: psycopg.Connection,
-    sources: list[str],
-    *,
-    start: pd.Timestamp | None,
-    end: pd.Timestamp | None,
-    now: pd.Timestamp,
-) -> Plan:
-    from rayapp.ingest import CLIENTS
-
-    plan = Plan()
-    for source in sources:
-        cls = CLIENTS[source]
-        reason = cls.skip_reason(settings)
-        if reason:
-            plan.skipped[source] = reason
-            log.info("source skipped", source=source, reason=reason)
-            continue
-        plan.history[source] = cls.history
-        gran = cls.granularity
-        hi = now.floor(gran)
-        stop = min(end, hi) if end is not None else hi
-        for key in cls.default_keys(settings):
-            wm = read_watermark(conn, source, key)
-            if not cls.history:
-                # A feed without history: one call returns what it has now; the window only
-                # tells the summary what this run covered.
-                frm = wm[1] if wm else now - pd.Timedelta(days=settings.ingest.lookback_days)
-                if wm is None:
-                    reset_watermark(conn, source, key, frm)
-                plan.partitions.append(Partition(source, key, frm, max(now, frm), 0))
-                continue
-            want = (
-                start
-                if start is not None
-                else (wm[1] if wm else now - pd.Timedelta(days=settings.ingest.lookback_days))
-            )
-            want = want.floor(gran)
-            if wm is not None and wm[0] <= want <= wm[1]:
-                frm = wm[1]  # [want, watermark) is already in silver
-            else:
-                frm = want
-                reset_watermark(conn, source, key, frm)
-            size = gran * settings.ingest.window_h
-            # Each partition costs a task and a transaction: a long backfill gets longer windows
-            # (a multiple of window_h, so the grid stays aligned) rather than hundreds of them.
-            cap = settings.ingest.max_windows_per_key
-            parts = windows(frm, stop, size)
-            factor = -(-len(parts) // cap)
-            while len(parts) > cap:
-                parts = windows(frm, stop, size * factor)
-                factor += 1
-            for i, (a, b) in enumerate(parts):
-                plan.partitions.append(Partition(source, key, a, b, i))
-    conn.commit()
-    plan.partitions = interleave(plan.partitions)
-    return plan
-
-
-def interleave(parts: list[Partition]) -> list[Partition]:
-    """Round-robin over (source, key), oldest window first in each: every source is in flight
-    from the start instead of one source's windows queueing behind another's."""
-    queues: dict[tuple[str, str], list[Partition]] = {}
-    for p in parts:
-        queues.setdefault((p.source, p.key), []).append(p)
-    out: list[Partition] = []
-    while queues:
-        for k in list(queues):
-            out.append(queues[k].pop(0))
-            if not queues[k]:
-                del queues[k]
-    return out
 
 
 # ---- the Ray Data worker ------------------------------------------------------------------------
@@ -354,16 +176,6 @@ class PartitionWorker:
         return summary, until
 
 
-def complete_until(part: Partition, results: list[FetchResult]) -> pd.Timestamp:
-    """How far the window is complete: the last page's `complete_until` (the still-open bar, a
-    day not yet published, the replay's clock), else the window's end; within [start, end]."""
-    until = part.end
-    for r in results:
-        if r.complete_until is not None:
-            until = utc(r.complete_until)
-    return min(max(until, part.start), part.end)
-
-
 def write_results(conn: psycopg.Connection, source: str, results: list[FetchResult]) -> SourceSummary:
     """Every table the results fill, validated and upserted (reddit fills two)."""
     total = SourceSummary(source=source)
@@ -392,20 +204,6 @@ class IngestReport:
         return all(s.ok for s in self.summaries.values())
 
 
-def _ensure_ray(settings: Settings) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(
-            address=settings.ray.address,
-            num_cpus=settings.ray.num_cpus,
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=True,
-            ignore_reinit_error=True,
-        )
-
-
 def run_ingest(
     settings: Settings,
     *,
@@ -426,7 +224,7 @@ def run_ingest(
     names = list(sources or settings.ingest.sources or settings.sources.enabled)
     unknown = [s for s in names if s not in CLIENTS]
     if unknown:
-        raise ValueError(f"unknown source(s) {unknown}; known: {', '.join(CLIENTS.keys())}")
+        raise InputError(f"unknown source(s) {unknown}; known: {', '.join(CLIENTS.keys())}")
     # Workers must reach the same database without starting services of their own.
     settings = settings.model_copy(deep=True)
     settings.database.url = database_url(settings)
@@ -450,16 +248,17 @@ def run_ingest(
     )
     tracker = WatermarkTracker(pool, plan)
     if plan.partitions:
-        _ensure_ray(settings)
+        ensure_ray(settings, log_to_driver=True)
         for name in {p.source for p in plan.partitions}:
             make_limiter(name, settings, shared=True)  # the named actor every worker looks up
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         n = min(settings.ingest.workers, len(plan.partitions))
         items = ray.data.from_items([p.to_row() for p in plan.partitions], override_num_blocks=len(plan.partitions))
+        # Ray Data's stub types fn as one-argument; process_batch takes its settings via fn_kwargs.
         ds = items.map_batches(
-            process_batch,
-            batch_size=1,  # type: ignore[arg-type]
+            process_batch,  # type: ignore[arg-type]
+            batch_size=1,
             fn_kwargs={"settings_json": settings.model_dump_json()},
             compute=ray.data.TaskPoolStrategy(size=n),
             num_cpus=0.25,
@@ -495,45 +294,3 @@ def run_ingest(
             errors=len(s.errors),
         )
     return IngestReport(summaries, plan, watermarks)
-
-
-class WatermarkTracker:
-    """Moves each (source, key)'s watermark over its finished windows, in window order.
-
-    Called as results stream in, so a run killed at any moment has committed every contiguous
-    finished window; a window that finished ahead of a missing one waits (and is refetched if
-    the run dies first: an idempotent upsert, never a gap).
-    """
-
-    def __init__(self, pool: Any, plan: Plan) -> None:
-        self.pool = pool
-        self.pending: dict[tuple[str, str], list[Partition]] = {}
-        for p in sorted(plan.partitions, key=lambda p: p.seq):
-            self.pending.setdefault((p.source, p.key), []).append(p)
-        self.done: dict[tuple[str, str], dict[int, pd.Timestamp]] = {}
-
-    def finished(self, part: Partition, until: pd.Timestamp | None = None) -> None:
-        """`part` committed; complete up to `until` (default: its end)."""
-        k = (part.source, part.key)
-        self.done.setdefault(k, {})[part.seq] = part.end if until is None else until
-        queue = self.pending[k]
-        moved = False
-        with self.pool.connection() as conn:
-            while queue and queue[0].seq in self.done[k]:
-                p = queue.pop(0)
-                upto = self.done[k][p.seq]
-                moved |= advance_watermark(conn, p.source, p.key, p.start, upto)
-                if upto < p.end:
-                    queue.clear()  # complete only part-way: later windows wait for the next run
-            conn.commit()
-        if moved:
-            log.debug("watermark advanced", source=part.source, key=part.key)
-
-    def current(self) -> dict[tuple[str, str], pd.Timestamp]:
-        out = {}
-        with self.pool.connection() as conn:
-            for source, key in self.pending:
-                wm = read_watermark(conn, source, key)
-                if wm:
-                    out[(source, key)] = wm[1]
-        return out

@@ -1,4 +1,4 @@
-"""MLflow tracking and the model registry: runs, registration, aliases and the quality gate.
+"""The quality gate: whether a freshly trained challenger may become the champion.
 
 The gate promotes the challenger to `champion` only if, on the same walk-forward folds, it beats
 the best naive baseline (higher mean accuracy and a one-sided moving-block bootstrap p-value
@@ -9,8 +9,6 @@ re-evaluated on those folds. The decision and every reason are logged to the run
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,70 +16,12 @@ from typing import Any
 import numpy as np
 
 from rayapp.log import get_logger
+from rayapp.registry import current_champion
+from rayapp.training.cv import Fold
+from rayapp.training.data import TrainingFrame
+from rayapp.training.model import cv_evaluate
 
 log = get_logger(__name__)
-
-CHALLENGER, CHAMPION = "challenger", "champion"
-
-
-def setup_mlflow(settings: Any) -> str:
-    """Point MLflow at the configured backend; create the experiment with our artifact root."""
-    import mlflow
-
-    if not settings.mlflow.tracking_uri:
-        (settings.state_path / "mlflow").mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    name = settings.mlflow.experiment
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is None:
-        root = None if settings.mlflow.tracking_uri else f"{settings.mlflow_artifact_root}/{name}"
-        exp_id = mlflow.create_experiment(name, artifact_location=root)
-    else:
-        exp_id = exp.experiment_id
-    mlflow.set_experiment(experiment_id=exp_id)
-    return str(exp_id)
-
-
-def git_commit(repo: Path | None = None) -> str:
-    """HEAD of the checkout; RAYAPP_GIT_COMMIT wins (a `ray job submit` working dir has no .git)."""
-    env = os.environ.get("RAYAPP_GIT_COMMIT")
-    if env:
-        return env
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=repo or Path(__file__).resolve().parents[2],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"  # e.g. a `ray job submit` working dir without .git
-
-
-def log_trials(trials: list[dict[str, Any]], metric: str) -> int:
-    """One nested run per Tune trial: its params and per-fold metrics (step = fold)."""
-    import mlflow
-
-    n = 0
-    for i, t in enumerate(trials):
-        with mlflow.start_run(run_name=f"trial_{i:03d}", nested=True):
-            mlflow.log_params({k: v for k, v in t["params"].items()})
-            for row in t["folds"]:
-                step = int(row.get("fold", 0))
-                mlflow.log_metrics(
-                    {
-                        k: float(v)
-                        for k, v in row.items()
-                        if k.startswith("fold_") and isinstance(v, int | float) and np.isfinite(v)
-                    },
-                    step=step,
-                )
-            mlflow.log_metrics({metric: t["score"], "completed_folds": t["completed_folds"]})
-        n += 1
-    return n
 
 
 @dataclass
@@ -139,15 +79,6 @@ def quality_gate(
     return GateDecision(ok, reasons, checks)
 
 
-def current_champion(client: Any, name: str) -> Any | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
-
-
 def champion_config(client: Any, version: Any) -> dict[str, Any] | None:
     """The champion's hyperparameters, feature names and fold scores, from its run's artifacts."""
     import mlflow
@@ -160,18 +91,39 @@ def champion_config(client: Any, version: Any) -> dict[str, Any] | None:
         return None
 
 
-def register(run_id: str, model_uri: str, name: str, tags: dict[str, str]) -> Any:
+def champion_scores(
+    frame: TrainingFrame,
+    folds: list[Fold],
+    name: str,
+    seed: int,
+    device: str,
+    nthread: int,
+    fee_bps: float,
+    metric: str,
+) -> tuple[np.ndarray | None, str]:
+    """The current champion's configuration refitted on the challenger's folds: its fold scores
+    and a note, or inf scores (not comparable: never replaced automatically), or None (no champion)."""
     import mlflow
 
     client = mlflow.MlflowClient()
-    mv = mlflow.register_model(model_uri, name, tags=tags)
-    client.set_registered_model_alias(name, CHALLENGER, mv.version)
-    log.info("model registered", name=name, version=mv.version, alias=CHALLENGER, run_id=run_id)
-    return mv
-
-
-def promote(name: str, version: str) -> None:
-    import mlflow
-
-    mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
-    log.info("champion promoted", name=name, version=version)
+    champ = current_champion(client, name)
+    if champ is None:
+        return None, "no current champion: the first model that passes the baseline check becomes champion"
+    cfg = champion_config(client, champ)
+    if cfg is None:
+        return np.array([np.inf]), f"champion v{champ.version} has no training config: not replaced automatically"
+    if int(cfg.get("horizon_h", frame.horizon)) != frame.horizon:
+        return np.array([np.inf]), (
+            f"champion v{champ.version} predicts a {cfg.get('horizon_h')}h horizon, this run "
+            f"{frame.horizon}h: not comparable, not replaced automatically"
+        )
+    cols = cfg["feature_names"]
+    missing = [c for c in cols if c not in frame.X.columns]
+    if missing:
+        return np.array([np.inf]), (
+            f"champion v{champ.version} uses features not in this frame {missing}: "
+            "cannot compare on the same folds, not replaced automatically"
+        )
+    # The champion's configuration, refitted on exactly the challenger's training windows.
+    res = cv_evaluate(frame, folds, cfg["params"], seed, device, nthread, fee_bps, columns=cols)
+    return res.fold_scores(metric), f"champion v{champ.version} re-evaluated on the same folds"

@@ -11,8 +11,8 @@ import pytest
 
 from rayapp.cli import main
 from rayapp.sentiment.model import VADER_MODEL_ID, HubUnavailable, ModelLoadError, resolve
-from rayapp.sentiment.pipeline import run_score
 from rayapp.sentiment.pool import PoolPlan, order_for_scoring, plan_pool, rows_per_block, score_dataset, to_dataset
+from rayapp.sentiment.score import run_score
 from rayapp.sentiment.scorer import SentimentScorer
 
 
@@ -47,7 +47,7 @@ class _Capture(logging.Handler):
 
 @pytest.fixture
 def pipeline_log():
-    logger = logging.getLogger("rayapp.sentiment.pipeline")
+    logger = logging.getLogger("rayapp.sentiment.score")
     handler, old_level = _Capture(), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

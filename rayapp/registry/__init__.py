@@ -1,0 +1,62 @@
+"""The model contract between training, serving and monitoring.
+
+A registered model version is an MLflow xgboost-flavour `model` plus the run artifact
+`serving/bundle.json` (`ModelBundle`: calibration, conformal interval, expected-return model, CV
+metrics, baselines, gate decision, data range). Training writes versions and moves aliases through
+`register`/`promote`; serving and monitoring resolve an alias (`alias_version`) and load a version
+by number (`load_version`, with a local cache so a replica restarts without the registry).
+"""
+
+from rayapp.registry.aliases import (
+    CHALLENGER,
+    CHAMPION,
+    ModelNotFound,
+    alias_version,
+    current_champion,
+    promote,
+    register,
+)
+from rayapp.registry.bundle import (
+    BUNDLE_ARTIFACT,
+    MODEL_ARTIFACT,
+    Calibration,
+    Conformal,
+    ModelBundle,
+    ReturnModel,
+)
+from rayapp.registry.store import (
+    LoadedModel,
+    cache_dir,
+    last_known_alias,
+    load_alias,
+    load_report,
+    load_version,
+    remember_alias,
+)
+from rayapp.registry.tracking import client, git_commit, setup_mlflow
+
+__all__ = [
+    "BUNDLE_ARTIFACT",
+    "CHALLENGER",
+    "CHAMPION",
+    "MODEL_ARTIFACT",
+    "Calibration",
+    "Conformal",
+    "LoadedModel",
+    "ModelBundle",
+    "ModelNotFound",
+    "ReturnModel",
+    "alias_version",
+    "cache_dir",
+    "client",
+    "current_champion",
+    "git_commit",
+    "last_known_alias",
+    "load_alias",
+    "load_report",
+    "load_version",
+    "promote",
+    "register",
+    "remember_alias",
+    "setup_mlflow",
+]

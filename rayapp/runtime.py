@@ -1,0 +1,62 @@
+"""Starting or joining Ray: the one `ensure_ray` every command, flow and job uses.
+
+`ray.address` unset starts a local cluster with `ray.num_cpus` CPUs (and the dashboard when asked).
+Set (`auto`, `HOST:PORT` or `ray://HOST:10001`) it joins that cluster and passes no resource
+arguments, which Ray rejects when connecting to an existing cluster: the cluster's own nodes say
+what they have.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rayapp.log import get_logger
+
+if TYPE_CHECKING:
+    from rayapp.config import Settings
+
+log = get_logger(__name__)
+
+
+def ensure_ray(
+    settings: Settings | None,
+    *,
+    dashboard: bool = False,
+    log_to_driver: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> str | None:
+    """Connect to the configured cluster or start a local one (no-op when Ray is up already).
+
+    `env` goes into this process's environment before a local start, so the local cluster's
+    processes inherit it; values the operator already set win. `settings=None` (library callers
+    without a configuration) starts a local cluster on every CPU. Returns the dashboard URL when
+    one runs.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return None
+    common: dict[str, Any] = {"log_to_driver": log_to_driver, "configure_logging": False}
+    address = settings.ray.address if settings is not None else None
+    if address:
+        log.info("ray connecting", address=address)
+        ctx = ray.init(address=address, **common)
+    else:
+        for key, value in (env or {}).items():
+            os.environ.setdefault(key, value)
+        num_cpus = settings.ray.num_cpus if settings is not None else None
+        local: dict[str, Any] = {"num_cpus": num_cpus, **common}
+        if dashboard:
+            try:
+                ctx = ray.init(include_dashboard=True, dashboard_host="127.0.0.1", **local)
+            except Exception as exc:  # the dashboard needs optional packages: run without it
+                log.warning("ray dashboard unavailable", error=type(exc).__name__)
+                ctx = ray.init(include_dashboard=False, **local)
+        else:
+            ctx = ray.init(include_dashboard=False, **local)
+    url = getattr(ctx, "dashboard_url", None)
+    if not url:
+        return None
+    return url if url.startswith("http") else f"http://{url}"

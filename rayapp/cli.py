@@ -19,7 +19,7 @@ from typing import Any
 from rich.table import Table
 
 from rayapp.config import Settings, compose_dict, load_settings, masked, validate
-from rayapp.errors import RayappError
+from rayapp.errors import RayappError, StoreUnavailable
 from rayapp.log import configure
 from rayapp.terminal import add_overrides, console, out, print_error
 
@@ -57,7 +57,7 @@ def _yaml(data: dict[str, Any]) -> str:
 
 # ---- services ----------------------------------------------------------------------------------
 def _services_up(args: argparse.Namespace, settings: Settings) -> int:
-    from rayapp.services import services_up
+    from rayapp.services import services_status, services_up
 
     info = services_up(settings)
     for name, item in info.items():
@@ -65,6 +65,10 @@ def _services_up(args: argparse.Namespace, settings: Settings) -> int:
         console.print(f"[bold]{name}[/bold]: {how} at {masked(item['url'])}")
     if args.json:
         print(json.dumps(masked(info)))
+    # A configured (external) store is only checked: `up` fails when one does not answer.
+    down = [(n, st) for n, st in services_status(settings).items() if not info[n]["embedded"] and not st["healthy"]]
+    if down:
+        raise StoreUnavailable("; ".join(f"{n} is unreachable at {masked(st['url'])}: {st['error']}" for n, st in down))
     return 0
 
 
@@ -94,7 +98,10 @@ def _services_status(args: argparse.Namespace, settings: Settings) -> int:
                 item["error"] or "",
             )
         out.print(table)
-    return 0 if all(s["healthy"] for s in status.values()) else 1
+    unhealthy = [f"{name} ({item['error']})" for name, item in status.items() if not item["healthy"]]
+    if unhealthy:
+        raise RayappError(f"unhealthy: {', '.join(unhealthy)}")  # exit 1, after the full report
+    return 0
 
 
 # ---- db ----------------------------------------------------------------------------------------

@@ -313,7 +313,8 @@ def validate(data: dict[str, Any]) -> Settings:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        # One line (the CLI prints one `error:` line), every bad key named.
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
 
 
 def load_settings(overrides: list[str] | None = None) -> Settings:

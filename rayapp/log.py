@@ -37,13 +37,29 @@ class _Formatter(logging.Formatter):
         return line
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at emit time (a captured or replaced stream included),
+    not the one that existed when logging was configured."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: str = "INFO", fmt: str = "console") -> None:
     """Send rayapp's logs to stderr in the chosen format (idempotent)."""
     global _CONFIGURED
     root = logging.getLogger("rayapp")
     root.setLevel(level)
     if not _CONFIGURED:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         root.addHandler(handler)
         root.propagate = False
         _CONFIGURED = True

@@ -1,9 +1,13 @@
 """Starting or joining Ray: the one `ensure_ray` every command, flow and job uses.
 
-`ray.address` unset starts a local cluster with `ray.num_cpus` CPUs (and the dashboard when asked).
-Set (`auto`, `HOST:PORT` or `ray://HOST:10001`) it joins that cluster and passes no resource
-arguments, which Ray rejects when connecting to an existing cluster: the cluster's own nodes say
-what they have.
+- `ray.address` set (`auto`, `HOST:PORT` or `ray://HOST:10001`): join that cluster, passing no
+  resource arguments (Ray rejects them when it connects to an existing cluster: the cluster's own
+  nodes say what they have).
+- unset, but `RAY_ADDRESS` in the environment (a `ray job submit` driver runs with it): join the
+  cluster the job was submitted to, likewise without resource arguments.
+- neither: start a new local cluster with `ray.num_cpus` CPUs (and the dashboard when asked).
+  `address="local"`, so a `ray start` cluster that happens to run on the same machine is never
+  joined by accident (plain `ray.init()` would, and then fail on `num_cpus`).
 """
 
 from __future__ import annotations
@@ -40,14 +44,14 @@ def ensure_ray(
         return None
     common: dict[str, Any] = {"log_to_driver": log_to_driver, "configure_logging": False}
     address = settings.ray.address if settings is not None else None
-    if address:
-        log.info("ray connecting", address=address)
-        ctx = ray.init(address=address, **common)
+    if address or os.environ.get("RAY_ADDRESS"):
+        log.info("ray connecting", address=address or f"RAY_ADDRESS={os.environ['RAY_ADDRESS']}")
+        ctx = ray.init(address=address, **common)  # None: Ray reads RAY_ADDRESS itself
     else:
         for key, value in (env or {}).items():
             os.environ.setdefault(key, value)
         num_cpus = settings.ray.num_cpus if settings is not None else None
-        local: dict[str, Any] = {"num_cpus": num_cpus, **common}
+        local: dict[str, Any] = {"address": "local", "num_cpus": num_cpus, **common}
         if dashboard:
             try:
                 ctx = ray.init(include_dashboard=True, dashboard_host="127.0.0.1", **local)

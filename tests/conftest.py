@@ -1,4 +1,5 @@
-"""Session-wide real components: embedded PostgreSQL and Redis, one local Ray cluster.
+"""Session-wide real components: embedded PostgreSQL and Redis, one local Ray cluster; and the
+`integration` marker, set here on every test that uses a fixture starting a real component.
 
 Everything here is real: the services are the same embedded servers `rayapp services up`
 starts, under a temporary state dir, and Ray is one `ray.init(num_cpus=2)` for the whole run.
@@ -8,11 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import short_tmpdir
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -29,6 +31,33 @@ DATA_TABLES = (
     "watermarks",
 )
 
+# Fixtures that start a real component (a server, a process, a cluster). A test that uses one,
+# directly or through another fixture (`pool`, `db`, `pg_url`, `serving_settings`, `app_url`, ...
+# all depend on one of these), is marked `integration`; `-m "not integration"` is the fast tier.
+STARTS_COMPONENTS = frozenset(
+    {
+        "services",  # embedded PostgreSQL + Redis (and so pg_url, redis_url, pool, db)
+        "ray_cluster",  # the session's local Ray cluster
+        "serving_redis",  # tests/serving/fixtures.py: a dedicated redis-server process
+        "world",  # tests/serving/fixtures.py: a model in MLflow, features in the stores
+        "app_url",  # tests/serving/fixtures.py: the Ray Serve application
+        "e2e_ready",  # tests/e2e: the browser test's prerequisites (node, Chromium)
+        "s3_endpoint",  # tests/lake: a moto S3 server on loopback
+        "replay_url",  # tests/ingest/test_fanout.py: the replay server on loopback
+        "ray_head",  # tests/training/test_job_submit.py: a `ray start --head` process
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `integration` every test whose fixture closure starts a real component. Tests that
+    start one without a fixture (a `rayapp` subprocess, a loopback server) carry the mark
+    explicitly."""
+    for item in items:
+        if STARTS_COMPONENTS.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -36,17 +65,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (fresh clone outside this environment)")
     return SHARED_DATA
-
-
-def short_tmpdir(prefix: str) -> Path:
-    """A fresh directory directly under /tmp.
-
-    Not pytest's tmp_path: the embedded PostgreSQL runs as the unprivileged `pgserver` user when
-    we are root, and pytest re-locks /tmp/pytest-of-<user> to mode 0700 whenever a session starts,
-    which would cut the server off from its own data directory. The path is also short, as
-    PostgreSQL's unix socket path must stay under ~100 bytes.
-    """
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
 
 
 @pytest.fixture(scope="session")

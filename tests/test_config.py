@@ -83,6 +83,7 @@ def test_masking_hides_secrets_and_url_passwords():
     assert m["plain"] == "postgresql://u:@h/db"
 
 
+@pytest.mark.integration  # `rayapp` subprocesses
 def test_cli_config_show_masks_and_fails_clearly(tmp_path):
     env_cmd = [
         sys.executable,

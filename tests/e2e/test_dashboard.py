@@ -24,7 +24,7 @@ import pytest
 from tests.e2e.conftest import API_KEY, FRONTEND
 from tests.serving.factories import FSV, SYMBOL
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]  # Chromium against the Serve app
 DRIVER_TIMEOUT_S = 240
 
 

@@ -48,6 +48,7 @@ def records(results) -> pd.DataFrame:
 
 
 # ---- Binance -----------------------------------------------------------------------------------
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_binance_pages_by_start_time_and_normalises(fast):
     bars = [kline(T0_MS + i * HOUR_MS, 20000 + i) for i in range(2500)]
     async with FaultServer(defaults={KLINES: klines_handler(bars, weight_header=lambda: "10")}) as srv:
@@ -65,6 +66,7 @@ async def test_binance_pages_by_start_time_and_normalises(fast):
     assert all(r.payload.startswith("[[") and r.status == 200 and r.table == "candles" for r in res)
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_binance_drops_the_open_bar(fast):
     now_hour = pd.Timestamp.now(tz="UTC").floor("h")
     first = int((now_hour - pd.Timedelta(hours=3)).timestamp() * 1000)
@@ -79,6 +81,7 @@ async def test_binance_drops_the_open_bar(fast):
     assert res[-1].complete_until == now_hour  # the watermark must not pass the open bar
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_binance_switches_to_fallback_host_on_451(fast):
     bars = [kline(T0_MS + i * HOUR_MS) for i in range(5)]
     async with FaultServer() as main, FaultServer(defaults={KLINES: klines_handler(bars)}) as fb:
@@ -94,6 +97,7 @@ async def test_binance_switches_to_fallback_host_on_451(fast):
         assert len(main.requests(KLINES)) == 1 and len(fb.requests(KLINES)) == 2
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_binance_invalid_symbol(fast):
     async with FaultServer(defaults={KLINES: klines_handler([])}) as srv:
         with pytest.raises(ApiError, match=r"Invalid symbol\.") as err:
@@ -101,6 +105,7 @@ async def test_binance_invalid_symbol(fast):
     assert err.value.code == -1121 and len(srv.requests(KLINES)) == 1
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 @pytest.mark.parametrize("body", ['[[1672531200000, "16541.77", "16545.7"', '{"code": 0, "msg": }', "<html>"])
 async def test_binance_malformed_or_truncated_json_keeps_the_payload(fast, body):
     async with FaultServer() as srv:
@@ -110,6 +115,7 @@ async def test_binance_malformed_or_truncated_json_keeps_the_payload(fast, body)
     assert err.value.payload == body and len(srv.requests(KLINES)) == 1
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_binance_empty_page_ends_the_window(fast):
     async with FaultServer(defaults={KLINES: klines_handler([])}) as srv:
         res = await fetch(point(fast, srv), "binance", "BTCUSDT", T0, T0 + pd.Timedelta(hours=5000))
@@ -117,6 +123,7 @@ async def test_binance_empty_page_ends_the_window(fast):
     assert list(res[0].records.columns) == SILVER_COLUMNS["candles"]
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_binance_duplicates_out_of_order_and_bad_rows_are_all_accounted_for(fast):
     rows = [
         kline(T0_MS + 2 * HOUR_MS),
@@ -142,6 +149,7 @@ async def test_binance_duplicates_out_of_order_and_bad_rows_are_all_accounted_fo
     assert page.read == len(rows)
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_binance_parses_the_real_export(fast, shared_data):
     csv = pd.read_csv(shared_data / "binance_BTCUSDT-1h-2023-01.csv")
     bars = [
@@ -168,6 +176,7 @@ async def test_binance_parses_the_real_export(fast, shared_data):
 
 
 # ---- Coinbase ----------------------------------------------------------------------------------
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_coinbase_reorders_sorts_and_keeps_gaps(fast):
     t = int(T0.timestamp())
     # newest first, [time, low, high, open, close, volume]; hour 2 had no trades
@@ -184,6 +193,7 @@ async def test_coinbase_reorders_sorts_and_keeps_gaps(fast):
     assert pd.Timestamp(req.query["end"]) == T0 + pd.Timedelta(hours=3)  # inclusive end
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_coinbase_pages_300_at_a_time(fast):
     async with FaultServer() as srv:
         srv.script("/products/BTC-USD/candles", respond(200, []), respond(200, []), respond(200, []))
@@ -218,6 +228,7 @@ def cc_handler(items):
     return run
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_cryptocompare_pages_back_with_lts_and_sends_the_key(fast):
     base = int(T0.timestamp())
     items = [cc_item(i, base + i * 600) for i in range(120)]
@@ -236,6 +247,7 @@ async def test_cryptocompare_pages_back_with_lts_and_sends_the_key(fast):
     assert df.loc[0, "categories"] == ["BTC", "Market"] and df.loc[0, "kind"] == "news"
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_cryptocompare_error_body_fails_with_its_message(fast):
     async with FaultServer() as srv:
         srv.script(
@@ -246,6 +258,7 @@ async def test_cryptocompare_error_body_fails_with_its_message(fast):
             await fetch(point(fast, srv), "cryptocompare", "BTC", T0, T0 + pd.Timedelta(days=1))
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_cryptocompare_unparseable_items_are_rejected_not_dropped(fast):
     items = [cc_item(1, int(T0.timestamp()) + 10), cc_item(2, "yesterday"), {"title": "no id"}]
     async with FaultServer() as srv:
@@ -268,6 +281,7 @@ RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>CoinDesk</title
 </channel></rss>"""
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_coindesk_rss_parses_rfc822_and_rejects_bad_dates(fast):
     async with FaultServer() as srv:
         srv.script("/arc/outboundfeeds/rss/", respond(200, text=RSS, content_type="application/rss+xml"))
@@ -284,6 +298,7 @@ async def test_coindesk_rss_parses_rfc822_and_rejects_bad_dates(fast):
     assert bad.check_name == "parse_published_at" and bad.raw["pubDate"] == "yesterday-ish"
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_coindesk_malformed_xml(fast):
     async with FaultServer() as srv:
         srv.script("/arc/outboundfeeds/rss/", respond(200, text=RSS[:200], content_type="application/rss+xml"))
@@ -292,6 +307,7 @@ async def test_coindesk_malformed_xml(fast):
 
 
 # ---- Fear & Greed ------------------------------------------------------------------------------
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_fear_greed_strings_newest_first(fast):
     days = [T0 + pd.Timedelta(days=d) for d in (2, 1, 0)]
     body = {
@@ -310,6 +326,7 @@ async def test_fear_greed_strings_newest_first(fast):
     assert df["classification"].tolist()[0] == "Extreme Greed" and int(srv.requests("/fng/")[0].query["limit"]) > 3
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_fear_greed_api_error(fast):
     async with FaultServer() as srv:
         srv.script(
@@ -334,6 +351,7 @@ def post(i: int, created: pd.Timestamp, title: str) -> dict:
     }
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_reddit_without_credentials_is_skipped(fast):
     fast.sources.reddit_client_id = None
     assert "source skipped" in (CLIENTS["reddit"].skip_reason(fast) or "")
@@ -342,6 +360,7 @@ async def test_reddit_without_credentials_is_skipped(fast):
     assert srv.seen == []
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_reddit_oauth_paging_and_hourly_counts(fast):
     now = pd.Timestamp.now(tz="UTC").floor("h")
     h = pd.Timedelta(hours=1)

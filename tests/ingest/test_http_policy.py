@@ -44,6 +44,7 @@ async def call(settings, srv: FaultServer, lim=None, path: str = "/x"):
         return await request(session, lim or limiter(), settings, source="test", url=srv.url + path)
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_429_honours_retry_after_then_succeeds(fast):
     async with FaultServer() as srv:
         srv.script("/x", retry_after(429, 1), OK)
@@ -54,6 +55,7 @@ async def test_429_honours_retry_after_then_succeeds(fast):
         assert second.at - first.at >= 0.95
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_5xx_retried_until_success(fast):
     async with FaultServer() as srv:
         srv.script("/x", respond(500, {"msg": "boom"}), respond(503, text="unavailable"), OK)
@@ -61,6 +63,7 @@ async def test_5xx_retried_until_success(fast):
         assert resp.status == 200 and len(srv.requests("/x")) == 3
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_attempts_are_capped(fast):
     async with FaultServer() as srv:
         srv.script("/x", *[respond(502, {"msg": "bad gateway"})] * 10)
@@ -70,6 +73,7 @@ async def test_attempts_are_capped(fast):
         assert err.value.status == 502 and "bad gateway" in (err.value.payload or "")
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_timeout_and_connection_errors_are_retried(fast):
     async with FaultServer() as srv:
         srv.script("/x", hang(2), drop(), OK)
@@ -77,6 +81,7 @@ async def test_timeout_and_connection_errors_are_retried(fast):
         assert len(srv.requests("/x")) == 3
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_truncated_transfer_is_retried(fast):
     async with FaultServer() as srv:
         srv.script("/x", cut("[[1, 2, 3], [4, 5"), OK)
@@ -84,6 +89,7 @@ async def test_truncated_transfer_is_retried(fast):
         assert resp.json() == [[1, 2, 3]] and len(srv.requests("/x")) == 2
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_invalid_symbol_fails_fast_with_the_api_message(fast):
     async with FaultServer() as srv:
         srv.script("/x", respond(400, {"code": -1121, "msg": "Invalid symbol."}), OK)
@@ -93,6 +99,7 @@ async def test_invalid_symbol_fails_fast_with_the_api_message(fast):
         assert err.value.status == 400 and len(srv.requests("/x")) == 1  # not retried
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 @pytest.mark.parametrize("status", [401, 403, 404])
 async def test_other_4xx_fail_fast(fast, status):
     async with FaultServer() as srv:
@@ -102,6 +109,7 @@ async def test_other_4xx_fail_fast(fast, status):
         assert len(srv.requests("/x")) == 1
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_short_418_ban_pauses_the_source_then_resumes(fast):
     lim = limiter()
     async with FaultServer() as srv:
@@ -112,6 +120,7 @@ async def test_short_418_ban_pauses_the_source_then_resumes(fast):
         assert second.at - first.at >= 0.95
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_long_418_ban_stops_the_source_without_sending_more(fast):
     lim = limiter()
     async with FaultServer() as srv:
@@ -125,6 +134,7 @@ async def test_long_418_ban_stops_the_source_without_sending_more(fast):
         assert len(srv.requests("/x")) == 1
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_retry_after_longer_than_allowed_fails_instead_of_sleeping(fast):
     async with FaultServer() as srv:
         srv.script("/x", retry_after(429, 600), OK)
@@ -192,6 +202,7 @@ def test_ray_limiter_is_one_budget_across_workers(ray_cluster):
     assert ray.get(RayRateLimiter.lookup("test-shared").handle.total_reserved.remote()) == 12
 
 
+@pytest.mark.integration  # a fault-injecting HTTP server on loopback
 async def test_undecodable_body_is_kept_not_crashing(fast):
     from aiohttp import web
 

@@ -68,6 +68,7 @@ def frame(results) -> pd.DataFrame:
     return pd.concat([r.records for r in results], ignore_index=True)
 
 
+@pytest.mark.integration  # the replay server on loopback
 def test_whole_price_history_through_the_binance_client(fast, data, shared_data):
     """The benchmark's path: all 48,024 hours, 1000 a page, through a server on its own thread."""
     app = make_app(data)
@@ -87,6 +88,7 @@ def test_whole_price_history_through_the_binance_client(fast, data, shared_data)
     assert bad["open"] > bad["high"]
 
 
+@pytest.mark.integration  # the replay server on loopback
 async def test_binance_api_semantics_and_weight_limit(data):
     app = make_app(data, weight_limit=8, weight_window_s=60)
     async with serve(app) as url, aiohttp.ClientSession() as http:
@@ -110,6 +112,7 @@ async def test_binance_api_semantics_and_weight_limit(data):
     assert app[REPLAY].stats["throttled"] == 1
 
 
+@pytest.mark.integration  # the replay server on loopback
 async def test_binance_client_slows_down_before_the_weight_limit(fast, data):
     """20 weight per 1 s window (10 calls); 12 pages. Reading X-MBX-USED-WEIGHT-1M the client
     pauses at 80% and is never throttled."""
@@ -127,6 +130,7 @@ async def test_binance_client_slows_down_before_the_weight_limit(fast, data):
     assert app[REPLAY].stats["requests"] == 12
 
 
+@pytest.mark.integration  # the replay server on loopback
 async def test_binance_client_recovers_from_429_past_the_limit(fast, data):
     """No soft slow-down: the replay answers 429 + Retry-After and the client waits and goes on."""
     app = make_app(data, weight_limit=10, weight_window_s=1)
@@ -145,6 +149,7 @@ async def test_binance_client_recovers_from_429_past_the_limit(fast, data):
     assert app[REPLAY].stats["throttled"] >= 1
 
 
+@pytest.mark.integration  # the replay server on loopback
 async def test_simulated_clock_serves_only_what_has_happened(fast, data, shared_data):
     now = T("2022-01-10 12:00", tz=UTC)
     app = make_app(data, Clock(now, speed=0))  # frozen clock
@@ -186,6 +191,7 @@ def test_clock_moves_at_speed():
     assert Clock().now() is None  # no start: no clock, all history is served
 
 
+@pytest.mark.integration  # a `rayapp replay` subprocess
 def test_replay_command_serves_over_http(shared_data, state_dir):
     port = free_port()
     env = {**os.environ, "RAYAPP_STATE_DIR": str(state_dir)}
@@ -242,6 +248,7 @@ def test_replay_command_help(capsys):
     assert done.value.code == 0 and "--speed" in out and "--start" in out and "key=value" in out
 
 
+@pytest.mark.integration  # the replay server on loopback
 def test_replay_serves_binance_exports_with_their_trade_counts(fast, shared_data):
     data = ReplayData.load(shared_data, ["binance_BTCUSDT-1h-2023-0*.csv"])
     assert len(data.klines) == 3_623

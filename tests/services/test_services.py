@@ -11,7 +11,9 @@ import psycopg
 import pytest
 import redis
 
-from tests.conftest import short_tmpdir
+from tests.helpers import short_tmpdir
+
+pytestmark = pytest.mark.integration  # `rayapp services` subprocesses start PostgreSQL and Redis
 
 
 def rayapp(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -145,6 +145,7 @@ def test_chunked_body_over_the_limit_is_413(serving_settings) -> None:
     assert r.status_code == 413
 
 
+@pytest.mark.integration  # `rayapp` subprocesses
 def test_cli_help() -> None:
     for cmd in ("serve", "demo"):
         r = subprocess.run(

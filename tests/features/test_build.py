@@ -9,7 +9,7 @@ import pytest
 from rayapp.features.build import build_frame, chunk_bounds
 from rayapp.features.frame import compute_features
 from tests.features import factories as F
-from tests.features.conftest import frames_identical, to_inputs
+from tests.features.helpers import frames_identical, to_inputs
 
 
 @pytest.mark.parametrize("which", ["core", "extended"])

@@ -12,7 +12,7 @@ import talib
 from rayapp.features.definitions import EXTENDED_GROUPS, FEATURE_GROUPS, make_feature_set
 from rayapp.features.frame import compute_features
 from tests.features import factories as F
-from tests.features.conftest import to_inputs
+from tests.features.helpers import to_inputs
 
 N = 80
 

@@ -18,7 +18,7 @@ from rayapp.features.offline_store import load_features
 from rayapp.features.online import online_check, online_store
 from rayapp.warehouse import upsert_frame
 from tests.features import factories as F
-from tests.features.conftest import frames_identical, load_silver, to_inputs
+from tests.features.helpers import frames_identical, load_silver, to_inputs
 
 SYMBOL = "BTCUSDT"
 

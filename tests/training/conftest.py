@@ -6,16 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SMALL = [
-    "tune.num_samples=2",
-    "tune.max_concurrent=2",
-    "tune.cv.n_splits=3",
-    "tune.ablation.n_boot=300",
-    "model.params.n_estimators=80",
-    "model.params.max_depth=3",
-    "tune.space.n_estimators.high=120",
-    "tune.space.max_depth.high=4",
-]
+from tests.training.factories import SMALL
 
 
 @pytest.fixture

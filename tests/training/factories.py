@@ -9,6 +9,18 @@ from rayapp.training.data import TrainingFrame, build_training_frame, feature_gr
 
 COLUMNS = [c for cols in feature_groups().values() for c in cols]
 
+# Overrides that keep a Tune search, its CV and the ablation small enough for a test.
+SMALL = [
+    "tune.num_samples=2",
+    "tune.max_concurrent=2",
+    "tune.cv.n_splits=3",
+    "tune.ablation.n_boot=300",
+    "model.params.n_estimators=80",
+    "model.params.max_depth=3",
+    "tune.space.n_estimators.high=120",
+    "tune.space.max_depth.high=4",
+]
+
 
 def make_frame(
     n_hours: int = 1400,

@@ -8,8 +8,7 @@ import mlflow
 import pytest
 
 from rayapp.cli import main
-from tests.training.conftest import SMALL
-from tests.training.factories import make_frame
+from tests.training.factories import SMALL, make_frame
 
 
 @pytest.mark.parametrize("cmd", ["train", "ablate"])

@@ -26,8 +26,7 @@ import mlflow
 import pytest
 
 from rayapp.services import free_port
-from tests.training.conftest import SMALL
-from tests.training.factories import make_frame
+from tests.training.factories import SMALL, make_frame
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -88,10 +88,11 @@ def main() -> int:
     from rayapp.features.definitions import feature_set_from_settings, register_feature_set
     from rayapp.features.offline_store import read_inputs, write_features
     from rayapp.features.online import materialize_latest, online_store
+    from rayapp.sentiment.vader import VaderBackend
     from rayapp.services import services_down, services_up
+    from rayapp.testing.realdata import load_real_silver, score_titles
     from rayapp.warehouse import get_pool
     from rayapp.warehouse.db import close_pools
-    from tests.features.realdata import load_real_silver, score_with_vader
 
     settings = load_settings([f"state_dir={state}"])
     services_up(settings)
@@ -100,7 +101,7 @@ def main() -> int:
         with pool.connection() as conn:
             t = time.perf_counter()
             loaded = load_real_silver(conn, data, dict(settings.ingest.backfill_lag_min), fear_greed=False)
-            scored = score_with_vader(conn)
+            scored = score_titles(conn, VaderBackend().predict)  # the VADER lexicon
             print(f"silver loaded {loaded}, scored {scored} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
             fs = feature_set_from_settings(settings, conn)
             register_feature_set(conn, fs)

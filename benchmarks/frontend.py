@@ -15,7 +15,7 @@ Targets (issue 8): initial <= 250 KB gzip, first render <= 1500 ms on localhost.
 
 With --url it measures an API that is already running (the bundle must be what it serves);
 without it, it deploys the Serve app itself: embedded PostgreSQL/Redis under a temporary state
-dir, a real XGBoost model trained on generated rows (tests/serving/factories.py) registered as
+dir, a real XGBoost model trained on generated rows (rayapp/testing/serving.py) registered as
 champion, Ray Serve on a free port. Last line: JSON.
 
     python benchmarks/frontend.py [--url http://127.0.0.1:8000] [--runs 5] [--skip-build]
@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,8 +54,9 @@ def demo_server() -> Iterator[str]:
     from rayapp.config import load_settings
     from rayapp.services import free_port, services_down
     from rayapp.serving.deployments import resolve_settings, run
+    from rayapp.testing import wait_until
+    from rayapp.testing.serving import seed_champion
     from rayapp.warehouse import get_pool
-    from tests.serving.factories import seed_champion
 
     with tempfile.TemporaryDirectory(prefix="rayapp-frontend-bench-") as tmp:
         settings = load_settings(
@@ -77,17 +77,14 @@ def demo_server() -> Iterator[str]:
             seed_champion(resolved, get_pool(resolved), resolved.redis.url, end, seed=3)
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
             url = run(resolved)
-            deadline = time.monotonic() + 120
             # ready = the model is loaded and the feature watch has logged its first forecast
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{url}/predictions/latest", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.3)
-            else:
-                raise RuntimeError("the Serve app logged no forecast within 120 s")
+            wait_until(
+                lambda: httpx.get(f"{url}/predictions/latest", timeout=2).status_code == 200,
+                120,
+                interval_s=0.3,
+                ignore=(httpx.HTTPError,),
+                what="the Serve app's first logged forecast",
+            )
             yield url
         finally:
             if ray.is_initialized():

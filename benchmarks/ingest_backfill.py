@@ -61,20 +61,20 @@ def replay_process(data: Path, latency_s: float):
     import urllib.request
 
     from rayapp.services import free_port
+    from rayapp.testing import wait_until
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVER, str(data), str(port), str(latency_s)], cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/replay/stats", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("replay server did not start") from None
-                time.sleep(0.2)
+
+        def answering() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"replay server exited with code {proc.returncode}")
+            with urllib.request.urlopen(f"{url}/replay/stats", timeout=2):
+                return True
+
+        wait_until(answering, 120, ignore=(OSError,), what="the replay server's /replay/stats")
         yield url
     finally:
         proc.terminate()

@@ -43,8 +43,8 @@ def prepare(state: Path) -> Any:
     from rayapp.config import load_settings
     from rayapp.services import free_port
     from rayapp.serving.deployments import resolve_settings
+    from rayapp.testing.serving import seed_champion
     from rayapp.warehouse import get_pool
-    from tests.serving.factories import seed_champion
 
     s = load_settings(
         [
@@ -178,17 +178,13 @@ async def kill_and_recover(url: str, app: str, names: list[str], concurrency: in
 def wait_http(url: str, timeout_s: float = 120) -> None:
     import urllib.request
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not come up")
-        time.sleep(0.3)
+    from rayapp.testing import wait_until
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+
+    wait_until(healthy, timeout_s, interval_s=0.3, ignore=(OSError,), what=f"{url}/health to answer 200")
 
 
 PLAIN = """

@@ -21,8 +21,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import API_KEY, FRONTEND
-from tests.serving.factories import FSV, SYMBOL
+from rayapp.testing.serving import FSV, SYMBOL
+from tests.e2e.browser import FRONTEND
+from tests.serving.factories import API_KEY
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # Chromium against the Serve app
 DRIVER_TIMEOUT_S = 240

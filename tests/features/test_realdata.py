@@ -11,7 +11,8 @@ from rayapp.features.build import run_build
 from rayapp.features.definitions import feature_set_from_settings
 from rayapp.features.offline_store import load_features
 from rayapp.features.online import online_check
-from tests.features.realdata import VADER_MODEL_ID, load_real_silver, score_with_vader
+from rayapp.sentiment.vader import VaderBackend
+from rayapp.testing.realdata import VADER_MODEL_ID, load_real_silver, score_titles
 
 NEWS_START, NEWS_END = pd.Timestamp("2021-10-12", tz="UTC"), pd.Timestamp("2022-07-06", tz="UTC")
 
@@ -21,7 +22,7 @@ NEWS_START, NEWS_END = pd.Timestamp("2021-10-12", tz="UTC"), pd.Timestamp("2022-
 def test_real_data_build(db, state_dir, services, ray_cluster, shared_data):
     cfg = load_settings([f"state_dir={state_dir}", "features.set=extended"])
     loaded = load_real_silver(db, shared_data, dict(cfg.ingest.backfill_lag_min))
-    scored = score_with_vader(db)
+    scored = score_titles(db, VaderBackend().predict)  # the VADER lexicon
     assert loaded["prices"] == 48023 and scored == loaded["news"] > 7000
 
     [s] = run_build(cfg)

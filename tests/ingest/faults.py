@@ -54,7 +54,7 @@ def retry_after(status: int, seconds: float, body: Any = None) -> Behaviour:
 
 def hang(seconds: float) -> Behaviour:
     async def run(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(seconds)  # the fault itself: answer only after the client's timeout
         return web.Response(text="[]", content_type="application/json")
 
     return run

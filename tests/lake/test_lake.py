@@ -118,7 +118,7 @@ def test_crash_mid_write_leaves_no_half_file(backend, tmp_path, s3_endpoint):
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
-    time.sleep(1.0)
+    time.sleep(1.0)  # part of the scenario: let the writer get into a write before it is killed
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     t = lake.read("src", "big")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.serving.factories import FEATURE_NAMES, make_market, write_offline
+from rayapp.testing.serving import FEATURE_NAMES, make_market, write_offline
 
 
 def test_psi_separates_same_and_shifted_distributions() -> None:

@@ -21,6 +21,7 @@ from rayapp.ingest.http import TokenBucketLimiter, open_session
 from rayapp.ingest.ids import article_id
 from rayapp.replay.server import REPLAY, Clock, ReplayData, ReplayServer, make_app
 from rayapp.services import free_port
+from rayapp.testing import wait_until
 
 T = pd.Timestamp
 UTC = "UTC"
@@ -217,16 +218,16 @@ def test_replay_command_serves_over_http(shared_data, state_dir):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
+
+        def replay_stats() -> dict | None:
             try:
                 with urllib.request.urlopen(f"{url}/replay/stats", timeout=1) as r:
-                    stats = json.loads(r.read())
-                break
+                    return json.loads(r.read())
             except OSError:
                 assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-                time.sleep(0.25)
-        else:
-            pytest.fail("replay server did not come up")
+                return None
+
+        stats = wait_until(replay_stats, 60, interval_s=0.25, what="the replay server to come up")
         assert stats["now"].startswith("2021-01-04T06:00:00")
         with urllib.request.urlopen(f"{url}/api/v3/klines?symbol=BTCUSDT&interval=1h&limit=2") as r:
             body = json.loads(r.read())

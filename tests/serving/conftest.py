@@ -1,157 +1,26 @@
-"""Serving fixtures: a real model in the session's MLflow, features in the real stores, and the
-Ray Serve application deployed on the session Ray cluster.
-
-Isolation from other stages' tests sharing the session: a registered model and experiment of our
-own (not `bitcoin_predictor`), a feature-set version of our own, and a dedicated redis-server that
-the resilience tests may stop. The app is package-scoped (tests/serving is a package), so it is
-torn down when these tests end rather than idling through the rest of the session.
-"""
+"""Serving fixtures: the serving world (tests/serving/fixtures.py: a real model in the session's
+MLflow, features in the real stores, the Ray Serve application on the session Ray cluster) under
+this package's own registered model, plus the request helpers."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import pytest
 
-from rayapp.services import free_port
-from tests.serving.factories import (
-    FSV,
-    SYMBOL,
-    Market,
-    RedisProcess,
-    log_ablation,
-    seed_champion,
+from rayapp.testing.serving import FSV, SYMBOL
+from tests.serving.factories import API_KEY, RedisProcess
+from tests.serving.fixtures import (  # noqa: F401  (fixtures, registered for this package)
+    app_url,
+    make_serving_settings,
+    serving_redis,
+    world,
 )
 
-API_KEY = "serving-test-key-1234"
-
 
 @pytest.fixture(scope="package")
-def serving_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    r = RedisProcess(tmp_path_factory.mktemp("serving-redis"))
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture(scope="package")
-def serving_settings(settings: Any, pg_url: str, serving_redis: RedisProcess) -> Any:
+def serving_settings(settings: Any, pg_url: str, serving_redis: RedisProcess) -> Any:  # noqa: F811
     return make_serving_settings(settings, pg_url, serving_redis, model="serving_test_model")
-
-
-def make_serving_settings(settings: Any, pg_url: str, serving_redis: RedisProcess, *, model: str) -> Any:
-    """The app's settings for one test package; `model` keeps each package's registered versions
-    (and the serving model cache keyed by that name) apart from the other packages'."""
-    from rayapp.config import load_settings
-    from rayapp.serving.deployments import resolve_settings
-
-    s = load_settings(
-        [
-            f"state_dir={settings.state_dir}",
-            f"mlflow.registered_model={model}",
-            f"mlflow.experiment={model}",
-            f"serving.api_key={API_KEY}",
-            f"serving.port={free_port()}",
-            "serving.champion_poll_s=1",
-            "serving.watch_interval_s=0.5",
-            "serving.ws_heartbeat_s=1",
-            "serving.ws_metrics_interval_s=0.5",
-            "serving.resolve_interval_s=2",
-            "serving.predictor_replicas=2",
-            "serving.feature_staleness_s=14400",
-            "serving.cors_origins=[http://dashboard.test]",
-            "serving.max_body_bytes=4096",
-        ]
-    )
-    s.database.url = pg_url
-    s.redis.url = serving_redis.url
-    return resolve_settings(s)
-
-
-def forget_earlier_package(settings: Any, pool: Any) -> None:
-    """Start from a clean slate: another package of this session (tests/e2e) deploys the same
-    fixture world, and what it leaves behind (its registered versions, the serving model cache
-    with its last-known champion, a newer feature row it landed, its logged predictions) would
-    otherwise leak into this package's app."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from rayapp.registry import cache_dir, setup_mlflow
-
-    setup_mlflow(settings)
-    with contextlib.suppress(MlflowException):
-        mlflow.MlflowClient().delete_registered_model(settings.mlflow.registered_model)
-    shutil.rmtree(cache_dir(settings), ignore_errors=True)
-    with pool.connection() as conn:
-        conn.execute("DELETE FROM predictions WHERE feature_set_version = %s", (FSV,))
-        conn.execute("DELETE FROM features WHERE feature_set_version = %s", (FSV,))
-        conn.execute("DELETE FROM candles WHERE symbol = %s", (SYMBOL,))
-        conn.commit()
-
-
-@dataclass
-class ServingWorld:
-    settings: Any
-    market: Market
-    version: str
-    latest_ts: pd.Timestamp
-
-
-@pytest.fixture(scope="package")
-def world(serving_settings: Any, pool: Any, serving_redis: RedisProcess) -> ServingWorld:
-    """300 hourly rows ending 2 h before now (fresh under the 4 h staleness limit), a champion."""
-    forget_earlier_package(serving_settings, pool)
-    end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=2)
-    market, version, ts = seed_champion(serving_settings, pool, serving_redis.url, end, seed=1)
-    log_ablation(serving_settings)
-    return ServingWorld(serving_settings, market, version, ts)
-
-
-@pytest.fixture(scope="package")
-def app_url(world: ServingWorld, ray_cluster: None) -> Iterator[str]:
-    import httpx
-    from ray import serve
-
-    from rayapp.serving.deployments import run
-
-    url = run(world.settings)
-    # serve.run returns once replicas are up; the proxy may need a moment more to route.
-    import time
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("serve app did not answer /health within 60 s")
-        time.sleep(0.2)
-    # A replica warm-starts from the locally cached champion (an earlier package of this session
-    # may have promoted another version), then confirms the alias with the registry: wait until
-    # every replica answers with this package's champion (several answers in a row).
-    in_a_row = 0
-    while in_a_row < 6:
-        try:
-            r = httpx.get(f"{url}/model", timeout=5)
-            ok = r.status_code == 200 and str(r.json().get("version")) == world.version
-        except httpx.HTTPError:
-            ok = False
-        in_a_row = in_a_row + 1 if ok else 0
-        if ok:
-            continue
-        if time.monotonic() > deadline + 60:
-            raise RuntimeError(f"serve app did not load champion version {world.version} in time")
-        time.sleep(0.2)
-    yield url
-    serve.delete(world.settings.serving.app_name)
-    serve.shutdown()
 
 
 @pytest.fixture

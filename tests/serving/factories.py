@@ -1,223 +1,18 @@
-"""Generated feature rows, candles and a real XGBoost model logged per the serving contract.
+"""Test-only serving factories: a dedicated redis-server and a logged ablation run.
 
-Used by tests/serving and benchmarks/serve_latency.py. The model is trained on the generated rows
-(a real booster, not a stub), its bundle is fitted from the same rows, and it is logged exactly as
-training does: xgboost flavour `model`, `serving/bundle.json`, registered, tags, alias.
+The served world itself (generated feature rows, a real XGBoost champion) comes from
+`rayapp.testing.serving`, shared with the benchmarks.
 """
 
 from __future__ import annotations
 
 import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from rayapp.testing import wait_until
 
-FEATURE_NAMES = [
-    "sma_20",
-    "rsi",
-    "atr",
-    "returns_1h",
-    "returns_4h",
-    "returns_24h",
-    "volume_ratio",
-    "volatility_regime",
-    "sentiment_mean",
-    "sentiment_count",
-    "sentiment_change_1h",
-    "sentiment_extreme",
-    "social_volume",
-    "social_sentiment",
-    "hour_of_day",
-]
-FSV = "serving-test-core-v1"
-SYMBOL = "BTCUSDT"
-
-
-@dataclass
-class Market:
-    features: pd.DataFrame  # index ts (UTC hours), FEATURE_NAMES columns
-    close: pd.Series  # hourly close, one hour longer than the features
-    ret_next: np.ndarray  # log return close(t) -> close(t+1) per feature row
-
-
-def make_market(n: int, end: pd.Timestamp, seed: int = 0) -> Market:
-    """`n` hourly feature rows ending at `end`, with a price path whose next return depends on them."""
-    rng = np.random.default_rng(seed)
-    hours = pd.date_range(end=end, periods=n, freq="h", tz="UTC")
-    rsi = rng.uniform(20, 80, n)
-    sent = rng.normal(0, 0.3, n)
-    # the signal the model can learn: oversold + positive news -> up
-    ret_next = 0.004 * (50 - rsi) / 30 + 0.003 * sent + rng.normal(0, 0.004, n)
-    close = 40_000 * np.exp(np.concatenate([[0.0], np.cumsum(ret_next)]))
-    r1 = np.concatenate([[np.nan], np.diff(np.log(close[:-1]))])
-    feats = pd.DataFrame(
-        {
-            "sma_20": pd.Series(close[:-1]).rolling(20, min_periods=1).mean().to_numpy(),
-            "rsi": rsi,
-            "atr": rng.uniform(50, 400, n),
-            "returns_1h": r1,
-            "returns_4h": rng.normal(0, 0.01, n),
-            "returns_24h": rng.normal(0, 0.03, n),
-            "volume_ratio": rng.uniform(0.5, 2.0, n),
-            "volatility_regime": rng.integers(0, 3, n).astype(float),
-            "sentiment_mean": sent,
-            "sentiment_count": rng.integers(0, 20, n).astype(float),
-            "sentiment_change_1h": rng.normal(0, 0.2, n),
-            "sentiment_extreme": rng.integers(0, 2, n).astype(float),
-            "social_volume": rng.uniform(0, 500, n),
-            "social_sentiment": np.where(rng.random(n) < 0.2, np.nan, rng.normal(0, 0.3, n)),
-            "hour_of_day": hours.hour.to_numpy().astype(float),
-        },
-        index=hours,
-    )
-    close_s = pd.Series(close, index=pd.date_range(hours[0], periods=n + 1, freq="h", tz="UTC"))
-    return Market(feats, close_s, ret_next)
-
-
-def write_offline(
-    pool: Any, market: Market, fsv: str = FSV, symbol: str = SYMBOL, candle_source: str = "binance"
-) -> None:
-    """The feature set, its rows in `features`, and matching candles (for realised outcomes)."""
-    from psycopg.types.json import Jsonb
-
-    with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO feature_sets (feature_set_version, name, feature_names, params) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (feature_set_version) DO NOTHING",
-            (fsv, "core", FEATURE_NAMES, Jsonb({"test": True})),
-        )
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO features (symbol, ts, feature_set_version, vals) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (symbol, ts, feature_set_version) DO UPDATE SET vals = EXCLUDED.vals",
-                [
-                    (symbol, ts.to_pydatetime(), fsv, [float(v) for v in row])
-                    for ts, row in zip(market.features.index, market.features.to_numpy(), strict=True)
-                ],
-            )
-            c = market.close
-            cur.executemany(
-                "INSERT INTO candles (source, symbol, open_time, open, high, low, close, volume) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [
-                    (
-                        candle_source,
-                        symbol,
-                        ts.to_pydatetime(),
-                        float(v),
-                        float(v) * 1.001,
-                        float(v) * 0.999,
-                        float(v),
-                        10.0,
-                    )
-                    for ts, v in c.items()
-                ],
-            )
-        conn.commit()
-
-
-def write_online(redis_url: str, market: Market, fsv: str = FSV, symbol: str = SYMBOL, row: int = -1) -> pd.Timestamp:
-    from rayapp.features import RedisOnlineStore
-
-    ts = market.features.index[row]
-    RedisOnlineStore(redis_url).write(symbol, fsv, ts, market.features.iloc[row].to_dict())
-    return ts
-
-
-def train_booster(market: Market, *, depth: int = 3, rounds: int = 40, seed: int = 0) -> Any:
-    import xgboost as xgb
-
-    y = (market.ret_next > 0).astype(int)
-    dm = xgb.DMatrix(market.features.to_numpy(np.float32), label=y, feature_names=FEATURE_NAMES)
-    return xgb.train(
-        {"objective": "binary:logistic", "max_depth": depth, "eta": 0.2, "seed": seed, "nthread": 1}, dm, rounds
-    )
-
-
-def fit_bundle(booster: Any, market: Market, fsv: str = FSV) -> Any:
-    """Calibration, interval and return model fitted on the rows (a fixture has no CV folds)."""
-    from rayapp.registry import Calibration, Conformal, ModelBundle, ReturnModel
-
-    p = booster.inplace_predict(market.features.to_numpy(np.float32))
-    r = market.ret_next
-    up = r > 0
-    rm = ReturnModel(up_mean=float(r[up].mean()), down_mean=float(r[~up].mean()))
-    resid = r - rm(p)
-    acc = float(((p >= 0.5) == up).mean())
-    return ModelBundle(
-        feature_set_version=fsv,
-        feature_names=list(FEATURE_NAMES),
-        horizon_h=1,
-        calibration=Calibration("identity"),
-        conformal=Conformal(alpha=0.1, q_low=float(np.quantile(resid, 0.05)), q_high=float(np.quantile(resid, 0.95))),
-        expected_return=rm,
-        cv_metrics={"mean": {"accuracy": acc}, "note": "in-sample (test fixture)"},
-        baselines={"best": "always_up", "mean": {"always_up": {"accuracy": float(up.mean())}}},
-        gate={"promote": True, "reasons": ["test fixture"]},
-        data_range=[market.features.index[0].isoformat(), market.features.index[-1].isoformat()],
-    )
-
-
-def log_and_promote(settings: Any, booster: Any, bundle: Any, *, alias: str = "champion") -> str:
-    """Log per the contract (like rayapp.training.train) and point `alias` at the new version."""
-    import mlflow
-    import mlflow.xgboost
-
-    from rayapp.registry import BUNDLE_ARTIFACT, setup_mlflow
-
-    setup_mlflow(settings)
-    name = settings.mlflow.registered_model
-    with mlflow.start_run(run_name="serving-fixture") as run:
-        mlflow.set_tags({"stage": "train"})
-        mlflow.log_metric("cv_accuracy", bundle.cv_metrics["mean"]["accuracy"])
-        info = mlflow.xgboost.log_model(booster, name="model")
-        mlflow.log_text(bundle.to_json(), BUNDLE_ARTIFACT)
-        mlflow.log_dict(bundle.gate, "training/gate.json")
-        mlflow.log_dict({"feature_names": bundle.feature_names}, "training/config.json")
-    mv = mlflow.register_model(
-        info.model_uri,
-        name,
-        tags={
-            "feature_set_version": bundle.feature_set_version,
-            "horizon_h": str(bundle.horizon_h),
-            "run_id": run.info.run_id,
-        },
-    )
-    client = mlflow.MlflowClient()
-    # register_model from a logged-model URI may leave the version's run unset on some backends;
-    # serving needs it to find the bundle, so wait until the version is READY and check it.
-    for _ in range(100):
-        mv = client.get_model_version(name, mv.version)
-        if mv.status == "READY":
-            break
-        time.sleep(0.1)
-    assert mv.run_id == run.info.run_id, (mv.run_id, run.info.run_id)
-    client.set_registered_model_alias(name, alias, mv.version)
-    return str(mv.version)
-
-
-def seed_champion(
-    settings: Any,
-    pool: Any,
-    redis_url: str,
-    end: pd.Timestamp,
-    *,
-    seed: int,
-    hours: int = 300,
-    depth: int = 3,
-    rounds: int = 40,
-) -> tuple[Market, str, pd.Timestamp]:
-    """A served world: `hours` of features ending at `end` in the offline and online stores and a
-    booster trained on them registered as champion; (market, version, online vector ts)."""
-    market = make_market(hours, end, seed=seed)
-    write_offline(pool, market)
-    ts = write_online(redis_url, market)
-    booster = train_booster(market, depth=depth, rounds=rounds)
-    return market, log_and_promote(settings, booster, fit_bundle(booster, market)), ts
+API_KEY = "serving-test-key-1234"  # the serving.api_key of the test apps
 
 
 def log_ablation(settings: Any) -> str:
@@ -273,16 +68,13 @@ class RedisProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if redis.Redis.from_url(self.url, socket_timeout=0.5).ping():
-                    return
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("dedicated redis-server did not start")
-            time.sleep(0.05)
+        wait_until(
+            lambda: redis.Redis.from_url(self.url, socket_timeout=0.5).ping(),
+            15,
+            interval_s=0.05,
+            ignore=(redis.RedisError,),
+            what=f"the dedicated redis-server on port {self.port} to answer PING",
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

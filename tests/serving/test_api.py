@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import time
 
 import httpx
 import pandas as pd
 import pytest
 
-from tests.serving.factories import FEATURE_NAMES, FSV
+from rayapp.testing import wait_until
+from rayapp.testing.serving import FEATURE_NAMES, FSV
 
 
 def _predict(app_url: str, auth: dict[str, str], **body: object) -> httpx.Response:
@@ -193,11 +193,12 @@ def test_track_record_after_outcomes_resolve(app_url: str, auth: dict[str, str],
     _predict(app_url, auth)
     r = httpx.post(f"{app_url}/admin/resolve-outcomes", headers=auth, timeout=30)
     assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 20
-    rec = httpx.get(f"{app_url}/track-record").json()
-    while rec["resolved"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.5)
+
+    def resolved() -> dict | None:
         rec = httpx.get(f"{app_url}/track-record").json()
+        return rec if rec["resolved"] else None
+
+    rec = wait_until(resolved, 20, interval_s=0.5, what="a resolved outcome in /track-record")
     assert rec["resolved"] >= 1
     with pool.connection() as conn:
         rows = conn.execute(

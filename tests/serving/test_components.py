@@ -13,7 +13,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from tests.serving.factories import FEATURE_NAMES, make_market, write_offline
+from rayapp.testing.serving import FEATURE_NAMES, make_market, write_offline
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from rayapp.services import free_port
+from rayapp.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,17 +48,18 @@ def test_prometheus_scrapes_the_app(prometheus_bin: str, app_url: str, auth: dic
         for _ in range(3):
             httpx.post(f"{app_url}/predict", json={"symbol": "BTCUSDT"}, headers=auth, timeout=30)
         query = 'sum(rayapp_http_requests_total{endpoint="/predict",status="200"})'
-        deadline = time.monotonic() + 60
-        result: list = []
-        while time.monotonic() < deadline:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=5)
-                result = r.json()["data"]["result"] if r.status_code == 200 else []
-            except httpx.HTTPError:
-                result = []
-            if result:
-                break
-            time.sleep(0.5)
+
+        def counter() -> list:
+            r = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=5)
+            return r.json()["data"]["result"] if r.status_code == 200 else []
+
+        result = wait_until(
+            counter,
+            60,
+            interval_s=0.5,
+            ignore=(httpx.HTTPError,),
+            what="Prometheus to return the app's request counter",
+        )
         assert result, "Prometheus never returned the app's request counter"
         assert float(result[0]["value"][1]) >= 3
         targets = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets").json()["data"]["activeTargets"]

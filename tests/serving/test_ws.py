@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.serving.factories import FSV, SYMBOL, write_online
+from rayapp.testing.serving import FSV, SYMBOL, write_online
 
 
 def recv_until(ws: Any, pred: Any, timeout_s: float = 30) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import mlflow
 import pytest
 
 from rayapp.services import free_port
+from rayapp.testing import WaitTimeout, wait_until
 from tests.training.factories import SMALL, make_frame
 
 pytestmark = pytest.mark.slow
@@ -61,18 +61,21 @@ def _stop(proc: subprocess.Popen, tmp: str) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
-    for _ in range(20):
+
+    def none_left() -> bool:
         left = [
             int(p.name)
             for p in Path("/proc").iterdir()
             if p.name.isdigit() and int(p.name) != os.getpid() and tmp in _cmdline(p)
         ]
-        if not left:
-            return
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
+        return not left
+
+    # Best effort, as cleanup must go on: what outlives 10 s of SIGKILLs is left to the OS.
+    with contextlib.suppress(WaitTimeout):
+        wait_until(none_left, 10, interval_s=0.5, what=f"every process of the ray head under {tmp} to exit")
 
 
 def _cmdline(p: Path) -> str:
@@ -119,18 +122,23 @@ def ray_head() -> Iterator[str]:
     log = open(Path(tmp) / "head.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
     url = f"http://127.0.0.1:{ports['dashboard-port']}"
+
+    def answering() -> bool:
+        try:
+            urllib.request.urlopen(url + "/api/version", timeout=2)
+        except urllib.error.HTTPError:
+            pass  # answering (e.g. 401 without a token) means it is up
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"ray head exited: {(Path(tmp) / 'head.log').read_text()[-2000:]}")
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(url + "/api/version", timeout=2)
-                break
-            except urllib.error.HTTPError:
-                break  # answering (e.g. 401 without a token) means it is up
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"ray head did not start: {(Path(tmp) / 'head.log').read_text()[-2000:]}")
-                time.sleep(1)
+        try:
+            wait_until(answering, 180, interval_s=1, what="the ray head's dashboard to answer")
+        except WaitTimeout as exc:
+            pytest.fail(f"ray head did not start: {exc}\n{(Path(tmp) / 'head.log').read_text()[-2000:]}")
         yield url
     finally:
         _stop(proc, tmp)

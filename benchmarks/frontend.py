@@ -11,7 +11,7 @@ and reports medians:
 - baseline: the same socket's first message from a page without the app (server cost alone),
   and the gzip size of the one-chunk alternative (everything in the initial load).
 
-Targets (issue 8): initial <= 250 KB gzip, first render <= 1500 ms on localhost.
+Targets: initial <= 250 KB gzip, first render <= 1500 ms on localhost.
 
 With --url it measures an API that is already running (the bundle must be what it serves);
 without it, it deploys the Serve app itself: embedded PostgreSQL/Redis under a temporary state

@@ -166,7 +166,7 @@ def db_pool(db):
     return get_pool(db.info.dsn)
 
 
-def test_issue_shorthands():
+def test_ingest_shorthands():
     assert ingest_override("start=2024-01-01") == "ingest.start=2024-01-01"
     assert ingest_override("end=2024-02-01T00:00") == "ingest.end=2024-02-01T00:00"
     assert ingest_override("sources=binance,fear_greed") == "ingest.sources=[binance,fear_greed]"

@@ -133,9 +133,9 @@ def test_predictor_replica_killed_under_load(app_url: str, auth: dict[str, str],
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         # recovered: the controller has replaced the replica and a new process answers
-        # The bound is 15 s; on this shared 2-core machine a replica start alone can take
-        # longer under load, so the test only demands recovery (a liveness deadline) and
-        # benchmarks/serve_latency.py measures the recovery time (`recovery_s`).
+        # Recovery is meant to take under 15 s, but on this shared 2-core machine a replica start
+        # alone can take longer under load, so the test only demands recovery (a liveness
+        # deadline) and benchmarks/serve_latency.py measures the recovery time (`recovery_s`).
         wait_until(lambda: healthy() and len(pids() - before) >= 1, 120, what="the Predictor to recover")
         recovered_s = time.monotonic() - killed_at
         n_at_recovery = len(traffic.results)

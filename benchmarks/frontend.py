@@ -93,7 +93,9 @@ def demo_server() -> Iterator[str]:
             from rayapp.warehouse.db import close_pools
 
             close_pools()
-            services_down(resolved)
+            # `settings`, not `resolved`: resolve_settings filled in the embedded stores' URLs,
+            # which services_down takes for external stores and leaves running.
+            services_down(settings)
 
 
 def main(argv: list[str] | None = None) -> int:

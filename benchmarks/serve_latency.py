@@ -249,11 +249,14 @@ def main() -> None:
         finally:
             serve.shutdown()
             ray.shutdown()
+            from rayapp.config import load_settings
             from rayapp.services import services_down
             from rayapp.warehouse.db import close_pools
 
             close_pools()
-            services_down(s)
+            # The embedded stores of this state dir: `s` carries their URLs (resolve_settings
+            # filled them in), which services_down takes for external stores and leaves running.
+            services_down(load_settings([f"state_dir={state}"]))
 
     head = "8" if "8" in results["serve"] else str(levels[0])
     sv, pl = results["serve"][head], results["plain"][head]

@@ -11,10 +11,14 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.helpers import short_tmpdir
+
+if TYPE_CHECKING:
+    from tests.ray_head import RayHead
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -139,3 +143,12 @@ def ray_cluster() -> Iterator[None]:
         )
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_head() -> Iterator[RayHead]:
+    """A real `ray start --head` (1 CPU), stopped after the test (tests/ray_head.py)."""
+    from tests.ray_head import start_ray_head
+
+    with start_ray_head(num_cpus=1) as head:
+        yield head

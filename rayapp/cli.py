@@ -65,8 +65,11 @@ def _services_up(args: argparse.Namespace, settings: Settings) -> int:
         console.print(f"[bold]{name}[/bold]: {how} at {masked(item['url'])}")
     if args.json:
         print(json.dumps(masked(info)))
-    # A configured (external) store is only checked: `up` fails when one does not answer.
-    down = [(n, st) for n, st in services_status(settings).items() if not info[n]["embedded"] and not st["healthy"]]
+    # A configured (external) store is only checked: `up` fails when one does not answer. The
+    # embedded ones were just started (or found running) by services_up: no second round trip.
+    external = [n for n, item in info.items() if not item["embedded"]]
+    status = services_status(settings) if external else {}
+    down = [(n, status[n]) for n in external if not status[n]["healthy"]]
     if down:
         raise StoreUnavailable("; ".join(f"{n} is unreachable at {masked(st['url'])}: {st['error']}" for n, st in down))
     return 0

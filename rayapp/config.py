@@ -212,7 +212,7 @@ class ServingSettings(_Section):
     watch_interval_s: float = Field(5, gt=0)
     ws_heartbeat_s: float = Field(15, gt=0)
     ws_metrics_interval_s: float = Field(2, gt=0)
-    resolve_interval_s: float = Field(60, gt=0)
+    resolve_interval_s: float = Field(60, ge=0)  # 0 = off (`rayapp run`: the scheduler's resolve job)
     price_sources: list[str] = Field(default_factory=lambda: ["binance", "coinbase", "cryptocompare"])
     static_dir: str = "frontend/dist"
     explain_top_k: int = Field(3, ge=1, le=20)
@@ -238,6 +238,56 @@ class FeatureSettings(_Section):
     market_max_age_h: int = Field(48, ge=0)
 
 
+BUILTIN_JOBS = ("refresh", "resolve", "drift", "retrain", "noop")
+
+
+class JobSettings(_Section):
+    """One scheduled job (conf/schedule/): a cron expression in the scheduler's clock, UTC."""
+
+    cron: str
+    target: str | None = None  # module:function; null = the built-in job of this name
+    enabled: bool = True
+    timeout_s: float = Field(900, gt=0)  # cancelled (its runner killed) and recorded timed_out past this
+    retries: int = Field(2, ge=0, le=20)  # further attempts after a failed one, then `failed`
+    backoff_s: float = Field(30, ge=0)  # wait before the first retry; doubles per attempt
+    backoff_max_s: float = Field(600, ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the job
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(v):
+            raise ValueError("not a valid cron expression (5 fields, or 6 with seconds last)")
+        return v
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str | None) -> str | None:
+        if v is not None and (":" not in v or not all(v.split(":", 1))):
+            raise ValueError("must look like package.module:function")
+        return v
+
+
+class ScheduleSettings(_Section):
+    clock: Literal["auto", "wall", "replay"] = "auto"  # auto: the replay server's clock with sources=replay
+    misfire_grace_s: float = Field(300, ge=0)  # clock seconds a slot may be late and still run
+    tick_s: float = Field(0.5, gt=0, le=60)  # longest sleep between two looks at the clock
+    max_missed_records: int = Field(1000, ge=1)  # missed slots recorded one by one after downtime
+    actor_name: str = "rayapp-scheduler"
+    namespace: str = "rayapp"
+    jobs: dict[str, JobSettings] = Field(default_factory=dict)
+
+    @field_validator("jobs")
+    @classmethod
+    def _known(cls, jobs: dict[str, JobSettings]) -> dict[str, JobSettings]:
+        for name, job in jobs.items():
+            if job.target is None and name not in BUILTIN_JOBS:
+                raise ValueError(f"{name}: unknown job (built in: {', '.join(BUILTIN_JOBS)})")
+        return jobs
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["console", "json"] = "console"
@@ -258,6 +308,7 @@ class Settings(_Section):
     tune: TuneSettings = Field(default_factory=TuneSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @property
@@ -305,7 +356,20 @@ def compose_dict(overrides: list[str] | None = None) -> dict[str, Any]:
     return data  # type: ignore[return-value]
 
 
+def _unknown_jobs(data: dict[str, Any]) -> list[str]:
+    jobs = (data.get("schedule") or {}).get("jobs") or {}
+    return [
+        f"schedule.jobs.{name}: unknown job (built in: {', '.join(BUILTIN_JOBS)}; or set "
+        f"schedule.jobs.{name}.target=module:function)"
+        for name, job in jobs.items()
+        if name not in BUILTIN_JOBS and not (isinstance(job, dict) and job.get("target"))
+    ]
+
+
 def validate(data: dict[str, Any]) -> Settings:
+    unknown = _unknown_jobs(data)
+    if unknown:
+        raise ConfigError("invalid configuration: " + "; ".join(unknown))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -30,6 +30,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,8 @@ class Clock:
     start: pd.Timestamp | None = None
     speed: float = 0.0
     t0: float = field(default_factory=time.monotonic)
+    # identifies this simulated timeline: a scheduler following it keys its slots by it
+    session: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def now(self) -> pd.Timestamp | None:
         """The simulated time, or None when every row is served."""
@@ -412,7 +415,14 @@ class Replay:
 
     async def stats_view(self, request: web.Request) -> web.Response:
         now = self.clock.now()
-        return web.json_response({**self.stats, "now": None if now is None else now.isoformat()})
+        return web.json_response(
+            {
+                **self.stats,
+                "now": None if now is None else now.isoformat(),
+                "speed": self.clock.speed if now is not None else 0.0,
+                "session": self.clock.session,
+            }
+        )
 
 
 REPLAY = web.AppKey("replay", Replay)  # app[REPLAY].stats: requests, rows, throttled

@@ -25,6 +25,7 @@ from rayapp.terminal import add_overrides, console, out, print_error
 
 COMMAND_MODULES = (
     "rayapp.flows.commands",
+    "rayapp.flows.schedule_commands",
     "rayapp.ingest.commands",
     "rayapp.replay.commands",
     "rayapp.sentiment.commands",

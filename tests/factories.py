@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -34,3 +36,43 @@ def candles(
             "trades": rng.integers(100, 10_000, n),
         }
     )
+
+
+def write_replay_history(d: Path, hours: int = 1500, t0: pd.Timestamp = pd.Timestamp("2024-01-01", tz="UTC")) -> None:
+    """Replay input in the shared data formats: hourly prices, news, fear & greed (generated)."""
+    c = candles(hours, start=t0.strftime("%Y-%m-%d %H:%M"), seed=3)
+    t = c["open_time"]
+    pd.DataFrame(
+        {
+            "time": (t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1),
+            "date": t.dt.strftime("%Y-%m-%d"),
+            "hour": t.dt.hour,
+            "open": c["open"].round(2),
+            "high": c["high"].round(2) + 0.01,
+            "close": c["close"].round(2),
+            "low": c["low"].round(2) - 0.01,
+            "volumefrom": c["volume"].round(2),
+            "volumeto": c["quote_volume"].round(2),
+        }
+    ).to_csv(d / "btc_usd_1h_test.csv", index=False)
+    rng = np.random.default_rng(1)
+    pub = t0 + pd.to_timedelta(np.sort(rng.integers(0, hours * 60, 240))[::-1], unit="min")
+    pd.DataFrame(
+        {
+            "date": [f"{p.day}-{p.month}-{p.year} {p:%H:%M}" for p in pub],
+            "sentiment": "{}",
+            "source": "CoinTelegraph",
+            "subject": "bitcoin",
+            "text": "body",
+            "title": [f"Bitcoin story {i}" for i in range(len(pub))],
+            "url": [f"https://news.test/{i}" for i in range(len(pub))],
+        }
+    ).to_csv(d / "cryptonews_test.csv", sep=";", index=False)
+    days = pd.date_range(t0, periods=hours // 24 + 1, freq="D")
+    pd.DataFrame(
+        {
+            "value": rng.integers(5, 95, len(days)),
+            "value_classification": "Neutral",
+            "timestamp": days.strftime("%Y-%m-%d"),
+        }
+    ).to_csv(d / "fear_greed_index_test.csv", index=False)

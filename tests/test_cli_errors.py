@@ -40,6 +40,13 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "serve": ([DEAD_PG, DEAD_REDIS, FAST], 3, "PostgreSQL is unreachable"),
     "demo": ([DEAD_PG, DEAD_REDIS, FAST], 3, "PostgreSQL is unreachable"),
     "monitor drift": ([], 2, "has no 'champion' alias"),  # a fresh registry: nothing promoted
+    "run": (["--detach"], 2, "--detach needs a cluster"),  # no ray.address: a local cluster dies with us
+    "schedule status": ([DEAD_PG, FAST], 3, "PostgreSQL is unreachable"),
+    "schedule runs": (["--status", "bogus"], 2, "--status must be one of"),
+    "schedule trigger": (["nope"], 2, "unknown job 'nope'"),
+    "schedule pause": (["nope"], 2, "unknown job 'nope'"),
+    "schedule resume": (["refresh", DEAD_PG, FAST], 3, "PostgreSQL is unreachable"),
+    "schedule stop": ([], 2, "no cluster to stop"),
 }
 
 

@@ -11,12 +11,14 @@ from rayapp.exports import lazy_exports
 if TYPE_CHECKING:
     from rayapp.serving.deployments import apply_serve_env, build_app, resolve_settings, run, serve_env
     from rayapp.serving.launch import Serving, print_urls, serve_forever, start, start_ray, with_api_key
+    from rayapp.serving.prediction_log import resolve_outcomes
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "rayapp.serving.deployments": ("apply_serve_env", "build_app", "resolve_settings", "run", "serve_env"),
         "rayapp.serving.launch": ("Serving", "print_urls", "serve_forever", "start", "start_ray", "with_api_key"),
+        "rayapp.serving.prediction_log": ("resolve_outcomes",),
     },
 )
 
@@ -25,6 +27,7 @@ __all__ = [
     "apply_serve_env",
     "build_app",
     "print_urls",
+    "resolve_outcomes",
     "resolve_settings",
     "run",
     "serve_env",

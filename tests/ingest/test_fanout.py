@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -27,50 +26,14 @@ from rayapp.ingest.fanout import PartitionWorker
 from rayapp.ingest.plan import Partition, Plan, make_plan, windows
 from rayapp.ingest.watermarks import WatermarkTracker, advance_watermark, read_watermark, reset_watermark
 from rayapp.testing import WaitTimeout, wait_until
-from tests.factories import candles
+from tests.factories import write_replay_history
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 HOURS = 1500
 
 
 def _write_history(d: Path) -> None:
-    """Replay input in the shared data formats: hourly prices, news, fear & greed."""
-    c = candles(HOURS, start="2024-01-01 00:00", seed=3)
-    t = c["open_time"]
-    pd.DataFrame(
-        {
-            "time": (t - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1),
-            "date": t.dt.strftime("%Y-%m-%d"),
-            "hour": t.dt.hour,
-            "open": c["open"].round(2),
-            "high": c["high"].round(2) + 0.01,
-            "close": c["close"].round(2),
-            "low": c["low"].round(2) - 0.01,
-            "volumefrom": c["volume"].round(2),
-            "volumeto": c["quote_volume"].round(2),
-        }
-    ).to_csv(d / "btc_usd_1h_test.csv", index=False)
-    rng = np.random.default_rng(1)
-    pub = T0 + pd.to_timedelta(np.sort(rng.integers(0, HOURS * 60, 240))[::-1], unit="min")
-    pd.DataFrame(
-        {
-            "date": [f"{p.day}-{p.month}-{p.year} {p:%H:%M}" for p in pub],
-            "sentiment": "{}",
-            "source": "CoinTelegraph",
-            "subject": "bitcoin",
-            "text": "body",
-            "title": [f"Bitcoin story {i}" for i in range(len(pub))],
-            "url": [f"https://news.test/{i}" for i in range(len(pub))],
-        }
-    ).to_csv(d / "cryptonews_test.csv", sep=";", index=False)
-    days = pd.date_range(T0, periods=HOURS // 24 + 1, freq="D")
-    pd.DataFrame(
-        {
-            "value": rng.integers(5, 95, len(days)),
-            "value_classification": "Neutral",
-            "timestamp": days.strftime("%Y-%m-%d"),
-        }
-    ).to_csv(d / "fear_greed_index_test.csv", index=False)
+    write_replay_history(d, HOURS, T0)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,125 @@
+"""`rayapp run`: the production main command: Serve plus the scheduler that keeps it fresh.
+
+Starts or joins Ray (`ray.address`), deploys the Serve application, starts the scheduler actor
+(rayapp/flows/scheduler.py) and prints the URLs and the schedule. In the foreground, Ctrl-C (or
+`--duration`) stops the scheduler, cancelling what is in flight, and Serve; with `--detach` both
+keep running on the cluster and `rayapp schedule stop` ends them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rayapp.errors import InputError
+from rayapp.log import get_logger
+from rayapp.terminal import out
+
+if TYPE_CHECKING:
+    from rayapp.config import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Running:
+    settings: Any  # resolved, with the API key the app runs with
+    base_url: str
+    dashboard_url: str | None
+    generated_key: bool
+    scheduler: Any
+
+
+def for_scheduler(settings: Settings) -> Settings:
+    """The Serve settings when the scheduler runs: its `resolve` job fills outcomes (recorded in
+    pipeline_runs), so the ingress's own resolve loop is off."""
+    resolve = settings.schedule.jobs.get("resolve")
+    if resolve is None or not resolve.enabled:
+        return settings
+    s = settings.model_copy(deep=True)
+    s.serving.resolve_interval_s = 0
+    return s
+
+
+def start_system(settings: Settings, *, resolved: bool = False, detach: bool = False) -> Running:
+    """Resolve the settings, start or join Ray, deploy Serve, start the scheduler."""
+    import os
+
+    from rayapp.flows.scheduler import start_scheduler
+    from rayapp.serving import resolve_settings, run, start_ray, with_api_key
+
+    if detach and not (settings.ray.address or os.environ.get("RAY_ADDRESS")):
+        raise InputError(
+            "--detach needs a cluster that outlives this command: `ray start --head`, then "
+            "ray.address=auto (or RAY_ADDRESS); a local cluster ends with its driver"
+        )
+    s = settings if resolved else resolve_settings(settings)
+    s, generated = with_api_key(for_scheduler(s))
+    dashboard = start_ray(s)
+    base = run(s)
+    scheduler = start_scheduler(s)
+    return Running(s, base, dashboard, generated, scheduler)
+
+
+def print_schedule(running: Running) -> None:
+    import ray
+    from rich.table import Table
+
+    status = ray.get(running.scheduler.status.remote(), timeout=30)
+    clock = status.get("clock") or {}
+    t = Table(
+        "job",
+        "cron",
+        "next slot",
+        "timeout",
+        "retries",
+        title=f"scheduler {status['incarnation']} · clock {clock.get('id', '?')} ({clock.get('speed', 1):g}x)",
+    )
+    specs = running.settings.schedule.jobs
+    for j in status["jobs"]:
+        spec = specs[j["job"]]
+        t.add_row(j["job"], j["cron"], j["next_slot"] or "-", f"{spec.timeout_s:g} s", str(spec.retries))
+    out.print(t)
+    out.print("  status     rayapp schedule status   ·   runs: rayapp schedule runs --job refresh")
+    out.print(f"  pipeline   {running.base_url}/pipeline")
+
+
+def stop_system(settings: Settings) -> dict[str, Any]:
+    """Stop the scheduler (runs in flight cancelled) and the Serve application."""
+    from ray import serve
+
+    from rayapp.flows.scheduler import stop_scheduler
+
+    result = stop_scheduler(settings)
+    try:
+        serve.shutdown()
+    except Exception as exc:  # Serve may not be running: the scheduler stop is what was asked
+        log.warning("serve shutdown failed", error=type(exc).__name__)
+    return result
+
+
+def run_system(
+    settings: Settings, *, detach: bool = False, duration_s: float | None = None, resolved: bool = False
+) -> int:
+    from rayapp.serving import Serving, print_urls
+
+    running = start_system(settings, resolved=resolved, detach=detach)
+    print_urls(Serving(running.settings, running.base_url, running.dashboard_url, running.generated_key))
+    print_schedule(running)
+    if detach:
+        out.print("[green]detached:[/green] the scheduler and Serve keep running; `rayapp schedule stop` ends them")
+        return 0
+    return wait_and_stop(running, duration_s)
+
+
+def wait_and_stop(running: Running, duration_s: float | None) -> int:
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        out.print("[yellow]stopping: runs in flight are cancelled[/yellow]")
+    result = stop_system(running.settings)
+    out.print(f"scheduler stopped; cancelled runs: {result.get('cancelled') or 'none'}")
+    return 0

@@ -170,6 +170,71 @@ class SourceFreshness(BaseModel):
     age_s: float | None
 
 
+class ClockInfo(BaseModel):
+    id: str = Field(description='"wall", or "replay:<session>" for the replay server\'s market clock')
+    kind: Literal["wall", "market"]
+    speed: float = Field(description="clock seconds per wall second (1 for wall time)")
+
+
 class Freshness(BaseModel):
-    checked_at: datetime
+    checked_at: datetime = Field(description="now on the system clock (market time during a replay)")
+    clock: ClockInfo | None = None
     items: list[SourceFreshness]
+
+
+PipelineStatus = Literal[
+    "running", "retrying", "succeeded", "partial", "failed", "timed_out", "cancelled", "skipped", "missed"
+]
+
+
+class PipelineRun(BaseModel):
+    run_id: int
+    job: str
+    clock: str
+    slot: datetime = Field(description="the cron slot on the scheduler's clock (market time in replay mode)")
+    trigger: Literal["schedule", "manual"]
+    status: PipelineStatus
+    attempt: int
+    max_attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    lateness_ms: float | None = Field(description="wall ms from the slot's time to the run's start")
+    retry_at: datetime | None
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
+    stats: dict[str, Any] = Field(description="per stage / per source counts and errors")
+    error: str | None
+    runner: str | None
+    recorded_at: datetime
+
+
+class PipelineJob(BaseModel):
+    job: str
+    cron: str
+    enabled: bool
+    paused: bool
+    clock: str
+    next_slot: datetime | None
+    timeout_s: float | None
+    heartbeat_at: datetime | None
+    last_run: PipelineRun | None = Field(description="the newest run that ran (skipped and missed slots aside)")
+    last_success: PipelineRun | None
+    last_success_age_s: float | None = Field(description="clock seconds since the last successful run's slot")
+    counts: dict[str, int] = Field(description="runs recorded per status")
+
+
+class SchedulerInfo(BaseModel):
+    alive: bool = Field(description="its heartbeat is recent (it writes one every 5 s)")
+    heartbeat_at: datetime | None
+
+
+class Pipeline(BaseModel):
+    checked_at: datetime = Field(description="now on the scheduler's clock")
+    clock: ClockInfo
+    scheduler: SchedulerInfo
+    jobs: list[PipelineJob]
+
+
+class PipelineRuns(BaseModel):
+    items: list[PipelineRun]

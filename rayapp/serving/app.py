@@ -26,6 +26,7 @@ from rayapp.serving import market, prediction_log, security
 from rayapp.serving.predictor import FeatureSetMismatch, ModelNotLoaded
 from rayapp.serving.service import FeatureValidation, NotFound, row_to_prediction
 from rayapp.serving.ws import Hub
+from rayapp.warehouse import pipeline
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,9 +97,10 @@ def build_api(
             await service.refresh_model()
         tasks = []
         if background:
-            tasks = [
-                asyncio.create_task(c) for c in (service.watch_features(), service.resolve_loop(), service.model_loop())
-            ]
+            loops = [service.watch_features(), service.model_loop()]
+            if settings.serving.resolve_interval_s > 0:  # 0: the scheduler's resolve job fills outcomes
+                loops.append(service.resolve_loop())
+            tasks = [asyncio.create_task(c) for c in loops]
         try:
             yield
         finally:
@@ -200,6 +202,11 @@ def build_api(
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     )
     async def prometheus_metrics() -> Response:
+        try:  # the pipeline metrics come from the run history: read it at scrape time
+            metrics.set_pipeline(await service.db(pipeline.metrics_snapshot))
+        except Exception as exc:
+            metrics.pipeline_scrape_errors.inc()
+            log.warning("pipeline metrics not read", error=type(exc).__name__)
         return Response(metrics.render(), media_type=metrics.content_type)
 
     # ---- predictions ---------------------------------------------------------------------------
@@ -272,7 +279,31 @@ def build_api(
 
     @app.get("/freshness", response_model=m.Freshness, tags=["ops"])
     async def freshness() -> dict[str, Any]:
-        return await service.db(market.freshness)
+        now, clock = await asyncio.to_thread(service.clock_now)
+        return await service.db(market.freshness, now, clock)
+
+    @app.get("/pipeline", response_model=m.Pipeline, tags=["ops"])
+    async def pipeline_status() -> dict[str, Any]:
+        """The scheduler's jobs: next slot, last run, last success and its age on the clock."""
+        now, clock = await asyncio.to_thread(service.clock_now)
+
+        def view(conn: Any) -> dict[str, Any]:
+            return pipeline.status_view(conn, now=now, wall=datetime.now(UTC), clock=clock)
+
+        return cast(dict[str, Any], await service.db(view))
+
+    @app.get("/pipeline/runs", response_model=m.PipelineRuns, tags=["ops"])
+    async def pipeline_runs(
+        job: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
+        status: m.PipelineStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    ) -> dict[str, Any]:
+        """The run history, newest first."""
+
+        def runs(conn: Any) -> list[dict[str, Any]]:
+            return pipeline.list_runs(conn, job=job, status=status, limit=limit)
+
+        return {"items": await service.db(runs)}
 
     # ---- admin (API key) -----------------------------------------------------------------------
     @app.post(

@@ -42,8 +42,12 @@ def prices(conn: psycopg.Connection, symbol: str, hours: int, preference: Sequen
     return {"symbol": symbol, "source": source, "items": items}
 
 
-def freshness(conn: psycopg.Connection) -> dict[str, Any]:
-    now = datetime.now(UTC)
+def freshness(
+    conn: psycopg.Connection, now: datetime | None = None, clock: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The newest row per source of each table, aged against `now` (the system clock: market time
+    during a replay, so replayed data is as fresh as the simulation says)."""
+    now = now or datetime.now(UTC)
     items = []
     for dataset, table, source_col, time_col in FRESHNESS_QUERIES:
         # identifiers come from the constant above, never from a request
@@ -58,4 +62,4 @@ def freshness(conn: psycopg.Connection) -> dict[str, Any]:
                     "age_s": (now - latest).total_seconds() if latest is not None else None,
                 }
             )
-    return {"checked_at": now, "items": items}
+    return {"checked_at": now, "clock": clock, "items": items}

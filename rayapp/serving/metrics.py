@@ -22,6 +22,52 @@ from prometheus_client import (
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+class PipelineCollector:
+    """The scheduler's metrics, from the run history in PostgreSQL (`pipeline_runs`) as read at
+    scrape time: they survive scheduler restarts and agree with `rayapp schedule runs`."""
+
+    def __init__(self) -> None:
+        self.snapshot: dict[str, Any] = {}
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        from rayapp.warehouse.pipeline import DURATION_BUCKETS
+
+        snap = self.snapshot
+        if not snap:
+            return
+        runs = CounterMetricFamily(
+            "rayapp_pipeline_runs", "Scheduled slots and runs recorded, by job and status", labels=["job", "status"]
+        )
+        for job, status, n in snap.get("runs", []):
+            runs.add_metric([job, status], n)
+        yield runs
+        last = GaugeMetricFamily(
+            "rayapp_pipeline_last_success_timestamp_seconds",
+            "Wall time (Unix seconds) the job last finished successfully",
+            labels=["job"],
+        )
+        for job, t in snap.get("last_success", {}).items():
+            last.add_metric([job], t)
+        yield last
+        running = GaugeMetricFamily("rayapp_pipeline_running", "Runs in flight", labels=["job"])
+        for job, n in snap.get("running", {}).items():
+            running.add_metric([job], n)
+        yield running
+        hist = HistogramMetricFamily(
+            "rayapp_pipeline_run_duration_seconds", "Wall seconds from a run's last start to its end", labels=["job"]
+        )
+        for job, d in snap.get("durations", {}).items():
+            buckets = [(str(b), float(c)) for b, c in zip(DURATION_BUCKETS, d["buckets"], strict=True)]
+            buckets.append(("+Inf", float(d["count"])))
+            hist.add_metric([job], buckets, sum_value=d["sum"])
+        yield hist
+
+
 class ServingMetrics:
     content_type = CONTENT_TYPE_LATEST
 
@@ -87,6 +133,14 @@ class ServingMetrics:
         )
         for ch in ("predictions", "metrics"):
             self.ws_clients.labels(ch).set(0)
+        self.pipeline = PipelineCollector()
+        r.register(self.pipeline)
+        self.pipeline_scrape_errors = Counter(
+            "rayapp_pipeline_metrics_errors_total", "Scrapes whose run history could not be read", registry=r
+        )
+
+    def set_pipeline(self, snapshot: dict[str, Any]) -> None:
+        self.pipeline.snapshot = snapshot
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

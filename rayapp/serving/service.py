@@ -118,6 +118,7 @@ class PredictionService:
         self.metrics = metrics
         self.pool = pool
         self.meta: dict[str, Any] = {"loaded": False}
+        self._clock: Any = None
         self.hub: Hub | None = None
         self._seen_ts: dict[str, str | None] = {}
         self._retry_on = _retryable()
@@ -326,6 +327,26 @@ class PredictionService:
                 return fn(conn, *args)
 
         return await asyncio.to_thread(run)
+
+    def clock_now(self) -> tuple[Any, dict[str, Any]]:
+        """Now on the system clock (market time during a replay) and the clock's description.
+        Blocking (a replay clock reads its server now and then): call it in a thread."""
+        from datetime import UTC, datetime
+
+        from rayapp.clock import WallClock, system_clock
+
+        clock = self._clock
+        if clock is None:
+            try:
+                clock = self._clock = system_clock(self.settings)
+            except Exception as exc:  # the replay server is away: wall time until it is back
+                log.warning("system clock unavailable: wall time", error=str(exc)[:200])
+                clock = WallClock()
+        try:
+            now = clock.now()
+        except Exception:
+            now = datetime.now(UTC)
+        return now, {"id": clock.id, "kind": clock.kind, "speed": clock.speed}
 
     # ---- background loops (started by the app's lifespan) --------------------------------------
     async def watch_features(self) -> None:

@@ -242,3 +242,69 @@ def test_freshness_lists_the_newest_row_per_source(app_url: str, world) -> None:
     assert pd.Timestamp(candles["latest"]) == world.market.close.index[-1]
     assert candles["age_s"] > 0
     assert pd.Timestamp(items[("features", FSV)]["latest"]) == world.latest_ts
+
+
+def _pipeline_history(pool, job: str) -> dict[str, int]:
+    """Runs of one job as a scheduler leaves them: two successes, a skipped slot, a failure."""
+    from datetime import UTC, datetime, timedelta
+
+    from rayapp.warehouse.pipeline import claim, finish, record_slots, upsert_jobs
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    ids = {}
+    with pool.connection() as conn:
+        upsert_jobs(
+            conn,
+            [{"job": job, "cron": "*/15 * * * *", "enabled": True, "clock": "wall", "next_slot": now, "timeout_s": 60}],
+        )
+        for i, status in enumerate(("succeeded", "succeeded", "failed")):
+            slot = now - timedelta(minutes=45 - 15 * i)
+            run_id = claim(
+                conn, job=job, clock="wall", slot=slot, trigger="schedule", max_attempts=1, runner="t", lateness_ms=5
+            )
+            finish(
+                conn, run_id, attempt=1, status=status, rows=(10, 7, 1), error="boom" if status == "failed" else None
+            )
+            ids[f"{status}{i}"] = run_id
+        record_slots(
+            conn, job=job, clock="wall", slots=[now - timedelta(minutes=60)], status="skipped", error="x", runner="t"
+        )
+    return ids
+
+
+def test_pipeline_lists_each_job_with_its_last_run_and_last_success(app_url: str, pool) -> None:
+    import uuid
+
+    job = f"refresh_{uuid.uuid4().hex[:6]}"
+    ids = _pipeline_history(pool, job)
+    r = httpx.get(f"{app_url}/pipeline", timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["clock"] == {"id": "wall", "kind": "wall", "speed": 1.0}
+    assert body["scheduler"]["alive"] is True  # upsert_jobs wrote a heartbeat just now
+    entry = next(j for j in body["jobs"] if j["job"] == job)
+    assert entry["last_run"]["run_id"] == ids["failed2"] and entry["last_run"]["error"] == "boom"
+    assert entry["last_success"]["run_id"] == ids["succeeded1"]
+    assert 30 * 60 - 5 <= entry["last_success_age_s"] <= 30 * 60 + 60  # its slot was 30 min ago
+    assert entry["counts"] == {"succeeded": 2, "failed": 1, "skipped": 1}
+    runs = httpx.get(f"{app_url}/pipeline/runs", params={"job": job, "limit": 2}, timeout=10).json()["items"]
+    assert [x["status"] for x in runs] == ["skipped", "failed"]  # newest recorded first
+    assert runs[1]["run_id"] == ids["failed2"]
+    assert runs[1]["rows_read"] == 10 and runs[1]["rows_written"] == 7 and runs[1]["rows_quarantined"] == 1
+    bad = httpx.get(f"{app_url}/pipeline/runs", params={"status": "exploded"}, timeout=10)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "status"]
+    bad = httpx.get(f"{app_url}/pipeline/runs", params={"job": "x; DROP TABLE"}, timeout=10)
+    assert bad.status_code == 422
+
+
+def test_pipeline_metrics_come_from_the_run_history(app_url: str, pool) -> None:
+    import uuid
+
+    job = f"resolve_{uuid.uuid4().hex[:6]}"
+    _pipeline_history(pool, job)
+    text = httpx.get(f"{app_url}/metrics", timeout=10).text
+    assert f'rayapp_pipeline_runs_total{{job="{job}",status="succeeded"}} 2.0' in text
+    assert f'rayapp_pipeline_runs_total{{job="{job}",status="skipped"}} 1.0' in text
+    assert f'rayapp_pipeline_last_success_timestamp_seconds{{job="{job}"}}' in text
+    assert f'rayapp_pipeline_run_duration_seconds_count{{job="{job}"}} 3.0' in text
+    assert f'rayapp_pipeline_run_duration_seconds_bucket{{job="{job}",le="+Inf"}} 3.0' in text

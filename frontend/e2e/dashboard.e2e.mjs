@@ -161,6 +161,25 @@ try {
   await page.keyboard.press("4");
   await page.getByTestId("components").waitFor({ timeout: T });
   await page.getByText("Predictions served:").waitFor({ timeout: T });
+  // The Pipeline card: one row per job when a scheduler has run against this backend, else the
+  // empty state naming `rayapp run` (the e2e backend may run no scheduler); one of the two.
+  const pipeCard = page.getByRole("region", { name: "Pipeline", exact: true });
+  const jobRows = page.locator('[data-testid="pipeline"] [data-testid="pipeline-job"]');
+  const pipeEmpty = page.getByTestId("pipeline-empty");
+  try {
+    await jobRows.first().or(pipeEmpty).first().waitFor({ timeout: T });
+  } catch {
+    fail(`pipeline: neither job rows nor the empty state: ${await pipeCard.textContent()}`);
+  }
+  const jobs = await jobRows.count();
+  if (jobs > 0) {
+    const sched = await page.getByTestId("pipeline-scheduler").textContent();
+    if (!sched?.includes("Scheduler")) fail(`pipeline: no scheduler row (${sched})`);
+  } else {
+    const text = (await pipeEmpty.textContent()) ?? "";
+    if (!text.includes("No scheduler has run yet")) fail(`pipeline: empty state reads "${text}"`);
+  }
+  emit("pipeline", { jobs, empty: jobs === 0 });
   await page.screenshot({ path: join(OUT, "system.png"), fullPage: true });
   await a11y(page, "system");
 

@@ -2,6 +2,7 @@
 // what the test sets, and every request is recorded (method, path, headers, body).
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Pipeline, PipelineJob, PipelineRun } from "../src/api/types";
 
 export interface Recorded {
   method: string;
@@ -51,5 +52,60 @@ export async function startApi(): Promise<ApiServer> {
         server.closeAllConnections();
         server.close(() => r());
       }),
+  };
+}
+
+// Fixtures for the scheduler's routes (GET /pipeline, GET /pipeline/runs), shaped like the API's.
+export function pipelineRun(over: Partial<PipelineRun> = {}): PipelineRun {
+  return {
+    run_id: 1,
+    job: "refresh",
+    clock: "wall",
+    slot: "2026-01-01T10:00:00Z",
+    trigger: "schedule",
+    status: "succeeded",
+    attempt: 1,
+    max_attempts: 3,
+    started_at: "2026-01-01T10:00:01Z",
+    finished_at: "2026-01-01T10:00:13Z",
+    lateness_ms: 1000,
+    retry_at: null,
+    rows_read: 120,
+    rows_written: 118,
+    rows_quarantined: 2,
+    stats: {},
+    error: null,
+    runner: "rayapp-runner-refresh",
+    recorded_at: "2026-01-01T10:00:13Z",
+    ...over,
+  };
+}
+
+export function pipelineJob(over: Partial<PipelineJob> = {}): PipelineJob {
+  const last = pipelineRun({ job: over.job ?? "refresh" });
+  return {
+    job: "refresh",
+    cron: "*/15 * * * *",
+    enabled: true,
+    paused: false,
+    clock: "wall",
+    next_slot: "2026-01-01T10:15:00Z",
+    timeout_s: 600,
+    heartbeat_at: null,
+    last_run: last,
+    last_success: last,
+    last_success_age_s: 300,
+    counts: { succeeded: 1 },
+    ...over,
+  };
+}
+
+export function pipeline(jobs: PipelineJob[], over: Partial<Pipeline> = {}): Pipeline {
+  return {
+    checked_at: "2026-01-01T10:05:00Z",
+    clock: { id: "wall", kind: "wall", speed: 1 },
+    scheduler: { alive: true, heartbeat_at: new Date().toISOString() },
+    jobs,
+    ...over,
   };
 }

@@ -9,6 +9,8 @@ import {
 } from "../src/lib/report";
 import { parseFeature, symbolError, validateVector } from "../src/lib/validation";
 import type { ModelInfo, Report } from "../src/api/types";
+import { clockElapsedS, clockNow, cronPeriodS, speedLabel } from "../src/lib/clock";
+import { FRESH_WARN_S, jobWarnS, staleLevel } from "../src/lib/health";
 
 describe("validation", () => {
   it("checks symbols like the API does", () => {
@@ -148,5 +150,46 @@ describe("report readers", () => {
     expect(ablationTables(empty)).toEqual([]);
     expect(importance(empty)).toEqual([]);
     expect(foldTable({ loaded: false } as ModelInfo)).toBeNull();
+  });
+});
+
+describe("system clock and job staleness", () => {
+  it("reads a cron expression's longest gap between slots", () => {
+    expect(cronPeriodS("*/15 * * * *")).toBe(900);
+    expect(cronPeriodS("5 * * * *")).toBe(3600);
+    expect(cronPeriodS("0,10,30 * * * *")).toBe(1800);
+    expect(cronPeriodS("0 3 * * *")).toBe(86400);
+    expect(cronPeriodS("0 */6 * * *")).toBe(6 * 3600);
+    expect(cronPeriodS("0 9-17 * * *")).toBe(16 * 3600);
+    expect(cronPeriodS("0 3 * * 0")).toBe(7 * 86400);
+    expect(cronPeriodS("0 3 * * 7")).toBe(7 * 86400);
+    expect(cronPeriodS("0 3 * * 1-5")).toBe(3 * 86400);
+    expect(cronPeriodS("0 0 1 * *")).toBe(31 * 86400);
+    expect(cronPeriodS("@daily")).toBe(86400);
+    expect(cronPeriodS("0 3 * * mon")).toBeNull();
+    expect(cronPeriodS("0 0 3 * * *")).toBeNull();
+    expect(cronPeriodS("61 * * * *")).toBeNull();
+  });
+
+  it("warns past the period plus the run's time (× the clock's speed, at most a period)", () => {
+    expect(jobWarnS({ cron: "*/15 * * * *", timeout_s: 600 })).toBe(1500);
+    expect(jobWarnS({ cron: "*/15 * * * *", timeout_s: 600 }, 120)).toBe(1800);
+    expect(jobWarnS({ cron: "0 3 * * 0", timeout_s: 7200 })).toBe(7 * 86400 + 7200);
+    expect(jobWarnS({ cron: "5 * * * *", timeout_s: null })).toBe(7200);
+    expect(jobWarnS({ cron: "0 3 * * mon", timeout_s: 60 })).toBe(FRESH_WARN_S);
+    expect(staleLevel(1500, 1500)).toBe("ok");
+    expect(staleLevel(1501, 1500)).toBe("warn");
+    expect(staleLevel(3001, 1500)).toBe("bad");
+    expect(staleLevel(null, 1500)).toBe("idle");
+  });
+
+  it("extrapolates the server's clock from one reading", () => {
+    const r = { checkedAt: "2021-06-01T12:00:00Z", speed: 120, fetchedAt: 1_000_000 };
+    expect(new Date(clockNow(r, 1_010_000)).toISOString()).toBe("2021-06-01T12:20:00.000Z");
+    expect(clockElapsedS(r, 1_000_500)).toBe(60);
+    // a tick of the browser's clock from before the answer arrived does not run it backwards
+    expect(clockNow(r, 999_000)).toBe(Date.parse("2021-06-01T12:00:00Z"));
+    expect(speedLabel(120)).toBe("120×");
+    expect(speedLabel(0.5)).toBe("0.5×");
   });
 });

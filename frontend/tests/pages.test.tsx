@@ -1,6 +1,6 @@
 // Pages against a local HTTP server standing in for the API (tests/apiServer.ts).
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { render, screen, waitFor } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { ReactNode } from "react";
 import { MemoryRouter } from "react-router-dom";
@@ -11,7 +11,7 @@ import { ApiBanner } from "../src/components/ApiBanner";
 import { applyTheme, THEME_KEY } from "../src/hooks/useTheme";
 import Predict from "../src/pages/Predict";
 import App from "../src/App";
-import { type ApiServer, startApi } from "./apiServer";
+import { type ApiServer, pipeline, pipelineJob, pipelineRun, startApi } from "./apiServer";
 import { prediction } from "./wsServer";
 
 let api: ApiServer;
@@ -260,5 +260,221 @@ describe("Analytics", () => {
     wrap(<Analytics />);
     expect(await screen.findByRole("alert")).toHaveTextContent("HTTP 503: no model loaded");
     expect(screen.getByRole("button", { name: "Retry" })).toBeInTheDocument();
+  });
+});
+
+describe("System", () => {
+  type Answer = { status?: number; body: unknown };
+  function serveSystem({
+    pipe,
+    freshness = { status: 404, body: { detail: "Not Found" } },
+    latestTs = "2026-01-01T10:00:00+00:00",
+  }: {
+    pipe: Answer;
+    freshness?: Answer;
+    latestTs?: string;
+  }) {
+    api.route("GET", "/health", () => ({ body: { status: "ok" } }));
+    api.route("GET", "/ready", () => ({
+      body: {
+        ready: true,
+        model_loaded: true,
+        model_version: "3",
+        redis: true,
+        postgres: true,
+        detail: {},
+      },
+    }));
+    api.route("GET", "/model", () => ({
+      body: { loaded: true, version: "3", feature_names: [], swaps: 0 },
+    }));
+    api.route("GET", "/predictions/latest", () => ({ body: prediction(latestTs) }));
+    api.route("GET", "/freshness", () => freshness);
+    api.route("GET", "/pipeline", () => pipe);
+  }
+  const rows = (testId: string) =>
+    screen.getAllByTestId(testId).map((tr) => ({
+      name: within(tr).getByRole("rowheader").textContent,
+      level: tr.querySelector("[data-level]")?.getAttribute("data-level"),
+      status: tr.querySelector("[data-level]")?.textContent,
+      detail: tr.querySelectorAll("td")[1].textContent,
+    }));
+  const freshRow = (name: string) => {
+    const th = within(screen.getByTestId("freshness")).getByRole("rowheader", { name });
+    const tr = th.closest("tr")!;
+    return {
+      level: tr.querySelector("[data-level]")?.getAttribute("data-level"),
+      detail: tr.querySelectorAll("td")[1].textContent,
+    };
+  };
+
+  it("lists the scheduler and each job with its status, colour and next slot", async () => {
+    const System = (await import("../src/pages/System")).default;
+    const failed = pipelineRun({
+      run_id: 13,
+      job: "resolve",
+      status: "failed",
+      attempt: 3,
+      max_attempts: 3,
+      error: `OperationalError: connection refused ${"x".repeat(300)}`,
+    });
+    serveSystem({
+      pipe: {
+        body: pipeline([
+          pipelineJob({ last_run: pipelineRun({ run_id: 12 }), last_success_age_s: 300 }),
+          // failed: bad although its last success is recent
+          pipelineJob({
+            job: "resolve",
+            cron: "5 * * * *",
+            last_run: failed,
+            last_success_age_s: 100,
+          }),
+          pipelineJob({ job: "drift", cron: "10 * * * *", paused: true, next_slot: null }),
+          // */15 with a 600 s timeout: warn past 900 + 600 s, bad past twice that
+          pipelineJob({ job: "features", last_success_age_s: 2000 }),
+          pipelineJob({ job: "stale", last_success_age_s: 3100 }),
+          pipelineJob({
+            job: "retrain",
+            cron: "0 3 * * 0",
+            timeout_s: 7200,
+            last_run: null,
+            last_success: null,
+            last_success_age_s: null,
+          }),
+        ]),
+      },
+    });
+    wrap(<System />);
+    await screen.findByTestId("pipeline");
+    const [sched] = rows("pipeline-scheduler");
+    expect(sched).toMatchObject({ name: "Scheduler", level: "ok", status: "running" });
+    expect(sched.detail).toMatch(/^heartbeat \d+s ago · wall clock$/);
+    const jobs = rows("pipeline-job");
+    expect(jobs.map((j) => [j.name, j.level, j.status])).toEqual([
+      ["refresh", "ok", "succeeded"],
+      ["resolve", "bad", "failed"],
+      ["drift", "idle", "paused"],
+      ["features", "warn", "succeeded"],
+      ["stale", "bad", "succeeded"],
+      ["retrain", "idle", "never run"],
+    ]);
+    expect(jobs[0].detail).toBe(
+      "next 01-01 10:15 UTC · last #12 succeeded (attempt 1/3) · success 5 min ago",
+    );
+    expect(jobs[1].detail).toMatch(
+      /^next 01-01 10:15 UTC · last #13 failed \(attempt 3\/3\) · success 100 s ago/,
+    );
+    expect(jobs[1].detail).toContain("OperationalError: connection refused xxx");
+    expect(jobs[1].detail).toMatch(/x…$/);
+    expect(jobs[1].detail!.length).toBeLessThan(300);
+    expect(jobs[5].detail).toBe("next 01-01 10:15 UTC · no success yet");
+    // the run history is fetched only when asked for
+    expect(api.requests.some((r) => r.path === "/pipeline/runs")).toBe(false);
+    api.route("GET", "/pipeline/runs", () => ({
+      body: { items: [failed, pipelineRun({ run_id: 12 })] },
+    }));
+    await userEvent.click(screen.getByRole("button", { name: "Show recent runs" }));
+    const hist = await screen.findByTestId("pipeline-runs");
+    const trs = within(hist).getAllByRole("row").slice(1);
+    expect(trs.map((tr) => tr.querySelector("[data-level]")?.getAttribute("data-level"))).toEqual([
+      "bad",
+      "ok",
+    ]);
+    expect(trs[1]).toHaveTextContent("#12refresh01-01 10:00 UTCsucceeded1/3120/118/212 s");
+    expect(screen.getByRole("button", { name: "Hide recent runs" })).toHaveAttribute(
+      "aria-expanded",
+      "true",
+    );
+  });
+
+  it("measures ages on the market clock during a replay, not the browser's", async () => {
+    const System = (await import("../src/pages/System")).default;
+    const clock = { id: "replay:demo", kind: "market" as const, speed: 120 };
+    serveSystem({
+      latestTs: "2021-06-01T11:30:00+00:00",
+      freshness: {
+        body: {
+          checked_at: "2021-06-01T12:00:00Z",
+          clock,
+          items: [
+            { source: "binance", dataset: "klines_1h", latest: "2021-06-01T11:50:00Z", age_s: 600 },
+            { source: "news", dataset: "articles", latest: "2021-06-01T06:00:00Z", age_s: 21600 },
+          ],
+        },
+      },
+      pipe: {
+        body: pipeline([pipelineJob({ clock: "replay:demo", last_success_age_s: 400 })], {
+          checked_at: "2021-06-01T12:00:00Z",
+          clock,
+        }),
+      },
+    });
+    wrap(<System />);
+    await screen.findByTestId("pipeline");
+    // 30 market minutes old (plus at most a second or two × 120 while the test runs)
+    await waitFor(() => expect(freshRow("Latest forecast").detail).toMatch(/^3[0-4] min old$/));
+    expect(freshRow("Latest forecast").level).toBe("ok");
+    expect(freshRow("Latest forecast").detail).not.toMatch(/ d old/);
+    expect(freshRow("binance · klines_1h").detail).toMatch(/^1[0-4] min old$/);
+    expect(freshRow("binance · klines_1h").level).toBe("ok");
+    expect(freshRow("news · articles")).toMatchObject({ level: "bad", detail: "6.0 h old" });
+    expect(screen.getByTestId("clock-note")).toHaveTextContent(
+      /^Ages in market time \(replay clock, 120×\): now 06-01 12:0\d UTC\.$/,
+    );
+    const [sched] = rows("pipeline-scheduler");
+    expect(sched.detail).toContain("market clock (replay, 120×)");
+    expect(rows("pipeline-job")[0]).toMatchObject({ level: "ok", status: "succeeded" });
+  });
+
+  it("shows the clock's own wall time, without a market note, when not replaying", async () => {
+    const System = (await import("../src/pages/System")).default;
+    serveSystem({
+      latestTs: "2026-01-01T09:00:00+00:00",
+      freshness: {
+        body: {
+          checked_at: "2026-01-01T10:00:00Z",
+          clock: { id: "wall", kind: "wall", speed: 1 },
+          items: [],
+        },
+      },
+      pipe: { body: pipeline([]) },
+    });
+    wrap(<System />);
+    await waitFor(() => expect(freshRow("Latest forecast").detail).toBe("60 min old"));
+    expect(screen.queryByTestId("clock-note")).toBeNull();
+  });
+
+  it("says when no scheduler has run yet", async () => {
+    const System = (await import("../src/pages/System")).default;
+    serveSystem({
+      pipe: { body: pipeline([], { scheduler: { alive: false, heartbeat_at: null } }) },
+    });
+    wrap(<System />);
+    expect(await screen.findByTestId("pipeline-empty")).toHaveTextContent(
+      "No scheduler has run yet: rayapp run starts one.",
+    );
+    expect(screen.queryByTestId("pipeline")).toBeNull();
+  });
+
+  it("says when the API has no /pipeline, and shows other errors with a retry", async () => {
+    const System = (await import("../src/pages/System")).default;
+    serveSystem({ pipe: { status: 404, body: { detail: "Not Found" } } });
+    const first = wrap(<System />);
+    const card = screen.getByRole("region", { name: "Pipeline" });
+    expect(await within(card).findByRole("alert")).toHaveTextContent(
+      "not exposed by this API version (/pipeline)",
+    );
+    expect(within(card).queryByRole("button", { name: "Retry" })).toBeNull();
+    first.unmount();
+
+    serveSystem({ pipe: { status: 409, body: { detail: "pipeline tables missing: migrate" } } });
+    wrap(<System />);
+    const card2 = screen.getByRole("region", { name: "Pipeline" });
+    expect(await within(card2).findByRole("alert")).toHaveTextContent(
+      "/pipeline: HTTP 409: pipeline tables missing: migrate",
+    );
+    serveSystem({ pipe: { body: pipeline([pipelineJob()]) } });
+    await userEvent.click(within(card2).getByRole("button", { name: "Retry" }));
+    expect(await within(card2).findByTestId("pipeline")).toBeInTheDocument();
   });
 });

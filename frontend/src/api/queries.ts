@@ -5,6 +5,8 @@ import { ApiError, get, getStatic } from "./client";
 import type {
   Freshness,
   ModelInfo,
+  Pipeline,
+  PipelineRuns,
   Prediction,
   PredictionList,
   PriceSeries,
@@ -28,7 +30,16 @@ export const keys = {
   track: (s: string) => ["track-record", s] as const,
   prices: (s: string, hours: number) => ["prices", s, hours] as const,
   config: ["config"] as const,
+  freshness: ["freshness"] as const,
+  pipeline: ["pipeline"] as const,
+  pipelineRuns: (job: string | null, limit: number) => ["pipeline", "runs", job, limit] as const,
 };
+
+/** Poll every `ms`, except once the route answered 404 (an API without it: asking again won't help). */
+const pollUnless404 =
+  (ms: number) =>
+  (q: { state: { error: unknown } }): number | false =>
+    q.state.error instanceof ApiError && q.state.error.status === 404 ? false : ms;
 
 /** Polled liveness: drives the "API unreachable" banner. */
 export const useHealth = () =>
@@ -131,8 +142,29 @@ export const useDashboardConfig = () =>
 /** Newest data per source and dataset. */
 export const useFreshness = () =>
   useQuery({
-    queryKey: ["freshness"],
+    queryKey: keys.freshness,
     retry: shouldRetry,
     refetchInterval: 60000,
     queryFn: ({ signal }) => get<Freshness, "/freshness">("/freshness", undefined, signal),
+  });
+
+/** The scheduler's jobs (next slot, last run, last success and its age on the system clock). */
+export const usePipeline = () =>
+  useQuery({
+    queryKey: keys.pipeline,
+    retry: shouldRetry,
+    refetchInterval: pollUnless404(10000),
+    queryFn: ({ signal }) => get<Pipeline, "/pipeline">("/pipeline", undefined, signal),
+  });
+
+/** The scheduler's run history, newest first (all jobs, or one `job`). */
+export const usePipelineRuns = (job?: string, limit = 20, enabled = true) =>
+  useQuery({
+    queryKey: keys.pipelineRuns(job ?? null, limit),
+    enabled,
+    retry: shouldRetry,
+    placeholderData: keepPreviousData,
+    refetchInterval: pollUnless404(10000),
+    queryFn: ({ signal }) =>
+      get<PipelineRuns, "/pipeline/runs">("/pipeline/runs", { job, limit }, signal),
   });

@@ -17,6 +17,12 @@ export type PricePoint = S["PricePoint"];
 export type PriceSeries = S["PriceSeries"];
 export type SourceFreshness = S["SourceFreshness"];
 export type Freshness = S["Freshness"];
+export type ClockInfo = S["ClockInfo"];
+export type Pipeline = S["Pipeline"];
+export type PipelineJob = S["PipelineJob"];
+export type PipelineRun = S["PipelineRun"];
+export type PipelineRuns = S["PipelineRuns"];
+export type RunStatus = PipelineRun["status"];
 
 export type ApiPath = keyof paths;
 /** Query parameters of a GET route, straight from the OpenAPI document. */

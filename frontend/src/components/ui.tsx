@@ -68,7 +68,7 @@ export type Level = keyof typeof DOT;
 
 export function Dot({ level, label }: { level: Level; label: string }) {
   return (
-    <span className="inline-flex items-center gap-1.5">
+    <span className="inline-flex items-center gap-1.5" data-level={level}>
       <span aria-hidden="true" className={`inline-block h-2.5 w-2.5 rounded-full ${DOT[level]}`} />
       <span>{label}</span>
     </span>

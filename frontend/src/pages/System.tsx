@@ -1,5 +1,8 @@
-// System: each component's health, data freshness, live serving metrics, and links to the
-// Ray dashboard, MLflow and Grafana (URLs from config.json beside index.html).
+// System: each component's health, the scheduler's jobs, data freshness, live serving metrics,
+// and links to the Ray dashboard, MLflow and Grafana (URLs from config.json beside index.html).
+// Ages are on the system clock the API reports (/freshness, /pipeline): wall time normally, the
+// replay server's market clock during an offline demo, so a replayed 2021 is not "1611 d old".
+import { type ReactNode, useState } from "react";
 import { ApiError } from "../api/client";
 import {
   useDashboardConfig,
@@ -7,12 +10,17 @@ import {
   useHealth,
   useLatest,
   useModel,
+  usePipeline,
+  usePipelineRuns,
   useReady,
 } from "../api/queries";
-import { Card, Dot, Empty, ErrorNote, type Level, Loading } from "../components/ui";
+import type { Pipeline } from "../api/types";
+import { btn, Card, Dot, Empty, ErrorNote, type Level, Loading } from "../components/ui";
 import { useMetricsFeed } from "../hooks/useMetricsFeed";
 import { useNow } from "../hooks/useNow";
+import { type ClockReading, clockElapsedS, clockNow, speedLabel } from "../lib/clock";
 import { ago, duration, num, utcHour } from "../lib/format";
+import { FRESH_WARN_S, jobState, runLevel, staleLevel, statusText, truncate } from "../lib/health";
 import { DEFAULT_SYMBOL } from "../lib/symbol";
 
 const LINKS = [
@@ -26,14 +34,16 @@ function Row({
   level,
   status,
   detail,
+  testId,
 }: {
   name: string;
   level: Level;
   status: string;
-  detail?: string;
+  detail?: ReactNode;
+  testId?: string;
 }) {
   return (
-    <tr className="border-b border-slate-200 dark:border-slate-800">
+    <tr className="border-b border-slate-200 dark:border-slate-800" data-testid={testId}>
       <th scope="row" className="px-2 py-1.5 text-left font-medium">
         {name}
       </th>
@@ -55,14 +65,166 @@ function brief(v: unknown): string {
   return String(v);
 }
 
-const staleLevel = (age: number | null | undefined, warnS: number): Level =>
-  age === null || age === undefined
-    ? "idle"
-    : age > 2 * warnS
-      ? "bad"
-      : age > warnS
-        ? "warn"
-        : "ok";
+const reading = (checkedAt: string, speed: number, fetchedAt: number): ClockReading => ({
+  checkedAt,
+  speed,
+  fetchedAt,
+});
+
+const isoOf = (ms: number): string | null =>
+  Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+
+/** The scheduler and one row per job: status dot by the age of its last success (lib/health). */
+function PipelineTable({ data, clock, now }: { data: Pipeline; clock: ClockReading; now: number }) {
+  const hb = data.scheduler.heartbeat_at;
+  const market = data.clock.kind === "market";
+  return (
+    <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Scheduled jobs">
+      <table className="w-full text-sm" data-testid="pipeline">
+        <caption className="sr-only">Scheduler and its jobs</caption>
+        <tbody>
+          <Row
+            name="Scheduler"
+            testId="pipeline-scheduler"
+            level={data.scheduler.alive ? "ok" : "bad"}
+            status={data.scheduler.alive ? "running" : "not running"}
+            detail={[
+              // heartbeats are wall time (the process is alive now, whatever the clock says)
+              hb ? `heartbeat ${ago(Date.parse(hb), now)}` : "no heartbeat yet",
+              market ? `market clock (replay, ${speedLabel(data.clock.speed)})` : "wall clock",
+            ].join(" · ")}
+          />
+          {data.jobs.map((j) => {
+            const age =
+              j.last_success_age_s === null
+                ? null
+                : j.last_success_age_s + clockElapsedS(clock, now);
+            const { level, status } = jobState(j, age, data.clock.speed);
+            const r = j.last_run;
+            const parts = [`next ${j.next_slot ? utcHour(j.next_slot) : "–"}`];
+            if (r)
+              parts.push(
+                `last #${r.run_id} ${statusText(r.status)} (attempt ${r.attempt}/${r.max_attempts}` +
+                  (r.status === "retrying" && r.retry_at ? `, retry ${utcHour(r.retry_at)}` : "") +
+                  ")",
+              );
+            parts.push(age === null ? "no success yet" : `success ${duration(age)} ago`);
+            const err = r && r.status !== "succeeded" ? r.error : null;
+            return (
+              <Row
+                key={j.job}
+                testId="pipeline-job"
+                name={j.job}
+                level={level}
+                status={status}
+                detail={
+                  <>
+                    {parts.join(" · ")}
+                    {err && (
+                      <span
+                        className="block font-mono text-xs break-all text-red-800 dark:text-red-300"
+                        title={err}
+                      >
+                        {truncate(err)}
+                      </span>
+                    )}
+                  </>
+                }
+              />
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** The run history (GET /pipeline/runs), fetched only once it is shown. */
+function RecentRuns() {
+  const [open, setOpen] = useState(false);
+  const runs = usePipelineRuns(undefined, 20, open);
+  const items = runs.data?.items ?? [];
+  return (
+    <div className="mt-3">
+      <button
+        type="button"
+        className={btn}
+        aria-expanded={open}
+        aria-controls="pipeline-runs-panel"
+        onClick={() => setOpen((o) => !o)}
+      >
+        {open ? "Hide recent runs" : "Show recent runs"}
+      </button>
+      {open && (
+        <div id="pipeline-runs-panel" className="mt-2">
+          {runs.isLoading ? (
+            <Loading what="runs" />
+          ) : runs.isError ? (
+            <ErrorNote error={runs.error} retry={() => void runs.refetch()} />
+          ) : items.length === 0 ? (
+            <Empty>No runs recorded yet.</Empty>
+          ) : (
+            <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Recent runs">
+              <table className="w-full text-left text-sm" data-testid="pipeline-runs">
+                <caption className="sr-only">Recent pipeline runs, newest first</caption>
+                <thead>
+                  <tr className="border-b border-slate-300 dark:border-slate-700">
+                    {["run", "job", "slot", "status", "attempt", "rows r/w/q", "took", "error"].map(
+                      (h) => (
+                        <th key={h} scope="col" className="px-2 py-1 whitespace-nowrap">
+                          {h}
+                        </th>
+                      ),
+                    )}
+                  </tr>
+                </thead>
+                <tbody className="tabular">
+                  {items.map((r) => {
+                    const took =
+                      r.started_at && r.finished_at
+                        ? (Date.parse(r.finished_at) - Date.parse(r.started_at)) / 1000
+                        : null;
+                    return (
+                      <tr
+                        key={r.run_id}
+                        className="border-b border-slate-200 dark:border-slate-800"
+                      >
+                        <th scope="row" className="px-2 py-1 text-left font-medium">
+                          #{r.run_id}
+                        </th>
+                        <td className="px-2 py-1">{r.job}</td>
+                        <td className="px-2 py-1 whitespace-nowrap">
+                          {utcHour(r.slot)}
+                          {r.trigger === "manual" ? " (manual)" : ""}
+                        </td>
+                        <td className="px-2 py-1 whitespace-nowrap">
+                          <Dot level={runLevel(r.status)} label={statusText(r.status)} />
+                        </td>
+                        <td className="px-2 py-1">
+                          {r.attempt}/{r.max_attempts}
+                        </td>
+                        <td className="px-2 py-1 whitespace-nowrap">
+                          {r.rows_read}/{r.rows_written}/{r.rows_quarantined}
+                        </td>
+                        <td className="px-2 py-1 whitespace-nowrap">{duration(took)}</td>
+                        <td
+                          className="px-2 py-1 font-mono text-xs text-slate-600 dark:text-slate-400"
+                          title={r.error ?? undefined}
+                        >
+                          {r.error ? truncate(r.error, 80) : ""}
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
 
 export default function System() {
   const health = useHealth();
@@ -70,13 +232,26 @@ export default function System() {
   const model = useModel();
   const latest = useLatest(DEFAULT_SYMBOL);
   const fresh = useFreshness();
+  const pipe = usePipeline();
   const cfg = useDashboardConfig();
   const metrics = useMetricsFeed();
   const r = ready.data;
   const ex = model.data?.explainer as Record<string, unknown> | null | undefined;
   const now = useNow(1000);
-  const latestAge = latest.data?.ts ? (now - Date.parse(latest.data.ts)) / 1000 : null;
+  // The system clock: /freshness's (an older API sends no clock: its checked_at is the server's
+  // wall time, speed 1), else /pipeline's, else the browser's own wall clock.
+  const freshClock = fresh.data
+    ? reading(fresh.data.checked_at, fresh.data.clock?.speed ?? 1, fresh.dataUpdatedAt)
+    : null;
+  const pipeClock = pipe.data
+    ? reading(pipe.data.checked_at, pipe.data.clock.speed, pipe.dataUpdatedAt)
+    : null;
+  const clockInfo = fresh.data?.clock ?? pipe.data?.clock ?? null;
+  const sysClock = (fresh.data?.clock ? freshClock : null) ?? pipeClock ?? freshClock;
+  const sysNow = sysClock ? clockNow(sysClock, now) : now;
+  const latestAge = latest.data?.ts ? (sysNow - Date.parse(latest.data.ts)) / 1000 : null;
   const dataEnd = model.data?.data_range?.[1];
+  const pipeMissing = pipe.error instanceof ApiError && pipe.error.status === 404;
 
   return (
     <div className="grid gap-4">
@@ -143,6 +318,33 @@ export default function System() {
         )}
         {ready.isError && <ErrorNote error={ready.error} retry={() => void ready.refetch()} />}
       </Card>
+      <Card id="pipeline" title="Pipeline">
+        {pipe.isLoading ? (
+          <Loading what="pipeline" />
+        ) : pipe.isError ? (
+          pipeMissing ? (
+            <ErrorNote error="Scheduled jobs: not exposed by this API version (/pipeline)." />
+          ) : (
+            <ErrorNote error={pipe.error} retry={() => void pipe.refetch()} />
+          )
+        ) : pipe.data && pipeClock && pipe.data.jobs.length > 0 ? (
+          <>
+            <PipelineTable data={pipe.data} clock={pipeClock} now={now} />
+            <RecentRuns />
+          </>
+        ) : (
+          <p
+            className="py-4 text-sm text-slate-600 dark:text-slate-400"
+            data-testid="pipeline-empty"
+          >
+            No scheduler has run yet:{" "}
+            <code className="rounded bg-slate-100 px-1 font-mono dark:bg-slate-800">
+              rayapp run
+            </code>{" "}
+            starts one.
+          </p>
+        )}
+      </Card>
       <div className="grid gap-4 lg:grid-cols-2">
         <Card id="freshness" title="Data freshness">
           <table className="w-full text-sm" data-testid="freshness">
@@ -150,7 +352,7 @@ export default function System() {
             <tbody>
               <Row
                 name="Latest forecast"
-                level={staleLevel(latestAge, 7200)}
+                level={staleLevel(latestAge, FRESH_WARN_S)}
                 status={latest.data ? utcHour(latest.data.ts) : "none"}
                 detail={latestAge !== null ? `${duration(latestAge)} old` : undefined}
               />
@@ -158,7 +360,7 @@ export default function System() {
                 <Row
                   key={sym}
                   name={`Features used (${sym})`}
-                  level={staleLevel(s, 7200)}
+                  level={staleLevel(s, FRESH_WARN_S)}
                   status={`${duration(s)} old`}
                   detail="age of the vector behind the last prediction"
                 />
@@ -168,17 +370,28 @@ export default function System() {
                 level="idle"
                 status={dataEnd ? utcHour(dataEnd) : "–"}
               />
-              {fresh.data?.items.map((f) => (
-                <Row
-                  key={`${f.source}/${f.dataset}`}
-                  name={`${f.source} · ${f.dataset}`}
-                  level={staleLevel(f.age_s, 7200)}
-                  status={f.latest ? utcHour(f.latest) : "no data"}
-                  detail={f.age_s !== null ? `${duration(f.age_s)} old` : undefined}
-                />
-              ))}
+              {fresh.data?.items.map((f) => {
+                // the API's age, on its clock, advanced by the clock time since it answered
+                const age =
+                  f.age_s === null || !freshClock ? null : f.age_s + clockElapsedS(freshClock, now);
+                return (
+                  <Row
+                    key={`${f.source}/${f.dataset}`}
+                    name={`${f.source} · ${f.dataset}`}
+                    level={staleLevel(age, FRESH_WARN_S)}
+                    status={f.latest ? utcHour(f.latest) : "no data"}
+                    detail={age !== null ? `${duration(age)} old` : undefined}
+                  />
+                );
+              })}
             </tbody>
           </table>
+          {clockInfo?.kind === "market" && (
+            <p className="mt-2 text-xs text-slate-600 dark:text-slate-400" data-testid="clock-note">
+              Ages in market time (replay clock, {speedLabel(clockInfo.speed)}): now{" "}
+              {utcHour(isoOf(sysNow))}.
+            </p>
+          )}
           {fresh.isError && (
             <p className="mt-2 text-xs text-slate-600 dark:text-slate-400">
               Per-source freshness:{" "}

@@ -12,6 +12,7 @@ import math
 import pandas as pd
 import redis
 
+from rayapp.errors import StoreUnavailable
 from rayapp.features.online_store import OnlineVector
 
 PREFIX = "rayapp:features"
@@ -44,6 +45,12 @@ def _vector(symbol: str, feature_set_version: str, raw: dict[bytes, bytes]) -> O
     )
 
 
+def _safe_url(url: str) -> str:
+    from rayapp.config import masked
+
+    return str(masked(url))
+
+
 class AsyncOnlineReader:
     """Reads of the same hashes from an asyncio event loop (the serving ingress's hot path)."""
 
@@ -70,6 +77,14 @@ class RedisOnlineStore:
         ts = pd.Timestamp(ts)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         now = pd.Timestamp.now(tz="UTC")
+        try:
+            self._write(symbol, feature_set_version, ts, values, now)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis (online store) is unreachable at {_safe_url(self.url)}: {exc}") from exc
+
+    def _write(
+        self, symbol: str, feature_set_version: str, ts: pd.Timestamp, values: dict[str, float], now: pd.Timestamp
+    ) -> None:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(
                 _key(feature_set_version, symbol),

@@ -2,9 +2,11 @@
 
 ingest (last N days: live APIs, or the local replay server with `sources=replay`) → sentiment
 scoring → features (offline + online store) → a small Tune search and training run registered in
-MLflow → Ray Serve serving the champion while the feed advances (new candles → new feature row →
-a pushed prediction). Each stage is called through its public function, exactly as its own
-command would; the demo adds only the orchestration and the clock.
+MLflow → then exactly `rayapp run`: Ray Serve serving the champion and the scheduler keeping it
+fresh (refresh every 15 minutes: new candles → new feature row → a pushed prediction; resolve and
+drift hourly). With `sources=replay` the scheduler follows the replay server's market clock, at
+120x unless replay.speed says otherwise, so a 15-minute slot comes every 7.5 s. Each stage is
+called through its public function, exactly as its own command would.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from rayapp.flows.refresh import ingest_and_refresh
 from rayapp.log import get_logger
 
 log = get_logger(__name__)
@@ -52,6 +53,7 @@ def start_replay(settings: Any) -> tuple[Any, Any, pd.Timestamp]:
     server = ReplayServer(app_from_settings(rs, data=data), host=rs.host, port=0)
     url = server.start()
     s = settings.model_copy(deep=True)
+    s.replay = rs
     old = settings.sources.replay_url or ""
     for name in type(s.sources).model_fields:
         value = getattr(s.sources, name)
@@ -138,17 +140,16 @@ def run_demo(
     trials: int = 4,
     duration_s: float | None = None,
     skip_sentiment: bool = False,
-    feed_interval_s: float = 30.0,
 ) -> int:
     from rayapp.features import run_build
-    from rayapp.ingest import source_now
-    from rayapp.serving import Serving, print_urls, resolve_settings, run, start_ray, with_api_key
+    from rayapp.flows.run import print_schedule, start_system, wait_and_stop
+    from rayapp.serving import Serving, print_urls, resolve_settings, start_ray
 
     t_start = time.monotonic()
     server = None
     t0 = _step("services and Ray")
     settings = resolve_settings(settings)
-    dashboard = start_ray(settings)
+    start_ray(settings)
     if settings.sources.mode == "replay":
         server, settings, now = start_replay(settings)
     else:
@@ -174,43 +175,38 @@ def run_demo(
         t0 = _step(f"4/5 training ({trials} trials)")
         version = train_and_promote(settings, trials)
         _done(t0, f"registered v{version}")
-        t0 = _step("5/5 serving")
-        settings, generated = with_api_key(settings)
-        base = run(settings)
-        _done(t0, "Ray Serve application running")
-        print_urls(Serving(settings, base, dashboard, generated))
-        first = wait_first_prediction(base)
+        t0 = _step("5/5 serving and the scheduler (rayapp run)")
+        running = start_system(settings, resolved=True)
+        _done(t0, "Ray Serve application and scheduler running")
+        print_urls(Serving(running.settings, running.base_url, running.dashboard_url, running.generated_key))
+        print_schedule(running)
+        first = wait_first_prediction(running.base_url)
         if first is None:
             out.print("[red]no prediction logged within 120 s: see /ready and the Serve logs[/red]")
         else:
             out.print(
                 f"[bold]first prediction served {time.monotonic() - t_start:.0f} s after start:"
                 f"[/bold] {first['ts']} {first['direction_label']} p_up={first['p_up']:.3f} "
-                f"model v{first['model_version']} (GET {base}/predictions/latest)"
+                f"model v{first['model_version']} (GET {running.base_url}/predictions/latest)"
             )
-        deadline = None if duration_s is None else time.monotonic() + duration_s
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(
-                feed_interval_s if deadline is None else max(0.0, min(feed_interval_s, deadline - time.monotonic()))
-            )
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            # the feed advances: new candles → the newest feature rows → Redis → pushed prediction
-            fed = ingest_and_refresh(settings, always_refresh=True)
-            out.print(
-                f"feed: market time {source_now(settings).isoformat()}, "
-                f"{sum(s.written for s in fed.ingest.summaries.values())} silver rows written, "
-                f"online vector {[b.online_ts for b in fed.features] or fed.feature_error}"
-            )
+        return wait_and_stop(running, duration_s)
     except KeyboardInterrupt:
         out.print("[yellow]stopping[/yellow]")
+        _stop_all(settings)
+        return 0
     finally:
-        try:
-            from ray import serve
-
-            serve.shutdown()
-        except Exception as exc:
-            log.warning("serve shutdown failed", error=type(exc).__name__)
         if server is not None:
             server.stop()
-    return 0
+
+
+def _stop_all(settings: Any) -> None:
+    """Ctrl-C before `rayapp run` took over: stop whatever of it had started."""
+    from rayapp.flows.run import stop_system
+    from rayapp.flows.scheduler import SchedulerNotRunning
+
+    try:
+        stop_system(settings)
+    except SchedulerNotRunning:
+        pass
+    except Exception as exc:
+        log.warning("stop failed", error=type(exc).__name__)

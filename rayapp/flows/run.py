@@ -113,8 +113,22 @@ def run_system(
     return wait_and_stop(running, duration_s)
 
 
+def _sigterm_is_ctrl_c() -> None:
+    """`ray job stop` and process managers send SIGTERM: stop as cleanly as on Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+
+        def handler(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, handler)
+
+
 def wait_and_stop(running: Running, duration_s: float | None) -> int:
     deadline = None if duration_s is None else time.monotonic() + duration_s
+    _sigterm_is_ctrl_c()
     try:
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))

@@ -517,8 +517,13 @@ class Scheduler:
                         self._finish(name, f, JobResult(status="failed", error=f"runner died: {type(exc).__name__}"))
                         continue
                     result = JobResult(**out["result"])
-                    if not out["written"]:
-                        self.pending.append(("outcome", (f.run_id, f.attempt, out["status"], result, out["retry_at"])))
+                    if not out["written"]:  # the runner could not reach the warehouse: record it here
+                        args = (f.run_id, f.attempt, out["status"], result, out["retry_at"])
+                        try:
+                            write_outcome(self.settings, *args)
+                        except _db_errors() as exc:
+                            self.pending.append(("outcome", args))
+                            self._note_error(f"warehouse unavailable: {exc}")
                     if out["status"] == "retrying" and out["retry_at"] is not None:
                         self.retries[name] = _Retry(f.run_id, f.attempt + 1, f.slot, out["retry_at"].timestamp())
                     continue
@@ -628,9 +633,24 @@ class Scheduler:
                     self._note_error(f"warehouse unavailable: {exc}")
                     continue
                 if run_id is None:
-                    log.warning("slot already recorded: not run again", job=name, slot=newest.isoformat())
+                    self._refused(name, newest, common)
                     continue
                 self._dispatch(name, run_id, 1, newest, "schedule")
+
+    def _refused(self, name: str, slot: datetime, common: dict[str, Any]) -> None:
+        """The warehouse refused the claim: the slot is recorded already (never run twice), or
+        the job has a run recorded in flight there (someone else's, or one whose end is not
+        recorded yet): then this slot is skipped, as overlap is."""
+        from rayapp.warehouse.pipeline import active_runs
+
+        with self._pool().connection() as conn:
+            active = [r for r in active_runs(conn) if r["job"] == name]
+        if not active:
+            log.warning("slot already recorded: not run again", job=name, slot=slot.isoformat())
+            return
+        self._record_slots(
+            **common, slots=[slot], status="skipped", error=f"run #{active[0]['run_id']} still going (forbid)"
+        )
 
     def _heartbeat(self, force: bool = False) -> None:
         from rayapp.warehouse.pipeline import HEARTBEAT_S, paused_jobs, upsert_jobs

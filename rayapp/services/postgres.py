@@ -45,6 +45,11 @@ class EmbeddedPostgres:
         import pgserver
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # pgserver caches one handle per pgdata per process and hands it back without starting
+        # anything: after a stop in this process, that handle is stale.
+        from pgserver.postgres_server import PostgresServer
+
+        PostgresServer._instances.pop(self.pgdata.expanduser().resolve(), None)
         # cleanup_mode=None: the server outlives this process until `rayapp services down`.
         server = pgserver.get_server(self.pgdata, cleanup_mode=None)
         url = server.get_uri()

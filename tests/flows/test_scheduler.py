@@ -167,7 +167,7 @@ def test_every_slot_runs_once_and_is_recorded_with_its_counts(sched, pool):
         assert r["attempt"] == 1 and r["rows_read"] == 1 and r["rows_written"] == 1
         assert r["started_at"] is not None and r["finished_at"] >= r["started_at"]
         assert 0 <= r["lateness_ms"] < 1000
-    assert all(r["status"] in ("succeeded", "cancelled") for r in runs)
+    assert all(r["status"] in ("succeeded", "cancelled") for r in runs), [(r["status"], r["error"]) for r in runs]
 
 
 def test_a_slot_that_comes_while_the_job_runs_is_skipped_not_queued(sched, pool):
@@ -308,6 +308,12 @@ def test_killing_the_scheduler_mid_run_neither_runs_a_slot_twice_nor_loses_one(s
     running = wait_until(
         lambda: [r for r in s.runs("slow", pool) if r["status"] == "running"], 30, what="a run in flight"
     )[0]
+    # mid-run: its runner has started executing it (not merely claimed and sent)
+    wait_until(
+        lambda: running["run_id"] in {d["run_id"] for d in executions(s.markers["slow"], "start")},
+        10,
+        what="the run to start executing",
+    )
     pid = s.call("pid")
     if how == "ray.kill":
         ray.kill(s.handle, no_restart=False)  # Ray restarts it (max_restarts=-1)
@@ -325,7 +331,7 @@ def test_killing_the_scheduler_mid_run_neither_runs_a_slot_twice_nor_loses_one(s
         30,
         what="the adopted run to finish",
     )[0]
-    assert adopted["status"] == "succeeded" and adopted["attempt"] == 1
+    assert adopted["status"] == "succeeded" and adopted["attempt"] == 1, adopted
     n = len(s.runs("slow", pool))
     wait_until(
         lambda: any(r["status"] == "succeeded" for r in s.runs("slow", pool)[n:]), 30, what="a run after the restart"

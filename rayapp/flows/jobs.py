@@ -192,7 +192,7 @@ def job_function(name: str, spec: JobSettings) -> JobFn:
 
 def execute(settings: Settings, name: str, spec: JobSettings, ctx: RunContext) -> JobResult:
     """Run one attempt; an exception becomes a failed result with its message."""
-    started = time.monotonic()
+    started, began_at = time.monotonic(), time.time()
     try:
         result = job_function(name, spec)(settings, ctx)
         if not isinstance(result, JobResult):
@@ -201,6 +201,7 @@ def execute(settings: Settings, name: str, spec: JobSettings, ctx: RunContext) -
         log.warning("job attempt failed", job=name, run_id=ctx.run_id, attempt=ctx.attempt, error=str(exc)[:300])
         result = JobResult(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
     result.stats.setdefault("seconds", round(time.monotonic() - started, 3))
+    result.stats.setdefault("began_at", began_at)  # wall time the attempt began in its runner
     log.info(
         "job attempt done",
         job=name,

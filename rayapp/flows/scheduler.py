@@ -170,6 +170,7 @@ class _Inflight:
     deadline: float  # wall epoch seconds
     ref: Any = None  # the runner call; None for a run adopted after a restart
     checked: float = 0.0
+    trigger: str = "schedule"
 
 
 @dataclass
@@ -352,7 +353,11 @@ class Scheduler:
             if row["status"] == "running":
                 started = row["started_at"].timestamp() if row["started_at"] else time.time()
                 self.inflight[name] = _Inflight(
-                    row["run_id"], row["attempt"], row["slot"], started + self.jobs[name].spec.timeout_s
+                    row["run_id"],
+                    row["attempt"],
+                    row["slot"],
+                    started + self.jobs[name].spec.timeout_s,
+                    trigger=row["trigger"],
                 )
             else:
                 at = row["retry_at"].timestamp() if row["retry_at"] else time.time()
@@ -489,7 +494,7 @@ class Scheduler:
             self.pending.append(("outcome", args))
             self._note_error(f"warehouse unavailable: {exc}")
         if status == "retrying" and retry_at is not None:
-            self.retries[name] = _Retry(f.run_id, f.attempt + 1, f.slot, retry_at.timestamp())
+            self.retries[name] = _Retry(f.run_id, f.attempt + 1, f.slot, retry_at.timestamp(), f.trigger)
         log.info("run recorded by the scheduler", job=name, run_id=f.run_id, status=status, error=result.error)
 
     def _dispatch(self, name: str, run_id: int, attempt: int, slot: datetime, trigger: str) -> None:
@@ -497,7 +502,7 @@ class Scheduler:
         st = self.jobs[name]
         ctx = RunContext(run_id, name, slot, attempt, self.clock.id, trigger, dict(st.spec.params))
         ref = self._runner(name).run.remote(self.settings, st.spec, ctx)
-        self.inflight[name] = _Inflight(run_id, attempt, slot, time.time() + st.spec.timeout_s, ref)
+        self.inflight[name] = _Inflight(run_id, attempt, slot, time.time() + st.spec.timeout_s, ref, trigger=trigger)
         log.info("run started", job=name, run_id=run_id, attempt=attempt, slot=slot.isoformat(), trigger=trigger)
 
     def _poll_inflight(self) -> None:
@@ -525,7 +530,9 @@ class Scheduler:
                             self.pending.append(("outcome", args))
                             self._note_error(f"warehouse unavailable: {exc}")
                     if out["status"] == "retrying" and out["retry_at"] is not None:
-                        self.retries[name] = _Retry(f.run_id, f.attempt + 1, f.slot, out["retry_at"].timestamp())
+                        self.retries[name] = _Retry(
+                            f.run_id, f.attempt + 1, f.slot, out["retry_at"].timestamp(), f.trigger
+                        )
                     continue
             elif time.time() - f.checked >= ADOPTED_CHECK_S:  # adopted: watch the row and the runner
                 f.checked = time.time()

@@ -1,0 +1,125 @@
+"""`rayapp run` and `rayapp schedule ...` as a user runs them: real processes on a real
+`ray start --head` cluster, against the session's embedded PostgreSQL.
+
+Foreground `rayapp run` stops cleanly on Ctrl-C (SIGINT); `rayapp run --detach` returns and leaves
+the scheduler and Serve on the cluster; `rayapp schedule status|runs|pause|resume|trigger` see
+and steer it from other processes; `rayapp schedule stop` ends both.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rayapp.services import free_port
+from rayapp.testing import wait_until
+from tests.ray_head import head_env, start_ray_head
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration  # subprocesses and a `ray start --head`
+
+
+def _overrides(state_dir: Path, address: str, port: int, job: str) -> list[str]:
+    return [
+        f"state_dir={state_dir}",
+        f"ray.address={address}",
+        f"serving.port={port}",
+        "serving.throughput_optimized=false",  # the head was started without Serve's env
+        *(f"schedule.jobs.{j}.enabled=false" for j in ("refresh", "resolve", "drift", "retrain")),
+        f"+schedule.jobs.{job}.cron=* * * * * */2",
+        f"+schedule.jobs.{job}.target=rayapp.flows.jobs:noop",
+        f"schedule.actor_name=sched-{job}",
+    ]
+
+
+def _rayapp(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rayapp.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=head_env(),
+    )
+
+
+def _runs(over: list[str], job: str) -> list[dict]:
+    r = _rayapp("schedule", "runs", "--job", job, "--limit", "100", "--json", *over, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return list(json.loads(r.stdout))
+
+
+def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(state_dir, services):
+    with start_ray_head(num_cpus=2) as head:
+        job = f"beat{int(time.time())}"
+        port = free_port()
+        over = _overrides(state_dir, head.gcs_address, port, job)
+
+        # foreground: until Ctrl-C, which cancels what is in flight and stops both
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rayapp.cli", "run", *over],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=head_env(),
+        )
+        try:
+            wait_until(
+                lambda: any(r["status"] == "succeeded" for r in _runs(over, job)), 180, what="a first scheduled run"
+            )
+            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err[-2000:]
+        assert "rayapp is serving" in out and f"{job}" in out and "scheduler stopped" in out
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+
+        # detached: returns at once, both keep running
+        r = _rayapp("run", "--detach", *over)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "detached" in r.stdout and "/pipeline" in r.stdout
+        before = max(x["run_id"] for x in _runs(over, job))
+        wait_until(
+            lambda: any(x["status"] == "succeeded" and x["run_id"] > before for x in _runs(over, job)),
+            60,
+            what="a run of the detached scheduler",
+        )
+        st = _rayapp("schedule", "status", "--json", *over, timeout=60)
+        assert st.returncode == 0, st.stderr
+        body = json.loads(st.stdout)
+        assert body["scheduler"]["alive"] is True
+        entry = next(j for j in body["jobs"] if j["job"] == job)
+        assert entry["last_success"] is not None and entry["next_slot"] is not None
+        # a second `rayapp run` on the same cluster is refused while this one runs
+        again = _rayapp("run", "--detach", *over)
+        assert again.returncode == 2 and "already running" in again.stderr
+        # steer it from other processes
+        assert _rayapp("schedule", "pause", job, *over, timeout=60).returncode == 0
+        wait_until(lambda: any(x["error"] == "job paused" for x in _runs(over, job)), 30, what="paused slots")
+        assert _rayapp("schedule", "resume", job, *over, timeout=60).returncode == 0
+        trig = _rayapp("schedule", "trigger", job, *over, timeout=60)
+        assert trig.returncode == 0 and "started" in trig.stdout, trig.stderr
+        assert httpx.get(f"http://127.0.0.1:{port}/pipeline", timeout=10).json()["scheduler"]["alive"] is True
+        # stop ends the scheduler and Serve
+        stop = _rayapp("schedule", "stop", *over, timeout=120)
+        assert stop.returncode == 0 and "scheduler and Serve stopped" in stop.stdout, stop.stderr
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        gone = _rayapp("schedule", "stop", *over, timeout=120)
+        assert gone.returncode == 1 and "no scheduler is running" in gone.stderr
+        runs = _runs(over, job)
+        assert any(x["trigger"] == "manual" and x["status"] == "succeeded" for x in runs)
+        slots = [x["slot"] for x in runs if x["trigger"] == "schedule"]
+        assert len(slots) == len(set(slots))

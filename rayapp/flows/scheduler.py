@@ -751,6 +751,13 @@ def start_scheduler(settings: Settings) -> Any:
         max_concurrency=4,
     ).remote(settings)
     ray.get(h.ping.remote(), timeout=120)
+    deadline = time.monotonic() + 30
+    while not ray.get(h.ping.remote(), timeout=30)["recovered"]:  # its state read from the warehouse
+        if time.monotonic() > deadline:
+            status = ray.get(h.status.remote(), timeout=30)
+            log.warning("scheduler started but not ready yet", error=status.get("last_error"))
+            break
+        time.sleep(0.1)
     return h
 
 

@@ -50,7 +50,13 @@ PORT_FLAGS = (
 
 def head_env() -> dict[str, str]:
     """The environment of the head and of every process that talks to it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAYAPP_STATE_DIR")}
+    # Not the session cluster's address, state dir or Serve configuration (tests/conftest.py puts
+    # the throughput-optimized Serve environment, with its ports, into this process).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RAY_ADDRESS", "RAYAPP_STATE_DIR") and not k.startswith("RAY_SERVE_")
+    }
     env["RAY_AUTH_MODE"] = env.get("RAY_AUTH_MODE", "token")  # the job client must send the token
     return env
 

@@ -3,7 +3,8 @@
 
 Foreground `rayapp run` stops cleanly on Ctrl-C (SIGINT); `rayapp run --detach` returns and leaves
 the scheduler and Serve on the cluster; `rayapp schedule status|runs|pause|resume|trigger` see
-and steer it from other processes; `rayapp schedule stop` ends both.
+and steer it from other processes; `rayapp schedule stop` ends both. `ray job submit -- python
+jobs/run.py --detach` does the same as a Ray job.
 """
 
 from __future__ import annotations
@@ -123,3 +124,19 @@ def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(st
         assert any(x["trigger"] == "manual" and x["status"] == "succeeded" for x in runs)
         slots = [x["slot"] for x in runs if x["trigger"] == "schedule"]
         assert len(slots) == len(set(slots))
+
+        # the same through `ray job submit` (jobs/run.py): the job's RAY_ADDRESS is the cluster
+        in_job = [o for o in over if not o.startswith("ray.address=")]
+        submit = ["ray", "job", "submit", "--address", head.dashboard_url, "--working-dir", ".", "--"]
+        sub = subprocess.run(
+            [*submit, "python", "jobs/run.py", "--detach", *in_job],
+            cwd=ROOT,
+            env=head_env(),
+            capture_output=True,
+            text=True,
+            timeout=480,
+        )
+        assert sub.returncode == 0 and "detached" in sub.stdout, (sub.stdout + sub.stderr)[-4000:]
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+        stop = _rayapp("schedule", "stop", *over, timeout=120)
+        assert stop.returncode == 0, stop.stderr

@@ -98,6 +98,15 @@ def system_clock(settings: Settings) -> Clock:
         return WallClock()  # a replay server that serves all history at once has no clock
 
 
+def clock_or_wall(settings: Settings) -> tuple[Clock, str | None]:
+    """`system_clock`, or wall time and the reason when the replay clock cannot be read: for the
+    status views, whose history stays readable while the replay server is away."""
+    try:
+        return system_clock(settings), None
+    except (StoreUnavailable, InputError) as exc:
+        return WallClock(), str(exc)
+
+
 def wall_seconds(clock: Clock, clock_seconds: float) -> float:
     """How long `clock_seconds` on `clock` take in wall time."""
     return clock_seconds / clock.speed if clock.speed > 0 else clock_seconds

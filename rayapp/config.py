@@ -283,8 +283,9 @@ class ScheduleSettings(_Section):
     @classmethod
     def _known(cls, jobs: dict[str, JobSettings]) -> dict[str, JobSettings]:
         for name, job in jobs.items():
-            if job.target is None and name not in BUILTIN_JOBS:
-                raise ValueError(f"{name}: unknown job (built in: {', '.join(BUILTIN_JOBS)})")
+            error = unknown_job(name, job.target)
+            if error:
+                raise ValueError(error)
         return jobs
 
 
@@ -356,14 +357,21 @@ def compose_dict(overrides: list[str] | None = None) -> dict[str, Any]:
     return data  # type: ignore[return-value]
 
 
-def _unknown_jobs(data: dict[str, Any]) -> list[str]:
-    jobs = (data.get("schedule") or {}).get("jobs") or {}
-    return [
+def unknown_job(name: str, target: Any) -> str | None:
+    """Why a scheduled job cannot run (no built-in of that name and no target), naming its key."""
+    if name in BUILTIN_JOBS or target:
+        return None
+    return (
         f"schedule.jobs.{name}: unknown job (built in: {', '.join(BUILTIN_JOBS)}; or set "
         f"schedule.jobs.{name}.target=module:function)"
-        for name, job in jobs.items()
-        if name not in BUILTIN_JOBS and not (isinstance(job, dict) and job.get("target"))
-    ]
+    )
+
+
+def _unknown_jobs(data: dict[str, Any]) -> list[str]:
+    """Checked before the model, so the error names the job's own key, not `schedule.jobs`."""
+    jobs = (data.get("schedule") or {}).get("jobs") or {}
+    errors = (unknown_job(n, j.get("target") if isinstance(j, dict) else None) for n, j in jobs.items())
+    return [e for e in errors if e]
 
 
 def validate(data: dict[str, Any]) -> Settings:

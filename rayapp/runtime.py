@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+def joins_cluster(settings: Settings | None) -> bool:
+    """Whether `ensure_ray` joins an existing cluster (`ray.address`, or RAY_ADDRESS) rather
+    than starting a local one that ends with this process."""
+    return bool((settings is not None and settings.ray.address) or os.environ.get("RAY_ADDRESS"))
+
+
 def ensure_ray(
     settings: Settings | None,
     *,
@@ -44,7 +50,7 @@ def ensure_ray(
         return None
     common: dict[str, Any] = {"log_to_driver": log_to_driver, "configure_logging": False}
     address = settings.ray.address if settings is not None else None
-    if address or os.environ.get("RAY_ADDRESS"):
+    if joins_cluster(settings):
         log.info("ray connecting", address=address or f"RAY_ADDRESS={os.environ['RAY_ADDRESS']}")
         ctx = ray.init(address=address, **common)  # None: Ray reads RAY_ADDRESS itself
     else:

@@ -143,7 +143,7 @@ def run_demo(
 ) -> int:
     from rayapp.features import run_build
     from rayapp.flows.run import print_schedule, start_system, wait_and_stop
-    from rayapp.serving import Serving, print_urls, resolve_settings, start_ray
+    from rayapp.serving import print_urls, resolve_settings, start_ray
 
     t_start = time.monotonic()
     server = None
@@ -178,7 +178,7 @@ def run_demo(
         t0 = _step("5/5 serving and the scheduler (rayapp run)")
         running = start_system(settings, resolved=True)
         _done(t0, "Ray Serve application and scheduler running")
-        print_urls(Serving(running.settings, running.base_url, running.dashboard_url, running.generated_key))
+        print_urls(running.serving)
         print_schedule(running)
         first = wait_first_prediction(running.base_url)
         if first is None:

@@ -56,54 +56,47 @@ JobFn = Callable[["Settings", RunContext], JobResult]
 # ---- built-in jobs -----------------------------------------------------------------------------
 def refresh(settings: Settings, ctx: RunContext) -> JobResult:
     """ingest every enabled source → validate → score new text → feature rows → online vector."""
-    from dataclasses import asdict
-
     from rayapp.flows.refresh import run_refresh
 
     report = run_refresh(settings)
-    res = JobResult()
-    sources: dict[str, Any] = {}
-    for name, s in report.ingest.summaries.items():
-        res.rows_read += s.read
-        res.rows_written += s.written
-        res.rows_quarantined += s.quarantined
-        sources[name] = {
-            "table": s.table,
-            "read": s.read,
-            "written": s.written,
-            "quarantined": s.quarantined,
-            "skipped": s.skipped,
-            "ok": s.ok,
-            "errors": s.errors[:5],
-        }
-    res.stats["ingest"] = sources
+    summaries = report.ingest.summaries
+    res = JobResult(
+        rows_read=sum(s.read for s in summaries.values()),
+        rows_written=sum(s.written for s in summaries.values()) + sum(b.rows for b in report.features),
+        rows_quarantined=sum(s.quarantined for s in summaries.values()),
+    )
+    res.stats["ingest"] = {n: {**s.as_dict(), "ok": s.ok, "errors": s.errors[:5]} for n, s in summaries.items()}
     if report.score is not None:
-        res.stats["score"] = {k: v for k, v in asdict(report.score).items() if k in ("model_id", "scored", "read")}
+        res.stats["score"] = {
+            "model_id": report.score.model_id,
+            "read": report.score.read,
+            "scored": report.score.scored,
+        }
         res.rows_written += report.score.scored
-    elif report.score_error is None:
+    elif report.score_error:
+        res.stats["score"] = {"error": report.score_error}
+    else:
         res.stats["score"] = {"skipped": "no new text"}
-    res.stats["features"] = {
+    features: dict[str, Any] = {
         "symbols": [
             {"symbol": b.symbol, "rows": b.rows, "online_ts": str(b.online_ts) if b.online_ts else None}
             for b in report.features
-        ],
-        **({} if report.features or report.feature_error else {"skipped": "no new candles or scores"}),
+        ]
     }
-    res.rows_written += sum(b.rows for b in report.features)
-    failed_sources = [n for n, s in report.ingest.summaries.items() if not s.ok]
-    errors = [f"{n}: {report.ingest.summaries[n].errors[0]}" for n in failed_sources]
-    if report.score_error:
-        errors.append(f"score: {report.score_error}")
-        res.stats["score"] = {"error": report.score_error}
     if report.feature_error:
-        errors.append(f"features: {report.feature_error}")
-        res.stats["features"]["error"] = report.feature_error
+        features["error"] = report.feature_error
+    elif not report.features:
+        features["skipped"] = "no new candles or scores"
+    res.stats["features"] = features
+    failed_sources = [n for n, s in summaries.items() if not s.ok]
+    errors = [f"{n}: {summaries[n].errors[0]}" for n in failed_sources]
+    errors += [f"{stage}: {e}" for stage, e in (("score", report.score_error), ("features", report.feature_error)) if e]
     if errors:
         res.error = "; ".join(errors)
-        all_sources_down = bool(failed_sources) and len(failed_sources) == len(report.ingest.summaries)
         # A later stage failing, or every source, fails the run (retried); some sources down
         # while the rest landed is a partial run: their rows are in, the next slot resumes the rest.
-        res.status = "failed" if report.score_error or report.feature_error or all_sources_down else "partial"
+        later_stage = bool(report.score_error or report.feature_error)
+        res.status = "failed" if later_stage or len(failed_sources) == len(summaries) else "partial"
     return res
 
 

@@ -18,17 +18,23 @@ from rayapp.terminal import out
 
 if TYPE_CHECKING:
     from rayapp.config import Settings
+    from rayapp.serving import Serving
 
 log = get_logger(__name__)
 
 
 @dataclass
 class Running:
-    settings: Any  # resolved, with the API key the app runs with
-    base_url: str
-    dashboard_url: str | None
-    generated_key: bool
-    scheduler: Any
+    serving: Serving  # the deployed app (resolved settings with its API key, URLs)
+    scheduler: Any  # the scheduler actor's handle
+
+    @property
+    def settings(self) -> Any:
+        return self.serving.settings
+
+    @property
+    def base_url(self) -> str:
+        return self.serving.base_url
 
 
 def for_scheduler(settings: Settings) -> Settings:
@@ -44,22 +50,17 @@ def for_scheduler(settings: Settings) -> Settings:
 
 def start_system(settings: Settings, *, resolved: bool = False, detach: bool = False) -> Running:
     """Resolve the settings, start or join Ray, deploy Serve, start the scheduler."""
-    import os
-
     from rayapp.flows.scheduler import start_scheduler
-    from rayapp.serving import resolve_settings, run, start_ray, with_api_key
+    from rayapp.runtime import joins_cluster
+    from rayapp.serving import start
 
-    if detach and not (settings.ray.address or os.environ.get("RAY_ADDRESS")):
+    if detach and not joins_cluster(settings):
         raise InputError(
             "--detach needs a cluster that outlives this command: `ray start --head`, then "
             "ray.address=auto (or RAY_ADDRESS); a local cluster ends with its driver"
         )
-    s = settings if resolved else resolve_settings(settings)
-    s, generated = with_api_key(for_scheduler(s))
-    dashboard = start_ray(s)
-    base = run(s)
-    scheduler = start_scheduler(s)
-    return Running(s, base, dashboard, generated, scheduler)
+    serving = start(for_scheduler(settings), resolved=resolved)
+    return Running(serving, start_scheduler(serving.settings))
 
 
 def print_schedule(running: Running) -> None:
@@ -102,10 +103,10 @@ def stop_system(settings: Settings) -> dict[str, Any]:
 def run_system(
     settings: Settings, *, detach: bool = False, duration_s: float | None = None, resolved: bool = False
 ) -> int:
-    from rayapp.serving import Serving, print_urls
+    from rayapp.serving import print_urls
 
     running = start_system(settings, resolved=resolved, detach=detach)
-    print_urls(Serving(running.settings, running.base_url, running.dashboard_url, running.generated_key))
+    print_urls(running.serving)
     print_schedule(running)
     if detach:
         out.print("[green]detached:[/green] the scheduler and Serve keep running; `rayapp schedule stop` ends them")

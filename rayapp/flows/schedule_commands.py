@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rayapp.errors import InputError, RayappError, StoreUnavailable
+from rayapp.errors import InputError, RayappError
 from rayapp.terminal import add_overrides, console, out
 
 if TYPE_CHECKING:
@@ -44,16 +43,13 @@ def _age(ts: datetime | None, now: datetime) -> str:
     return f"{s:.0f} s"
 
 
-def _has_cluster(settings: Settings) -> bool:
-    return bool(settings.ray.address or os.environ.get("RAY_ADDRESS"))
-
-
 def _scheduler(settings: Settings) -> Any | None:
     """The scheduler actor on the configured cluster; None without a cluster or without one."""
-    if not _has_cluster(settings):
-        return None
     from rayapp.flows.scheduler import scheduler_handle
-    from rayapp.runtime import ensure_ray
+    from rayapp.runtime import ensure_ray, joins_cluster
+
+    if not joins_cluster(settings):
+        return None
 
     ensure_ray(settings)
     return scheduler_handle(settings)
@@ -61,15 +57,13 @@ def _scheduler(settings: Settings) -> Any | None:
 
 def pipeline_status(settings: Settings) -> dict[str, Any]:
     """Each job's next slot, last run and last success, from the warehouse (what GET /pipeline shows)."""
-    from rayapp.clock import Clock, WallClock, system_clock
+    from rayapp.clock import clock_or_wall
     from rayapp.warehouse import get_pool
     from rayapp.warehouse.pipeline import status_view
 
-    try:
-        clock: Clock = system_clock(settings)
-    except StoreUnavailable as exc:  # the replay server is away: the history is still readable
-        console.print(f"[yellow]{exc}: ages in wall time[/yellow]", highlight=False)
-        clock = WallClock()
+    clock, why = clock_or_wall(settings)
+    if why:
+        console.print(f"[yellow]{why}: ages in wall time[/yellow]", highlight=False)
     with get_pool(settings).connection() as conn:
         return status_view(
             conn,
@@ -209,8 +203,9 @@ def _pause(args: argparse.Namespace, settings: Settings) -> int:
 def _stop(args: argparse.Namespace, settings: Settings) -> int:
     from rayapp.flows.run import stop_system
     from rayapp.flows.scheduler import SchedulerNotRunning
+    from rayapp.runtime import joins_cluster
 
-    if not _has_cluster(settings):
+    if not joins_cluster(settings):
         raise InputError(
             "no cluster to stop: set ray.address (or RAY_ADDRESS) to the cluster `rayapp run --detach` used"
         )

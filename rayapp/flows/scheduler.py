@@ -457,45 +457,59 @@ class Scheduler:
             except Exception as exc:
                 cmd.future.set_result({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
 
-    def _flush_pending(self) -> None:
+    def _write(self, kind: str, args: Any) -> None:
+        """One write of the run history: an attempt's outcome, or slots that did not run."""
         from rayapp.warehouse.pipeline import record_slots
 
+        if kind == "outcome":
+            write_outcome(self.settings, *args)
+        else:
+            with self._pool().connection() as conn:
+                record_slots(conn, **args)
+
+    def _write_or_defer(self, kind: str, args: Any) -> None:
+        """Write now, or keep it for when the warehouse is back (`_flush_pending`)."""
+        try:
+            self._write(kind, args)
+        except _db_errors() as exc:
+            self._defer(kind, args, exc)
+
+    def _defer(self, kind: str, args: Any, exc: BaseException) -> None:
+        self.pending.append((kind, args))
+        self._note_error(f"warehouse unavailable: {exc}")
+
+    def _flush_pending(self) -> None:
         while self.pending:
             kind, args = self.pending[0]
-            if kind == "outcome":
-                write_outcome(self.settings, *args)
-            else:
-                with self._pool().connection() as conn:
-                    record_slots(conn, **args)
+            self._write(kind, args)
             self.pending.pop(0)
             log.info("recorded after the warehouse came back", kind=kind)
 
     def _record_slots(self, **args: Any) -> None:
-        from rayapp.warehouse.pipeline import record_slots
+        self._write_or_defer("slots", args)
 
-        try:
-            with self._pool().connection() as conn:
-                record_slots(conn, **args)
-        except _db_errors() as exc:
-            self.pending.append(("slots", args))
-            self._note_error(f"warehouse unavailable: {exc}")
-
-    def _finish(self, name: str, f: _Inflight | _Retry, result: JobResult, status: str | None = None) -> None:
-        """Record an attempt the runner could not (it died, or timed out): and its retry, if any."""
-        spec = self.jobs[name].spec
-        if status is None:
-            status, retry_at = decide(spec, f.attempt, result)
-        else:
-            retry_at = None
-        args = (f.run_id, f.attempt, status, result, retry_at)
-        try:
-            write_outcome(self.settings, *args)
-        except _db_errors() as exc:
-            self.pending.append(("outcome", args))
-            self._note_error(f"warehouse unavailable: {exc}")
+    def _settle(
+        self,
+        name: str,
+        f: _Inflight,
+        result: JobResult,
+        status: str,
+        retry_at: datetime | None,
+        *,
+        write: bool = True,
+    ) -> None:
+        """An attempt is over: record it (unless its runner did) and arm its retry, if any."""
+        if write:
+            self._write_or_defer("outcome", (f.run_id, f.attempt, status, result, retry_at))
+            log.info("run recorded by the scheduler", job=name, run_id=f.run_id, status=status, error=result.error)
         if status == "retrying" and retry_at is not None:
             self.retries[name] = _Retry(f.run_id, f.attempt + 1, f.slot, retry_at.timestamp(), f.trigger)
-        log.info("run recorded by the scheduler", job=name, run_id=f.run_id, status=status, error=result.error)
+
+    def _failed(self, name: str, f: _Inflight, error: str) -> None:
+        """The attempt failed without a result from its runner (it died, or was lost)."""
+        self.runners.pop(name, None)
+        result = JobResult(status="failed", error=error)
+        self._settle(name, f, result, *decide(self.jobs[name].spec, f.attempt, result))
 
     def _dispatch(self, name: str, run_id: int, attempt: int, slot: datetime, trigger: str) -> None:
         assert self.clock is not None
@@ -518,21 +532,11 @@ class Scheduler:
                     try:
                         out = ray.get(f.ref)
                     except Exception as exc:  # the runner died under the attempt
-                        self._runners_forget(name)
-                        self._finish(name, f, JobResult(status="failed", error=f"runner died: {type(exc).__name__}"))
+                        self._failed(name, f, f"runner died: {type(exc).__name__}")
                         continue
+                    # recorded by its runner, unless that could not reach the warehouse
                     result = JobResult(**out["result"])
-                    if not out["written"]:  # the runner could not reach the warehouse: record it here
-                        args = (f.run_id, f.attempt, out["status"], result, out["retry_at"])
-                        try:
-                            write_outcome(self.settings, *args)
-                        except _db_errors() as exc:
-                            self.pending.append(("outcome", args))
-                            self._note_error(f"warehouse unavailable: {exc}")
-                    if out["status"] == "retrying" and out["retry_at"] is not None:
-                        self.retries[name] = _Retry(
-                            f.run_id, f.attempt + 1, f.slot, out["retry_at"].timestamp(), f.trigger
-                        )
+                    self._settle(name, f, result, out["status"], out["retry_at"], write=not out["written"])
                     continue
             elif time.time() - f.checked >= ADOPTED_CHECK_S:  # adopted: watch the row and the runner
                 f.checked = time.time()
@@ -554,21 +558,14 @@ class Scheduler:
                         row = get_run(conn, f.run_id)
                     if row is not None and row["status"] == "running" and row["attempt"] == f.attempt:
                         del self.inflight[name]
-                        self._runners_forget(name)
-                        self._finish(
-                            name, f, JobResult(status="failed", error="interrupted: the runner of this attempt is gone")
-                        )
+                        self._failed(name, f, "interrupted: the runner of this attempt is gone")
                     continue
             if time.time() > f.deadline:
                 del self.inflight[name]
                 self._kill_runner(name)
                 timeout = self.jobs[name].spec.timeout_s
-                self._finish(
-                    name, f, JobResult(status="timed_out", error=f"cancelled after timeout_s={timeout:g}"), "timed_out"
-                )
-
-    def _runners_forget(self, name: str) -> None:
-        self.runners.pop(name, None)
+                result = JobResult(status="timed_out", error=f"cancelled after timeout_s={timeout:g}")
+                self._settle(name, f, result, "timed_out", None)  # not retried: it would overlap the next slot
 
     def _start_retries(self) -> None:
         from rayapp.warehouse.pipeline import start_attempt
@@ -633,11 +630,10 @@ class Scheduler:
                             max_attempts=st.spec.retries + 1,
                             lateness_ms=lateness_ms,
                         )
-                except _db_errors() as exc:
-                    self.pending.append(
-                        ("slots", {**common, "slots": [newest], "status": "failed", "error": f"not run: {exc}"})
+                except _db_errors() as exc:  # recorded once the warehouse is back
+                    self._defer(
+                        "slots", {**common, "slots": [newest], "status": "failed", "error": f"not run: {exc}"}, exc
                     )
-                    self._note_error(f"warehouse unavailable: {exc}")
                     continue
                 if run_id is None:
                     self._refused(name, newest, common)

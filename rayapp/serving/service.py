@@ -333,15 +333,15 @@ class PredictionService:
         Blocking (a replay clock reads its server now and then): call it in a thread."""
         from datetime import UTC, datetime
 
-        from rayapp.clock import WallClock, system_clock
+        from rayapp.clock import clock_or_wall
 
         clock = self._clock
         if clock is None:
-            try:
-                clock = self._clock = system_clock(self.settings)
-            except Exception as exc:  # the replay server is away: wall time until it is back
-                log.warning("system clock unavailable: wall time", error=str(exc)[:200])
-                clock = WallClock()
+            clock, why = clock_or_wall(self.settings)
+            if why:  # the replay server is away: wall time until it is back
+                log.warning("system clock unavailable: wall time", error=why[:200])
+            else:
+                self._clock = clock
         try:
             now = clock.now()
         except Exception:

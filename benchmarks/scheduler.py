@@ -125,34 +125,19 @@ class Listener(threading.Thread):
                 time.sleep(1)
 
 
-def market_at(replay_url: str) -> tuple[datetime, float, float]:
-    """(market now, wall now, speed) from the replay server."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"{replay_url}/replay/stats", timeout=5) as r:
-        t = time.time()
-        body = json.loads(r.read())
-    return datetime.fromisoformat(body["now"]).astimezone(UTC), t, float(body["speed"])
-
-
 def bootstrap(s: Any, start: Any, days: int) -> None:
+    """What `rayapp demo` does before it serves: ingest, score, features, a small training run."""
     import pandas as pd
 
     from rayapp.features import run_build
+    from rayapp.flows import train_and_promote
     from rayapp.ingest import run_ingest
-    from rayapp.registry import promote
     from rayapp.sentiment import run_score
-    from rayapp.training import load_training_frame, train_model
 
     run_ingest(s, start=start - pd.Timedelta(days=days), end=start)
     run_score(s)
     run_build(s)
-    frame = load_training_frame(s)
-    t = s.model_copy(deep=True)
-    t.tune.cv.test_size_h = max(24, (len(frame) - 2 * 168) // t.tune.cv.n_splits)
-    out = train_model(t, frame, num_samples=2, data_source="offline_store (benchmark)")
-    if not out.promoted:
-        promote(s.mlflow.registered_model, out.version)
+    train_and_promote(s, trials=2)
 
 
 def cli_refresh(s: Any, state: Path) -> float:
@@ -180,29 +165,15 @@ def cli_refresh(s: Any, state: Path) -> float:
 def bench_replay(base: Any, state: Path, data: Path, hours: int, days: int) -> dict[str, Any]:
     import pandas as pd
 
-    from rayapp.flows import start_system, stop_system
-    from rayapp.replay import ReplayData, ReplayServer, app_from_settings
+    from rayapp.clock import ReplayClock
+    from rayapp.flows import start_replay, start_system, stop_system
 
-    rs = base.replay.model_copy(deep=True)
-    rd = ReplayData.load(str(data), rs.klines_files)
-    end = pd.Timestamp(int(rd.opens.max()), unit="s", tz="UTC")
-    if len(rd.news):
-        end = min(end, pd.Timestamp(int(rd.news["published_on"].max()), unit="s", tz="UTC"))
-    start = end.floor("h") - pd.Timedelta(days=2)
-    rs.start, rs.speed = start.isoformat(), SPEED
-    server = ReplayServer(app_from_settings(rs, data=rd))
-    url = server.start()
+    base = base.model_copy(deep=True)
+    base.replay.data, base.replay.speed = str(data), SPEED
+    # the demo's replay: its market clock starts a day before the news history ends
+    server, s, start = start_replay(base)
+    url = s.sources.replay_url
     try:
-        s = base.model_copy(deep=True)
-        s.replay = rs
-        s.sources.mode = "replay"
-        old = s.sources.replay_url or ""
-        for name in type(s.sources).model_fields:  # every client at this replay server
-            v = getattr(s.sources, name)
-            if name.endswith("_url") and isinstance(v, str) and old and v.startswith(old):
-                setattr(s.sources, name, url + v[len(old) :])
-        s.sources.replay_url = url
-        s.serving.feature_staleness_s = 10 * 365 * 86400.0
         t_boot = time.perf_counter()
         bootstrap(s, start, days)
         boot_s = time.perf_counter() - t_boot
@@ -212,7 +183,8 @@ def bench_replay(base: Any, state: Path, data: Path, hours: int, days: int) -> d
         listener = Listener(running.base_url.replace("http", "ws", 1) + "/ws/predictions")
         listener.start()
         time.sleep(hours * 3600 / SPEED)
-        m_now, w_now, speed = market_at(url)
+        clock = ReplayClock(url).sync()
+        m_now, w_now, speed = clock.now(), time.time(), clock.speed
         stop_system(running.settings)
         listener.stop.set()
         runs = [r for r in runs_of(s, "refresh") if r["status"] in ("succeeded", "partial")]
@@ -231,7 +203,7 @@ def bench_replay(base: Any, state: Path, data: Path, hours: int, days: int) -> d
             if close > pd.Timestamp(start):  # a new hour, not the bootstrap's last one
                 fresh.append((pd.Timestamp(market_arrival) - close).total_seconds() / 60)
         # the baseline: wait for the next candle to close, then the one-shot commands
-        m_now, _, _ = market_at(url)
+        m_now = clock.now()
         next_close = (pd.Timestamp(m_now).floor("h") + pd.Timedelta(hours=1, minutes=1)).to_pydatetime()
         time.sleep(max(0.0, (next_close - m_now).total_seconds() / SPEED))
         cli_s = cli_refresh(s, state)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rayapp.exports import lazy_exports
 
 if TYPE_CHECKING:
+    from rayapp.flows.demo import start_replay, train_and_promote
     from rayapp.flows.jobs import JobResult, RunContext
     from rayapp.flows.run import run_system, start_system, stop_system
     from rayapp.flows.scheduler import (
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "rayapp.flows.demo": ("start_replay", "train_and_promote"),
         "rayapp.flows.jobs": ("JobResult", "RunContext"),
         "rayapp.flows.run": ("run_system", "start_system", "stop_system"),
         "rayapp.flows.scheduler": (
@@ -48,8 +50,10 @@ __all__ = [
     "run_once",
     "run_system",
     "scheduler_handle",
+    "start_replay",
     "start_scheduler",
     "start_system",
     "stop_scheduler",
     "stop_system",
+    "train_and_promote",
 ]

@@ -1,9 +1,14 @@
 """Calibrated P(up) and a split-conformal return interval from out-of-fold predictions.
 
-The out-of-fold hours are split in time: the earlier half fits the calibration map and the
-expected-return model, the later half (never seen by those fits) gives the conformal residual
-quantiles and the reported Brier score and reliability curve. That keeps the interval's coverage
-guarantee and makes the reported calibration honest.
+The out-of-fold hours are split in time into three parts. The first half fits each candidate map
+(isotonic, Platt, identity) and the expected-return model; the next quarter chooses among the
+candidates by log loss (identity is a candidate, so the shipped map never loses to the raw output
+on hours it was not fitted on); the last quarter, seen by neither, gives the conformal residual
+quantiles and every reported number (Brier, log loss, ECE, reliability curve, coverage). That
+keeps the interval's coverage guarantee and makes the reported calibration out of sample.
+
+Every map is bounded to [CLIP, 1 - CLIP]: a probability of 0 or 1 for an hourly coin-flip market
+is a defect (one wrong hour costs an infinite log loss), whatever the fit on a few hours says.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from typing import Any
 import numpy as np
 
 from rayapp.registry import Calibration, Conformal, ReturnModel
+
+CLIP = 0.02  # every calibrated P(up) lies in [CLIP, 1 - CLIP]
+METHODS = ("isotonic", "platt", "identity")
 
 
 def brier_score(p: np.ndarray, y: np.ndarray) -> float:
@@ -41,15 +49,42 @@ def reliability_curve(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> list[di
     return out
 
 
-def fit_calibration(p: np.ndarray, y: np.ndarray, method: str = "isotonic") -> Calibration:
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    pp = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    yy = np.asarray(y, float)
+    return float(-np.mean(yy * np.log(pp) + (1 - yy) * np.log(1 - pp)))
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
+    """ECE: the count-weighted mean |mean predicted - observed frequency| over equal-width bins."""
     p = np.asarray(p, float)
     y = np.asarray(y, float)
+    if len(p) == 0:
+        return float("nan")
+    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        m = bins == b
+        total += m.sum() * abs(p[m].mean() - y[m].mean())
+    return float(total / len(p))
+
+
+def _identity() -> Calibration:
+    return Calibration(method="identity", x=[0.0, CLIP, 1 - CLIP, 1.0], y=[CLIP, CLIP, 1 - CLIP, 1 - CLIP])
+
+
+def fit_calibration(p: np.ndarray, y: np.ndarray, method: str = "isotonic") -> Calibration:
+    """One bounded monotone map fitted on (p, y); an unknown method is a ValueError."""
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    if method not in METHODS:
+        raise ValueError(f"unknown calibration method {method!r} (isotonic | platt | identity)")
     if method == "identity" or len(np.unique(y)) < 2:
-        return Calibration(method="identity")
+        return _identity()
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+        iso = IsotonicRegression(y_min=CLIP, y_max=1 - CLIP, out_of_bounds="clip").fit(p, y)
         xs = [float(v) for v in iso.X_thresholds_]
         ys = [float(v) for v in iso.y_thresholds_]
         if len(xs) < 2:  # a constant fit: one knot, stretch it over [0, 1]
@@ -63,8 +98,35 @@ def fit_calibration(p: np.ndarray, y: np.ndarray, method: str = "isotonic") -> C
         # Serving's Calibration is a piecewise-linear map: tabulate the sigmoid on a fine grid.
         grid = np.linspace(0.0, 1.0, 201)
         zg = np.log(np.clip(grid, 1e-6, 1 - 1e-6) / (1 - np.clip(grid, 1e-6, 1 - 1e-6))).reshape(-1, 1)
-        return Calibration(method="platt", x=grid.tolist(), y=lr.predict_proba(zg)[:, 1].tolist())
-    raise ValueError(f"unknown calibration method {method!r} (isotonic | platt | identity)")
+        yg = np.clip(lr.predict_proba(zg)[:, 1], CLIP, 1 - CLIP)
+        return Calibration(method="platt", x=grid.tolist(), y=yg.tolist())
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Selection:
+    calibration: Calibration
+    scores: dict[str, float]  # log loss of each candidate on the selection hours
+
+
+def select_calibration(
+    p_fit: np.ndarray,
+    y_fit: np.ndarray,
+    p_sel: np.ndarray,
+    y_sel: np.ndarray,
+    candidates: tuple[str, ...] = METHODS,
+) -> Selection:
+    """Fit every candidate on the fit hours and keep the one with the lowest log loss on the later
+    selection hours. Identity is always a candidate, so the result never loses to the raw output
+    there; a tie goes to the simpler map (identity, then Platt, then isotonic)."""
+    order = [m for m in ("identity", "platt", "isotonic") if m in {*candidates, "identity"}]
+    scores: dict[str, float] = {}
+    fitted: dict[str, Calibration] = {}
+    for m in order:
+        fitted[m] = fit_calibration(p_fit, y_fit, m)
+        scores[m] = log_loss(fitted[m](p_sel), y_sel)
+    best = min(order, key=lambda m: (round(scores[m], 6), order.index(m)))
+    return Selection(fitted[best], scores)
 
 
 def fit_return_model(ret: np.ndarray) -> ReturnModel:
@@ -97,27 +159,44 @@ def calibrate_oof(
     y: np.ndarray,
     ret: np.ndarray,
     test_idx: np.ndarray,
-    method: str = "isotonic",
+    method: str = "auto",
     alpha: float = 0.1,
 ) -> CalibrationResult:
+    """`method`: "auto" chooses among isotonic / Platt / identity on the selection hours; a named
+    method is compared with identity only (the raw output is never beaten by a worse map)."""
     idx = np.sort(np.asarray(test_idx))
     if len(idx) < 20:
         raise ValueError(f"too few out-of-fold predictions to calibrate ({len(idx)})")
-    half = len(idx) // 2
-    fit_i, hold_i = idx[:half], idx[half:]
-    p_fit, p_hold = oof_p[fit_i], oof_p[hold_i]
-    cal = fit_calibration(p_fit, y[fit_i], method)
+    if method != "auto" and method not in METHODS:
+        raise ValueError(f"unknown calibration method {method!r} (auto | isotonic | platt | identity)")
+    half, three_q = len(idx) // 2, (3 * len(idx)) // 4
+    fit_i, sel_i, hold_i = idx[:half], idx[half:three_q], idx[three_q:]
+    sel = select_calibration(oof_p[fit_i], y[fit_i], oof_p[sel_i], y[sel_i], METHODS if method == "auto" else (method,))
+    cal = sel.calibration
+    p_hold = oof_p[hold_i]
     rm = fit_return_model(ret[fit_i])
     p_cal = cal(p_hold)
     conf = fit_conformal(ret[hold_i] - rm(p_cal), alpha)
     lo, hi = conf.interval(rm(p_cal))
+    base_rate = float(np.mean(y[np.concatenate([fit_i, sel_i])]))
+    clim = np.full(len(hold_i), base_rate)
     report = {
         "method": cal.method,
+        "requested": method,
+        "selection_logloss": sel.scores,
         "n_fit": len(fit_i),
+        "n_select": len(sel_i),
         "n_holdout": len(hold_i),
+        "base_rate": base_rate,
         "brier_raw": brier_score(p_hold, y[hold_i]),
         "brier_calibrated": brier_score(p_cal, y[hold_i]),
-        "brier_climatology": brier_score(np.full(len(hold_i), y[fit_i].mean()), y[hold_i]),
+        "brier_climatology": brier_score(clim, y[hold_i]),
+        "logloss_raw": log_loss(p_hold, y[hold_i]),
+        "logloss_calibrated": log_loss(p_cal, y[hold_i]),
+        "logloss_climatology": log_loss(clim, y[hold_i]),
+        "ece_raw": expected_calibration_error(p_hold, y[hold_i]),
+        "ece_calibrated": expected_calibration_error(p_cal, y[hold_i]),
+        "p_up_range": [float(p_cal.min()), float(p_cal.max())],
         "reliability_raw": reliability_curve(p_hold, y[hold_i]),
         "reliability_calibrated": reliability_curve(p_cal, y[hold_i]),
         "conformal_alpha": alpha,

@@ -7,11 +7,15 @@ import pytest
 
 from rayapp.registry import ModelBundle
 from rayapp.training.calibration import (
+    CLIP,
     brier_score,
     calibrate_oof,
+    expected_calibration_error,
     fit_calibration,
     fit_conformal,
+    log_loss,
     reliability_curve,
+    select_calibration,
 )
 
 
@@ -50,7 +54,7 @@ def test_conformal_interval_covers_fresh_returns_at_the_nominal_rate():
     lo, hi = res.conformal.interval(res.expected_return(res.calibration(raw2)))
     coverage = np.mean((ret2 >= lo) & (ret2 <= hi))
     assert 0.87 <= coverage <= 0.93
-    assert res.report["n_fit"] + res.report["n_holdout"] == n
+    assert res.report["n_fit"] + res.report["n_select"] + res.report["n_holdout"] == n
     assert {"brier_raw", "brier_calibrated", "reliability_calibrated"} <= set(res.report)
 
 
@@ -76,3 +80,53 @@ def test_reliability_curve_and_errors():
         fit_calibration(np.array([0.1, 0.9]), np.array([0, 1]), "magic")
     with pytest.raises(ValueError, match="too few"):
         calibrate_oof(np.zeros(10), np.zeros(10), np.zeros(10), np.arange(10))
+
+
+def _coin_flips(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An over-confident model of a market with no signal: raw scores spread over [0.3, 0.7],
+    outcomes independent of them with P(up) = 0.5."""
+    rng = np.random.default_rng(seed)
+    raw = np.clip(0.5 + 0.08 * rng.standard_normal(n), 0.2, 0.8)
+    y = (rng.uniform(size=n) < 0.5).astype(int)
+    ret = np.where(y == 1, 1, -1) * np.abs(rng.normal(0, 0.01, n))
+    return raw, y, ret
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt", "identity"])
+def test_no_map_sends_an_hour_to_zero_or_one(method):
+    # The defect seen in a demo run: isotonic on a few hundred hours mapped 4 hours to exactly 0.
+    raw, y, _ = _coin_flips(400, 2)
+    y[raw < 0.35] = 0  # a handful of extreme scores that happened to go down
+    cal = fit_calibration(raw, y, method)
+    out = cal(np.linspace(0, 1, 1001))
+    assert out.min() >= CLIP and out.max() <= 1 - CLIP
+
+
+def test_auto_selection_never_ships_a_map_worse_than_raw_where_it_was_chosen():
+    for seed in range(10):
+        raw, y, _ = _coin_flips(3000, seed)
+        sel = select_calibration(raw[:1500], y[:1500], raw[1500:], y[1500:])
+        assert sel.scores[sel.calibration.method] <= sel.scores["identity"] + 1e-12
+        assert set(sel.scores) == {"identity", "platt", "isotonic"}
+
+
+def test_calibrated_coin_flip_beats_the_over_confident_raw_output_out_of_sample():
+    raw, y, ret = _coin_flips(8000, 7)
+    res = calibrate_oof(raw, y, ret, np.arange(8000), "auto")
+    rep = res.report
+    # Measured on the last quarter, which neither the fit nor the selection saw.
+    assert rep["logloss_calibrated"] < rep["logloss_raw"]
+    assert rep["brier_calibrated"] < rep["brier_raw"]
+    assert rep["ece_calibrated"] < rep["ece_raw"]
+    assert rep["brier_calibrated"] <= rep["brier_climatology"] + 0.002
+    assert CLIP <= rep["p_up_range"][0] <= rep["p_up_range"][1] <= 1 - CLIP
+
+
+def test_expected_calibration_error_and_log_loss_known_values():
+    p = np.array([0.1, 0.1, 0.9, 0.9])
+    y = np.array([0, 1, 1, 1])
+    # bin 1: mean 0.1, observed 0.5 -> 0.4; bin 9: mean 0.9, observed 1.0 -> 0.1; weights 1/2 each
+    assert expected_calibration_error(p, y) == pytest.approx(0.25)
+    assert log_loss(np.full(4, 0.5), y) == pytest.approx(np.log(2))
+    with pytest.raises(ValueError, match="unknown calibration"):
+        calibrate_oof(raw := np.full(40, 0.5), (raw > 1).astype(int), raw, np.arange(40), "magic")

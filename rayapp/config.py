@@ -189,9 +189,8 @@ class TuneSettings(_Section):
     cv: CvSettings = Field(default_factory=CvSettings)
     space: dict[str, dict[str, Any]] = Field(default_factory=dict)
     fee_bps: float = Field(10.0, ge=0)
-    calibration: Literal["isotonic", "platt", "identity"] = "isotonic"
+    calibration: Literal["auto", "isotonic", "platt", "identity"] = "auto"
     conformal_alpha: float = Field(0.1, gt=0, lt=1)
-    gate_alpha: float = Field(0.05, gt=0, lt=1)
     report_dir: str = "reports/latest"
     ablation: AblationSettings = Field(default_factory=AblationSettings)
 
@@ -223,7 +222,8 @@ class ServingSettings(_Section):
 
 class FeatureSettings(_Section):
     set: Literal["core", "extended"] = "core"
-    horizon_h: int = Field(1, ge=1)
+    horizon_h: int = Field(1, ge=1)  # the horizon `train` and the served model use
+    horizons_h: list[int] = Field(default_factory=lambda: [1, 4, 24], min_length=1)  # `rayapp backtest`
     # Point-in-time and indicator parameters (rayapp/features, docs/FEATURES.md). Every one of
     # them feeds the feature-set version hash, except chunk_h, which only sets the parallelism.
     sentiment_model_id: str | None = None  # null = the newest model id in article_sentiment
@@ -236,6 +236,68 @@ class FeatureSettings(_Section):
     sentiment_change_max_gap_h: int = Field(6, ge=1)
     social_max_age_h: int = Field(3, ge=0)
     market_max_age_h: int = Field(48, ge=0)
+
+
+class DriftTriggerSettings(_Section):
+    enabled: bool = True
+    hours: int = Field(168, ge=24)  # recently served vectors compared with the training window
+    min_rows: int = Field(48, ge=10)  # fewer served vectors than this: not judged
+    # Bootstrap windows of the reference at the current window size; the smallest p-value is
+    # 1/(n_boot+1), which must be below alpha/features for BH to be able to reject at all.
+    n_boot: int = Field(1000, ge=100)
+    alpha: float = Field(0.05, gt=0, lt=1)  # Benjamini-Hochberg false-discovery rate across features
+    share: float = Field(0.3, gt=0, le=1)  # fires when at least this share of the features drifted
+
+
+class DegradationTriggerSettings(_Section):
+    enabled: bool = True
+    window: int = Field(336, ge=24)  # the champion's last N resolved forecasts
+    min_resolved: int = Field(168, ge=24)
+    alpha: float = Field(0.05, gt=0, lt=1)  # one-sided
+
+
+class RetrainSettings(_Section):
+    window: Literal["expanding", "sliding"] = "expanding"
+    window_h: int = Field(8760, ge=168)  # sliding window length
+    trials: int | None = Field(None, ge=0)  # null = tune.num_samples; 0 = model.params as they are
+
+
+class GateSettings(_Section):
+    n_splits: int = Field(26, ge=2)  # the long walk-forward: 26 weekly folds = 4,368 test hours
+    test_size_h: int = Field(168, ge=24)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    n_boot: int = Field(1000, ge=100)
+    block_h: int = Field(24, ge=1)  # raised to the horizon when the horizon is longer
+
+
+class ShadowSettings(_Section):
+    min_resolved: int = Field(168, ge=10)  # paired shadow forecasts before a verdict
+    max_hours: int = Field(720, ge=24)  # time budget: no verdict by then = not promoted
+    alpha: float = Field(0.1, gt=0, lt=1)  # one-sided: the challenger must not be worse
+    n_boot: int = Field(1000, ge=100)
+
+
+class WatchSettings(_Section):
+    hours: int = Field(336, ge=0)  # the previous champion keeps scoring in shadow this long
+    min_resolved: int = Field(72, ge=10)
+    alpha: float = Field(0.05, gt=0, lt=1)  # one-sided: the new champion significantly worse
+    n_boot: int = Field(1000, ge=100)
+
+
+class LifecycleSettings(_Section):
+    """The model-lifecycle policy (conf/lifecycle/): triggers, retrain, gate, shadow, watch."""
+
+    enabled: bool = True
+    schedule_h: int | None = Field(168, ge=1)  # retrain at least this often (null = never by age of the schedule)
+    min_new_hours: int | None = Field(None, ge=1)  # enough new data: >= K hours since training (null = off)
+    max_age_h: int | None = Field(720, ge=1)  # the champion is never older than this
+    cooldown_h: int = Field(24, ge=0)  # no retrain within this many hours of the last one
+    drift: DriftTriggerSettings = Field(default_factory=DriftTriggerSettings)
+    degradation: DegradationTriggerSettings = Field(default_factory=DegradationTriggerSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
 
 
 BUILTIN_JOBS = ("refresh", "resolve", "drift", "retrain", "noop")
@@ -310,6 +372,7 @@ class Settings(_Section):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @property

@@ -79,16 +79,17 @@ def train_and_promote(settings: Any, trials: int) -> str:
     from rayapp.training import load_training_frame, train_model
 
     frame = load_training_frame(settings)
-    cv = settings.tune.cv
-    need = cv.n_splits * cv.test_size_h + 2 * 168
-    if len(frame) < need:
-        # A short demo history: smaller walk-forward test windows, still n_splits of them.
-        settings = settings.model_copy(deep=True)
-        settings.tune.cv.test_size_h = max(24, (len(frame) - 2 * 168) // cv.n_splits)
-        out.print(
-            f"  {len(frame)} rows: walk-forward test windows of {settings.tune.cv.test_size_h} h "
-            f"(configured {cv.test_size_h} h needs {need} rows)"
-        )
+    settings = settings.model_copy(deep=True)
+    for label, cv in (("search", settings.tune.cv), ("gate", settings.lifecycle.gate)):
+        need = cv.n_splits * cv.test_size_h + 2 * 168
+        if len(frame) < need:
+            # A short demo history: smaller walk-forward test windows, still n_splits of them.
+            configured = cv.test_size_h
+            cv.test_size_h = max(24, (len(frame) - 2 * 168) // cv.n_splits)
+            out.print(
+                f"  {len(frame)} rows: {label} walk-forward test windows of {cv.test_size_h} h "
+                f"(configured {configured} h needs {need} rows)"
+            )
     outcome = train_model(settings, frame, num_samples=trials, data_source="offline_store (demo)")
     out.print(
         f"  {settings.mlflow.registered_model} v{outcome.version}: cv {settings.tune.metric}="

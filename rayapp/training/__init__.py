@@ -11,7 +11,18 @@ from rayapp.exports import lazy_exports
 
 if TYPE_CHECKING:
     from rayapp.training.ablation import AblationResult, log_ablation, render_table, run_ablation
-    from rayapp.training.cv import WalkForwardSplit
+    from rayapp.training.calibration import (
+        CLIP,
+        brier_score,
+        expected_calibration_error,
+        fit_calibration,
+        fit_conformal,
+        fit_return_model,
+        log_loss,
+        reliability_curve,
+        select_calibration,
+    )
+    from rayapp.training.cv import Fold, WalkForwardSplit
     from rayapp.training.data import (
         TrainingDataError,
         TrainingFrame,
@@ -20,13 +31,38 @@ if TYPE_CHECKING:
         price_file_frame,
         read_data_file,
     )
+    from rayapp.training.gate import GateDecision, quality_gate
+    from rayapp.training.metrics import (
+        baseline_predictions,
+        best_baseline,
+        evaluate,
+        evaluate_baselines,
+        sharpe,
+        strategy_returns,
+        total_return,
+        trading_metrics,
+        wilson_interval,
+    )
+    from rayapp.training.model import booster_params, fit_booster, predict_proba
+    from rayapp.training.significance import block_bootstrap_pvalue, holm
     from rayapp.training.train import TrainOutcome, train_model
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "rayapp.training.ablation": ("AblationResult", "log_ablation", "render_table", "run_ablation"),
-        "rayapp.training.cv": ("WalkForwardSplit",),
+        "rayapp.training.calibration": (
+            "CLIP",
+            "brier_score",
+            "expected_calibration_error",
+            "fit_calibration",
+            "fit_conformal",
+            "fit_return_model",
+            "log_loss",
+            "reliability_curve",
+            "select_calibration",
+        ),
+        "rayapp.training.cv": ("Fold", "WalkForwardSplit"),
         "rayapp.training.data": (
             "TrainingDataError",
             "TrainingFrame",
@@ -35,22 +71,62 @@ __getattr__, __dir__ = lazy_exports(
             "price_file_frame",
             "read_data_file",
         ),
+        "rayapp.training.gate": ("GateDecision", "quality_gate"),
+        "rayapp.training.metrics": (
+            "baseline_predictions",
+            "best_baseline",
+            "evaluate",
+            "evaluate_baselines",
+            "sharpe",
+            "strategy_returns",
+            "total_return",
+            "trading_metrics",
+            "wilson_interval",
+        ),
+        "rayapp.training.model": ("booster_params", "fit_booster", "predict_proba"),
+        "rayapp.training.significance": ("block_bootstrap_pvalue", "holm"),
         "rayapp.training.train": ("TrainOutcome", "train_model"),
     },
 )
 
 __all__ = [
+    "CLIP",
     "AblationResult",
+    "Fold",
+    "GateDecision",
     "TrainOutcome",
     "TrainingDataError",
     "TrainingFrame",
     "WalkForwardSplit",
+    "baseline_predictions",
+    "best_baseline",
+    "block_bootstrap_pvalue",
+    "booster_params",
+    "brier_score",
     "build_training_frame",
+    "evaluate",
+    "evaluate_baselines",
+    "expected_calibration_error",
+    "fit_booster",
+    "fit_calibration",
+    "fit_conformal",
+    "fit_return_model",
+    "holm",
     "load_training_frame",
     "log_ablation",
+    "log_loss",
+    "predict_proba",
     "price_file_frame",
+    "quality_gate",
     "read_data_file",
+    "reliability_curve",
     "render_table",
     "run_ablation",
+    "select_calibration",
+    "sharpe",
+    "strategy_returns",
+    "total_return",
+    "trading_metrics",
     "train_model",
+    "wilson_interval",
 ]

@@ -1,9 +1,12 @@
 """The quality gate: whether a freshly trained challenger may become the champion.
 
-The gate promotes the challenger to `champion` only if, on the same walk-forward folds, it beats
-the best naive baseline (higher mean accuracy and a one-sided moving-block bootstrap p-value
-below `gate_alpha` on per-hour correctness) and beats the current champion's configuration
-re-evaluated on those folds. The decision and every reason are logged to the run.
+The gate passes a challenger only if, on the same long walk-forward (lifecycle.gate: 26 weekly
+folds by default), it beats the best naive baseline (higher mean accuracy and a one-sided
+moving-block bootstrap p-value below `lifecycle.gate.alpha` on per-hour correctness, blocks at
+least the horizon long), beats the current champion's configuration re-evaluated on those folds,
+and its calibrated P(up) does not lose to climatology (a constant P(up) equal to the training base
+rate) in Brier score on out-of-fold hours neither the calibration fit nor its selection saw. The
+decision and every reason are logged to the run.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ def quality_gate(
     champion_scores: np.ndarray | None,
     alpha: float,
     champion_note: str = "",
+    *,
+    brier: float | None = None,
+    brier_climatology: float | None = None,
 ) -> GateDecision:
     """Decide on fold scores computed on the same folds; every failed check adds a reason."""
     ch, bl = float(np.mean(challenger_scores)), float(np.mean(baseline_scores))
@@ -65,6 +71,14 @@ def quality_gate(
         )
     else:
         reasons.append(f"beats {baseline_name} by {ch - bl:+.4f} (p={p_vs_baseline:.3f})")
+    if brier is not None and brier_climatology is not None:
+        checks["brier_calibrated"] = brier
+        checks["brier_climatology"] = brier_climatology
+        if brier > brier_climatology:
+            ok = False
+            reasons.append(f"calibrated Brier {brier:.4f} loses to climatology {brier_climatology:.4f} out of sample")
+        else:
+            reasons.append(f"calibrated Brier {brier:.4f} <= climatology {brier_climatology:.4f}")
     if champion_scores is None:
         checks["champion_mean"] = None
         reasons.append(champion_note or "no current champion")
@@ -110,7 +124,7 @@ def champion_scores(
     if champ is None:
         return None, "no current champion: the first model that passes the baseline check becomes champion"
     cfg = champion_config(client, champ)
-    if cfg is None:
+    if cfg is None or "params" not in cfg or "feature_names" not in cfg:
         return np.array([np.inf]), f"champion v{champ.version} has no training config: not replaced automatically"
     if int(cfg.get("horizon_h", frame.horizon)) != frame.horizon:
         return np.array([np.inf]), (

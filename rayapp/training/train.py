@@ -1,9 +1,11 @@
 """One training run end to end, as named steps inside one MLflow run.
 
-`train_model()` = record provenance → `search` (Ray Tune, or the configured parameters) →
-`evaluate_out_of_fold` (walk-forward CV of the best configuration beside every naive baseline on
-the same test hours) → `decide_gate` (against the best baseline and the current champion on the
-same folds) → `calibrate` (isotonic/Platt + conformal interval from out-of-fold predictions only) →
+`train_model()` = record provenance → `search` (Ray Tune on the short `tune.cv` walk-forward, or
+the configured parameters) → `evaluate_out_of_fold` (the LONG walk-forward of `lifecycle.gate`,
+26 weekly folds by default, of the best configuration beside every naive baseline on the same test
+hours) → `decide_gate` (against the best baseline and the current champion on those folds, and
+climatology's Brier score out of sample) → `calibrate` (isotonic / Platt / identity chosen by
+out-of-sample log loss, bounded, + conformal interval, from out-of-fold predictions only) →
 `fit_and_explain` (final booster on all rows, SHAP importance) → `log_model` (model, serving
 bundle, configs) → `publish_report` → `register_and_gate` (challenger always, champion only
 through the gate). No number it reports is in-sample.
@@ -44,6 +46,7 @@ class TrainOutcome:
     baselines: dict[str, Any] = field(default_factory=dict)
     bundle: ModelBundle | None = None
     report_dir: Path | None = None
+    gate_passed: bool = False  # the gate's verdict (promoted only when the caller let it promote)
 
 
 def fold_baselines(frame: TrainingFrame, folds: list[Fold], fee_bps: float) -> dict[str, list[dict[str, float]]]:
@@ -75,8 +78,10 @@ class RunContext:
     settings: Any
     frame: TrainingFrame
     full_frame: TrainingFrame  # the champion is re-evaluated on its own columns of this
-    splitter: WalkForwardSplit
+    splitter: WalkForwardSplit  # the search's folds (tune.cv)
     folds: list[Fold]
+    gate_splitter: WalkForwardSplit  # the evaluation's and the gate's long walk-forward (lifecycle.gate)
+    gate_folds: list[Fold]
     device: str
     nthread: int | None
     num_samples: int
@@ -96,6 +101,15 @@ class RunContext:
     @property
     def name(self) -> str:
         return str(self.settings.mlflow.registered_model)
+
+    @property
+    def gate(self) -> Any:
+        return self.settings.lifecycle.gate
+
+    @property
+    def block_h(self) -> int:
+        """Bootstrap blocks at least the horizon long: h-hour targets of consecutive hours overlap."""
+        return max(int(self.gate.block_h), int(self.frame.horizon))
 
 
 @dataclass
@@ -135,6 +149,7 @@ def record_run(ctx: RunContext, data_source: str) -> None:
             "n_features": len(frame.feature_names),
             "device": ctx.device,
             **{f"cv_{k}": v for k, v in ctx.splitter.params().items()},
+            **{f"gate_cv_{k}": v for k, v in ctx.gate_splitter.params().items()},
             "num_samples": ctx.num_samples,
             "metric": ctx.ts.metric,
             "fee_bps": ctx.ts.fee_bps,
@@ -144,6 +159,7 @@ def record_run(ctx: RunContext, data_source: str) -> None:
     mlflow.log_dict(
         {
             "folds": [f.describe(frame.times.to_numpy()) for f in ctx.folds],
+            "gate_folds": [f.describe(frame.times.to_numpy()) for f in ctx.gate_folds],
             "groups": frame.groups_with_data(),
         },
         "training/folds.json",
@@ -180,18 +196,19 @@ def search(ctx: RunContext, run_id: str) -> dict[str, Any]:
 
 
 def evaluate_out_of_fold(ctx: RunContext, best: dict[str, Any]) -> Evaluation:
-    """Walk-forward CV of `best`, every baseline on the same folds, and the paired p-value of the
-    model's per-hour correctness against the best baseline."""
+    """The long walk-forward of `best` (lifecycle.gate: thousands of test hours, not the search's
+    few folds), every baseline on the same folds, and the paired p-value of the model's per-hour
+    correctness against the best baseline (moving blocks at least the horizon long)."""
     import mlflow
 
     frame, ts = ctx.frame, ctx.ts
-    cv = cv_evaluate(frame, ctx.folds, best, ctx.seed, ctx.device, ctx.nthread, ts.fee_bps, metric=ctx.fold_metric)
+    cv = cv_evaluate(frame, ctx.gate_folds, best, ctx.seed, ctx.device, ctx.nthread, ts.fee_bps, metric=ctx.fold_metric)
     cv_mean = _mean_metrics(cv.fold_metrics)
     for f in cv.fold_metrics:
         mlflow.log_metrics({f"fold_{k}": float(v) for k, v in f.items() if k != "fold"}, step=int(f["fold"]))
     mlflow.log_metrics({f"cv_{k}": v for k, v in cv_mean.items()})
 
-    bfolds = fold_baselines(frame, ctx.folds, ts.fee_bps)
+    bfolds = fold_baselines(frame, ctx.gate_folds, ts.fee_bps)
     bmeans = {b: _mean_metrics(rows) for b, rows in bfolds.items()}
     # The gate judges directional accuracy whatever the search objective is: it is the one
     # metric every baseline and every past champion has on the same folds.
@@ -201,7 +218,7 @@ def evaluate_out_of_fold(ctx: RunContext, best: dict[str, Any]) -> Evaluation:
     ti = cv.test_idx
     bpred = baseline_predictions(frame.last_ret[ti], len(ti))[bname]
     diff = cv.correct(frame.y) - (bpred.astype(int) == frame.y[ti]).astype(float)
-    p_base = block_bootstrap_pvalue(diff, ts.ablation.block_h, ts.ablation.n_boot, ctx.seed, "greater")
+    p_base = block_bootstrap_pvalue(diff, ctx.block_h, ctx.gate.n_boot, ctx.seed, "greater")
     pooled = {
         "model": evaluate(cv.oof_p[ti] >= 0.5, frame.y[ti], frame.ret[ti], frame.horizon, ts.fee_bps, cv.oof_p[ti])
     }
@@ -209,10 +226,15 @@ def evaluate_out_of_fold(ctx: RunContext, best: dict[str, Any]) -> Evaluation:
     return Evaluation(cv, cv_mean, bfolds, bmeans, bname, p_base, pooled)
 
 
-def decide_gate(ctx: RunContext, ev: Evaluation) -> GateDecision:
-    """Promote only past the best baseline (significantly) and the champion on the same folds."""
+def decide_gate(ctx: RunContext, ev: Evaluation, calib: Any, shadow_next: bool = False) -> GateDecision:
+    """Promote only past the best baseline (significantly) and the champion on the same folds, and
+    only with a calibrated P(up) whose out-of-sample Brier score does not lose to climatology.
+
+    `shadow_next`: the lifecycle sends a passing challenger to shadow, where it is compared with
+    the live champion hour by hour; a champion that cannot be refitted on these folds (another
+    horizon, features or no training config) is then left to that comparison instead of blocking."""
     champ, note = champion_scores(
-        ctx.full_frame, ctx.folds, ctx.name, ctx.seed, ctx.device, ctx.nthread or 1, ctx.ts.fee_bps, "accuracy"
+        ctx.full_frame, ctx.gate_folds, ctx.name, ctx.seed, ctx.device, ctx.nthread or 1, ctx.ts.fee_bps, "accuracy"
     )
     comparable = champ is None or bool(np.all(np.isfinite(champ)))
     gate = quality_gate(
@@ -221,12 +243,24 @@ def decide_gate(ctx: RunContext, ev: Evaluation) -> GateDecision:
         np.array([m["accuracy"] for m in ev.baseline_folds[ev.best_baseline]]),
         ev.p_vs_baseline,
         champ if comparable else None,
-        ctx.ts.gate_alpha,
+        ctx.gate.alpha,
         note,
+        brier=calib.report["brier_calibrated"],
+        brier_climatology=calib.report["brier_climatology"],
+    )
+    gate.checks.update(
+        {
+            "folds": len(ctx.gate_folds),
+            "test_hours": int(sum(len(f.test) for f in ctx.gate_folds)),
+            "block_h": ctx.block_h,
+        }
     )
     if not comparable:
-        gate.promote = False
-        gate.reasons.append(note)
+        if shadow_next:
+            gate.reasons.append(f"{note}: the shadow comparison decides")
+        else:
+            gate.promote = False
+            gate.reasons.append(note)
     return gate
 
 
@@ -236,7 +270,19 @@ def calibrate(ctx: RunContext, ev: Evaluation) -> Any:
 
     frame = ctx.frame
     calib = calibrate_oof(ev.cv.oof_p, frame.y, frame.ret, ev.cv.test_idx, ctx.ts.calibration, ctx.ts.conformal_alpha)
-    mlflow.log_metrics({"brier_raw": calib.report["brier_raw"], "brier_calibrated": calib.report["brier_calibrated"]})
+    mlflow.log_metrics(
+        {
+            k: calib.report[k]
+            for k in (
+                "brier_raw",
+                "brier_calibrated",
+                "brier_climatology",
+                "ece_raw",
+                "ece_calibrated",
+                "logloss_calibrated",
+            )
+        }
+    )
     return calib
 
 
@@ -366,8 +412,11 @@ def publish_report(
         return publish(rdir, report_dir or ts.report_dir)
 
 
-def register_and_gate(ctx: RunContext, run_id: str, model_uri: str, ev: Evaluation, gate: GateDecision) -> str:
-    """Register the model as `challenger`; promote it to `champion` only if the gate says so."""
+def register_and_gate(
+    ctx: RunContext, run_id: str, model_uri: str, ev: Evaluation, gate: GateDecision, promote_on_pass: bool = True
+) -> str:
+    """Register the model as `challenger`; promote it to `champion` only if the gate says so (and
+    the caller lets the gate promote: the lifecycle policy sends a gated challenger to shadow)."""
     import mlflow
 
     fm = ctx.fold_metric
@@ -382,16 +431,32 @@ def register_and_gate(ctx: RunContext, run_id: str, model_uri: str, ev: Evaluati
             "cv_mean_" + fm: f"{ev.cv_mean.get(fm, float('nan')):.5f}",
         },
     )
-    if gate.promote:
+    if gate.promote and promote_on_pass:
         promote(ctx.name, mv.version)
+    decision = ("promoted" if promote_on_pass else "passed") if gate.promote else "refused"
     mlflow.set_tags(
         {
-            "gate_decision": "promoted" if gate.promote else "refused",
+            "gate_decision": decision,
             "gate_reasons": " | ".join(gate.reasons)[:4900],
             "model_version": str(mv.version),
         }
     )
     return str(mv.version)
+
+
+def gate_split(settings: Any, horizon: int) -> WalkForwardSplit:
+    """The long walk-forward the gate decides on: lifecycle.gate folds, the search's window rule."""
+    cv, g = settings.tune.cv, settings.lifecycle.gate
+    return WalkForwardSplit(
+        n_splits=g.n_splits,
+        test_size=g.test_size_h,
+        horizon=horizon,
+        window=settings.lifecycle.retrain.window,
+        train_size=settings.lifecycle.retrain.window_h,
+        purge=cv.purge_h,
+        embargo=cv.embargo_h,
+        min_train=cv.min_train_h,
+    )
 
 
 def train_model(
@@ -402,6 +467,7 @@ def train_model(
     num_samples: int | None = None,
     report_dir: str | Path | None = None,
     data_source: str = "",
+    promote_on_pass: bool = True,
 ) -> TrainOutcome:
     import mlflow
     import ray
@@ -409,12 +475,15 @@ def train_model(
     # The model may use a subset of the columns; the champion is re-evaluated on its own columns.
     frame = full_frame.select(features) if features else full_frame
     splitter = WalkForwardSplit.from_settings(settings.tune.cv, frame.horizon)
+    gate_splitter = gate_split(settings, frame.horizon)
     ctx = RunContext(
         settings=settings,
         frame=frame,
         full_frame=full_frame,
         splitter=splitter,
         folds=splitter.folds(frame.times),
+        gate_splitter=gate_splitter,
+        gate_folds=gate_splitter.folds(frame.times),
         device=cluster_device(settings.model.device),
         nthread=max(1, int(ray.cluster_resources().get("CPU", 1))) if ray.is_initialized() else None,
         num_samples=settings.tune.num_samples if num_samples is None else num_samples,
@@ -425,13 +494,13 @@ def train_model(
         record_run(ctx, data_source)
         best = search(ctx, run_id)
         ev = evaluate_out_of_fold(ctx, best)
-        gate = decide_gate(ctx, ev)
         calib = calibrate(ctx, ev)
+        gate = decide_gate(ctx, ev, calib, shadow_next=not promote_on_pass)
         booster, importance = fit_and_explain(ctx, best)
         bundle = make_bundle(ctx, ev, calib, gate)
         info = log_model(ctx, booster, bundle, best, ev, importance, calib, gate)
         latest = publish_report(ctx, run_id, best, ev, importance, calib, gate, report_dir)
-        version = register_and_gate(ctx, run_id, info.model_uri, ev, gate)
+        version = register_and_gate(ctx, run_id, info.model_uri, ev, gate, promote_on_pass)
         cv_mean = ev.cv_mean.get(ctx.fold_metric, float("nan"))
         log.info(
             "training done",
@@ -442,4 +511,15 @@ def train_model(
             best_baseline=ev.best_baseline,
             reasons=" | ".join(gate.reasons),
         )
-    return TrainOutcome(run_id, version, gate.promote, gate.as_dict(), cv_mean, best, ev.baseline_means, bundle, latest)
+    return TrainOutcome(
+        run_id,
+        version,
+        gate.promote and promote_on_pass,
+        gate.as_dict(),
+        cv_mean,
+        best,
+        ev.baseline_means,
+        bundle,
+        latest,
+        gate_passed=gate.promote,
+    )

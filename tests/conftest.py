@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 DATA_TABLES = (
+    "model_events",
+    "model_lifecycle",
     "predictions",
     "features",
     "feature_sets",

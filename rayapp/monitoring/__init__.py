@@ -8,10 +8,43 @@ from typing import TYPE_CHECKING
 from rayapp.exports import lazy_exports
 
 if TYPE_CHECKING:
-    from rayapp.monitoring.drift import PSI_ALERT, PSI_WARN, DriftReport, drift_report, psi
+    from rayapp.monitoring.drift import (
+        PSI_ALERT,
+        PSI_WARN,
+        DriftReport,
+        DriftTest,
+        benjamini_hochberg,
+        drift_inputs,
+        drift_report,
+        psi,
+        psi_drift_test,
+    )
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, {"rayapp.monitoring.drift": ("PSI_ALERT", "PSI_WARN", "DriftReport", "drift_report", "psi")}
+    __name__,
+    {
+        "rayapp.monitoring.drift": (
+            "PSI_ALERT",
+            "PSI_WARN",
+            "DriftReport",
+            "DriftTest",
+            "benjamini_hochberg",
+            "drift_inputs",
+            "drift_report",
+            "psi",
+            "psi_drift_test",
+        )
+    },
 )
 
-__all__ = ["PSI_ALERT", "PSI_WARN", "DriftReport", "drift_report", "psi"]
+__all__ = [
+    "PSI_ALERT",
+    "PSI_WARN",
+    "DriftReport",
+    "DriftTest",
+    "benjamini_hochberg",
+    "drift_inputs",
+    "drift_report",
+    "psi",
+    "psi_drift_test",
+]

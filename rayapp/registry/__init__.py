@@ -10,11 +10,15 @@ by number (`load_version`, with a local cache so a replica restarts without the 
 from rayapp.registry.aliases import (
     CHALLENGER,
     CHAMPION,
+    SHADOW,
     ModelNotFound,
     alias_version,
+    clear_alias,
     current_champion,
     promote,
     register,
+    set_alias,
+    tag_version,
 )
 from rayapp.registry.bundle import (
     BUNDLE_ARTIFACT,
@@ -27,6 +31,7 @@ from rayapp.registry.bundle import (
 from rayapp.registry.store import (
     LoadedModel,
     cache_dir,
+    forget_alias,
     last_known_alias,
     load_alias,
     load_report,
@@ -40,6 +45,7 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "MODEL_ARTIFACT",
+    "SHADOW",
     "Calibration",
     "Conformal",
     "LoadedModel",
@@ -48,8 +54,10 @@ __all__ = [
     "ReturnModel",
     "alias_version",
     "cache_dir",
+    "clear_alias",
     "client",
     "current_champion",
+    "forget_alias",
     "git_commit",
     "last_known_alias",
     "load_alias",
@@ -58,5 +66,7 @@ __all__ = [
     "promote",
     "register",
     "remember_alias",
+    "set_alias",
     "setup_mlflow",
+    "tag_version",
 ]

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 CHALLENGER, CHAMPION = "challenger", "champion"
+# The version scoring in shadow beside the champion (a gated challenger, or the previous champion
+# during a promotion's watch period). Set and removed only by the lifecycle policy.
+SHADOW = "shadow"
 
 
 class ModelNotFound(InputError, LookupError):
@@ -64,3 +67,33 @@ def promote(name: str, version: str) -> None:
 
     mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
     log.info("champion promoted", name=name, version=version)
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    """Point `alias` at `version` (the lifecycle policy: shadow, champion, rollback)."""
+    import mlflow
+
+    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+    log.info("alias moved", name=name, alias=alias, version=version)
+
+
+def clear_alias(name: str, alias: str) -> bool:
+    """Remove `alias` from whichever version carries it; False when none did."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient().delete_registered_model_alias(name, alias)
+    except MlflowException:
+        return False
+    log.info("alias removed", name=name, alias=alias)
+    return True
+
+
+def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
+    """Set lifecycle tags on a registered version (gate, shadow verdict, promotion, rollback)."""
+    import mlflow
+
+    c = mlflow.MlflowClient()
+    for k, v in tags.items():
+        c.set_model_version_tag(name, version, k, str(v)[:4900])

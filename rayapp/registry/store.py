@@ -125,6 +125,11 @@ def remember_alias(settings: Settings, alias: str, version: str) -> None:
     os.replace(tmp, d / alias)
 
 
+def forget_alias(settings: Settings, alias: str) -> None:
+    """Drop the warm-start record of an alias that no longer names a version (the shadow)."""
+    (cache_dir(settings) / alias).unlink(missing_ok=True)
+
+
 def last_known_alias(settings: Settings, alias: str = CHAMPION) -> str | None:
     """The version this alias pointed at when a replica last loaded it (may be outdated)."""
     f = cache_dir(settings) / alias
@@ -227,7 +232,8 @@ def load_report(settings: Settings, run_id: str | None) -> dict[str, Any]:
 
     Training: the served version's run (its metrics, params, the `training/`, `explain/` and
     `report/` artifacts; the masked settings dump is left out). Ablation: the newest run tagged
-    `stage=ablation` in the same experiment (`ablation/` artifacts). Files are keyed by path, so
+    `stage=ablation` in the same experiment (`ablation/` artifacts). Backtest: the newest run tagged
+    `stage=backtest` there (`rayapp backtest`, its `backtest/` artifacts). Files are keyed by path, so
     the API needs no change when training adds a report.
     """
     if run_id is None:
@@ -257,4 +263,18 @@ def load_report(settings: Settings, run_id: str | None) -> dict[str, Any]:
             "metrics": dict(ab.data.metrics),
             "artifacts": _json_artifacts(client, settings, ab.info.run_id, ("ablation",)),
         }
-    return {"training": training, "ablation": ablation}
+    backtest: dict[str, Any] | None = None
+    runs = client.search_runs(
+        [run.info.experiment_id],
+        filter_string="tags.stage = 'backtest'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if runs:
+        bt = runs[0]
+        backtest = {
+            "run_id": bt.info.run_id,
+            "metrics": dict(bt.data.metrics),
+            "artifacts": _json_artifacts(client, settings, bt.info.run_id, ("backtest",)),
+        }
+    return {"training": training, "ablation": ablation, "backtest": backtest}

@@ -238,3 +238,79 @@ class Pipeline(BaseModel):
 
 class PipelineRuns(BaseModel):
     items: list[PipelineRun]
+
+
+class RegisteredVersion(BaseModel):
+    version: str
+    run_id: str | None
+    status: str | None = Field(None, description="MLflow status (READY once registered)")
+    created_at: datetime | None
+    last_updated_at: datetime | None = None
+    aliases: list[str] = Field(description="the aliases pointing at this version (champion, challenger, shadow)")
+    tags: dict[str, str] = Field(description="version tags: feature set, horizon, gate / shadow / promotion decisions")
+    description: str | None = None
+
+
+class VersionLiveStats(BaseModel):
+    version: str
+    role: Literal["champion", "shadow"]
+    served: int = Field(description="forecasts logged in this role")
+    resolved: int = Field(description="of which the outcome is known")
+    accuracy: float | None = Field(description="directional accuracy of the resolved forecasts")
+    log_loss: float | None = Field(description="mean log loss of P(up) on the resolved forecasts")
+    first_ts: datetime | None
+    last_ts: datetime | None
+
+
+class ModelEvent(BaseModel):
+    event_id: int
+    at: datetime = Field(description="wall time the event was written")
+    clock_ts: datetime = Field(description="on the scheduler's clock (market time in replay mode)")
+    model_name: str
+    kind: str = Field(description="trigger, suppressed, retrain, gate, shadow_start, shadow_verdict, promotion, ...")
+    trigger: str | None
+    version: str | None
+    other_version: str | None = Field(description="the champion it was compared with or replaced")
+    decision: str | None
+    p_value: float | None
+    evidence: dict[str, Any]
+    pipeline_run: int | None
+
+
+class LifecycleState(BaseModel):
+    model_name: str
+    shadow_version: str | None
+    shadow_role: Literal["challenger", "watch"] | None
+    shadow_since: datetime | None
+    last_retrain_at: datetime | None
+    retrain_running: bool
+
+
+class ModelsLifecycle(BaseModel):
+    available: bool = Field(description="false when PostgreSQL could not be read (the registry part still answers)")
+    error: str | None = None
+    state: LifecycleState | None = None
+    live: list[VersionLiveStats] = Field(default_factory=list, description="live scores per version and role")
+    latest_comparison: ModelEvent | None = Field(None, description="the newest shadow or watch verdict")
+    events: list[ModelEvent] = Field(default_factory=list, description="the last 50 lifecycle events, oldest first")
+
+
+class ServedModel(BaseModel):
+    loaded: bool
+    version: str | None = None
+    feature_set_version: str | None = None
+    last_error: str | None = None
+
+
+class ModelsServing(BaseModel):
+    champion: ServedModel
+    shadow: ServedModel | None = Field(description="the ShadowPredictor's model (null: no shadow deployment)")
+
+
+class Models(BaseModel):
+    name: str = Field(description="the registered model")
+    registered: bool
+    aliases: dict[str, str | None] = Field(description="alias -> version (champion, challenger, shadow; null: unset)")
+    versions: list[RegisteredVersion] = Field(description="newest first")
+    serving: ModelsServing
+    lifecycle: ModelsLifecycle

@@ -95,6 +95,7 @@ def build_api(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(Exception):
             await service.refresh_model()
+        await service.refresh_shadow()  # never raises
         tasks = []
         if background:
             loops = [service.watch_features(), service.model_loop()]
@@ -186,6 +187,51 @@ def build_api(
     @app.get("/model", response_model=m.ModelInfo, tags=["model"])
     async def model() -> dict[str, Any]:
         return await service.model_info()
+
+    @app.get(
+        "/models",
+        response_model=m.Models,
+        tags=["model"],
+        responses={503: {"model": m.ErrorBody, "description": "the model registry is unavailable"}},
+    )
+    async def models() -> Any:
+        """The registered model's versions and aliases (MLflow), what this app serves, and the
+        lifecycle: its state, live accuracy and log loss per version and role, the newest shadow
+        or watch verdict and the last 50 events (PostgreSQL; `available: false` when it is down)."""
+        from rayapp.serving import models_view
+
+        name = settings.mlflow.registered_model
+
+        async def champion() -> dict[str, Any]:
+            try:
+                return await service.refresh_model()
+            except Exception as exc:
+                return {"loaded": False, "last_error": f"predictor unreachable: {type(exc).__name__}"}
+
+        async def lifecycle() -> dict[str, Any]:
+            try:
+                return cast(dict[str, Any], await service.db(models_view.lifecycle_view, name))
+            except Exception as exc:
+                log.warning("lifecycle state not read", error=type(exc).__name__)
+                return models_view.lifecycle_unavailable(exc)
+
+        async def registry() -> dict[str, Any] | str:
+            """The registry part, or why it could not be read."""
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(models_view.registry_view, settings), models_view.REGISTRY_TIMEOUT_S
+                )
+            except models_view.RegistryUnavailable as exc:
+                return str(exc)
+            except Exception as exc:  # the wait timed out
+                return f"model registry unavailable ({type(exc).__name__})"
+
+        reg, live, champ, shadow = await asyncio.gather(registry(), lifecycle(), champion(), service.refresh_shadow())
+        if isinstance(reg, str):
+            log.warning("model registry not read", error=reg)
+            return JSONResponse({"detail": reg}, status_code=503)
+        shadow_info = None if service.shadow is None else shadow
+        return {**reg, "serving": models_view.serving_view(champ, shadow_info), "lifecycle": live}
 
     @app.get("/report", response_model=m.Report, tags=["model"])
     async def report() -> dict[str, Any]:
@@ -317,7 +363,15 @@ def build_api(
         info = await service.call("Predictor", service.predictor, "check_champion")
         await service.refresh_model()
         keep = ("loaded", "version", "last_error")
-        return {"action": "reload-model", "result": {k: info.get(k) for k in keep}}
+        result = {k: info.get(k) for k in keep}
+        if service.shadow is not None:  # the shadow alias is looked up again too
+            try:
+                shadow = await service.call("ShadowPredictor", service.shadow, "check")
+            except Exception as exc:
+                shadow = {"loaded": False, "last_error": f"shadow unreachable: {type(exc).__name__}"}
+            await service.refresh_shadow()
+            result["shadow"] = {k: shadow.get(k) for k in keep}
+        return {"action": "reload-model", "result": result}
 
     @app.post(
         "/admin/resolve-outcomes",

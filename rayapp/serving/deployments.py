@@ -1,4 +1,4 @@
-"""The Ray Serve application: FeatureLookup, Predictor, Explainer and the Ingress over them.
+"""The Ray Serve application: FeatureLookup, Predictor, ShadowPredictor, Explainer and the Ingress.
 
 `build_app(settings)` binds the graph (handles passed in `bind()`); `app_builder(args)` is the
 `import_path` of serve_config.yaml, so `serve run serve_config.yaml` and `rayapp serve` deploy the
@@ -17,7 +17,7 @@ from rayapp.log import configure, get_logger
 from rayapp.serving.explainer import Explainer
 from rayapp.serving.feature_lookup import FeatureLookup
 from rayapp.serving.ingress import Ingress
-from rayapp.serving.predictor import Predictor
+from rayapp.serving.predictor import Predictor, ShadowPredictor
 
 if TYPE_CHECKING:
     from ray.serve import Application
@@ -26,7 +26,7 @@ log = get_logger(__name__)
 
 # Serve replicas of this app do little CPU work per request; fractional CPUs let the whole app
 # share a 2-core laptop with Ray Data/Train jobs instead of reserving four whole cores.
-REPLICA_CPUS = {"FeatureLookup": 0.1, "Predictor": 0.1, "Explainer": 0.1, "Ingress": 0.1}
+REPLICA_CPUS = {"FeatureLookup": 0.1, "Predictor": 0.1, "ShadowPredictor": 0.1, "Explainer": 0.1, "Ingress": 0.1}
 
 
 def resolve_settings(settings: Settings) -> Settings:
@@ -66,8 +66,15 @@ def build_app(settings: Settings) -> Application:
     lookup = serve.deployment(**opts("FeatureLookup"))(FeatureLookup).bind(settings)
     predictor = serve.deployment(num_replicas=s.predictor_replicas, **opts("Predictor"))(Predictor).bind(settings)
     explainer = serve.deployment(**opts("Explainer"))(Explainer).bind(settings)
+    # The lifecycle's shadow (ShadowPredictor says why a deployment of its own). One replica: it
+    # is off the request path, and a lost one only costs shadow rows until it is replaced.
+    shadow = (
+        serve.deployment(num_replicas=1, **opts("ShadowPredictor"))(ShadowPredictor).bind(settings)
+        if settings.lifecycle.enabled
+        else None
+    )
     ingress = serve.deployment(**opts("Ingress"))(Ingress)
-    return ingress.bind(settings, lookup, predictor, explainer)
+    return ingress.bind(settings, lookup, predictor, explainer, shadow)
 
 
 def app_builder(args: dict[str, Any]) -> Application:
@@ -146,9 +153,13 @@ def run(settings: Settings) -> str:
     return app_url(settings)
 
 
-def build_local_api(settings: Settings, *, background: bool = True) -> Any:
+def build_local_api(
+    settings: Settings, *, background: bool = True, shadow: bool | None = None, poll: bool = True
+) -> Any:
     """The same FastAPI app with the same classes in-process (no Ray): the benchmark's baseline
-    and a debugging aid. Each class runs in a worker thread per call, as Serve runs sync methods."""
+    and a debugging aid. Each class runs in a worker thread per call, as Serve runs sync methods.
+    `shadow`: score in shadow too (default: when the lifecycle is enabled, as the Serve app);
+    `poll`: the predictors follow their aliases (False: the versions found at start)."""
     from rayapp.serving.app import build_api
     from rayapp.serving.metrics import ServingMetrics
     from rayapp.serving.service import LocalHandle, PredictionService
@@ -156,13 +167,15 @@ def build_local_api(settings: Settings, *, background: bool = True) -> Any:
 
     assert settings.database.url, "resolve_settings() first"
     metrics = ServingMetrics()
+    with_shadow = settings.lifecycle.enabled if shadow is None else shadow
     service = PredictionService(
         settings,
         LocalHandle(FeatureLookup(settings)),
-        LocalHandle(Predictor(settings)),
+        LocalHandle(Predictor(settings, poll=poll)),
         LocalHandle(Explainer(settings)),
         metrics,
         get_pool(settings.database.url, migrate_schema=False),
         online_url=settings.redis.url,
+        shadow=LocalHandle(ShadowPredictor(settings, poll=poll)) if with_shadow else None,
     )
     return build_api(settings, service, metrics, background=background)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @serve.ingress()
 class Ingress:
-    def __init__(self, settings: Settings, lookup: Any, predictor: Any, explainer: Any) -> None:
+    def __init__(self, settings: Settings, lookup: Any, predictor: Any, explainer: Any, shadow: Any = None) -> None:
         from rayapp.warehouse import get_pool
 
         configure(settings.log.level, settings.log.format)
@@ -32,7 +32,7 @@ class Ingress:
         self.metrics = ServingMetrics()
         pool = get_pool(settings.database.url, migrate_schema=False)
         self.service = PredictionService(
-            settings, lookup, predictor, explainer, self.metrics, pool, online_url=settings.redis.url
+            settings, lookup, predictor, explainer, self.metrics, pool, online_url=settings.redis.url, shadow=shadow
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

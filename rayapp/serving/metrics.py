@@ -19,6 +19,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+# What became of a logged champion forecast's shadow scoring (rayapp_shadow_predictions_total).
+SHADOW_OUTCOMES = ("logged", "duplicate", "no_shadow", "no_features", "dropped", "error")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -133,6 +135,22 @@ class ServingMetrics:
         )
         for ch in ("predictions", "metrics"):
             self.ws_clients.labels(ch).set(0)
+        self.shadow = Counter(
+            "rayapp_shadow_predictions_total",
+            "Logged champion forecasts and what became of their shadow scoring: logged, duplicate (the "
+            "version had this hour already), no_shadow (no version carries the alias), no_features (none "
+            "of the shadow's feature set for the hour), dropped (too many in flight), error",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in SHADOW_OUTCOMES:
+            self.shadow.labels(outcome)
+        self.shadow_pending = Gauge("rayapp_shadow_pending", "Shadow scorings in flight", registry=r)
+        self.shadow_loaded = Gauge(
+            "rayapp_shadow_model_loaded", "1 while a version carrying the shadow alias is loaded", registry=r
+        )
+        self.shadow_model = Info("rayapp_shadow_model", "The version scoring in shadow (none: idle)", registry=r)
+        self.shadow_model.info({"version": "none"})
         self.pipeline = PipelineCollector()
         r.register(self.pipeline)
         self.pipeline_scrape_errors = Counter(
@@ -156,6 +174,11 @@ class ServingMetrics:
                 }
             )
             self.model_swaps.set(float(info.get("swaps", 0)))
+
+    def set_shadow(self, info: dict[str, Any]) -> None:
+        loaded = bool(info.get("loaded"))
+        self.shadow_loaded.set(1.0 if loaded else 0.0)
+        self.shadow_model.info({"version": str(info["version"]) if loaded else "none"})
 
     def observe_prediction(self, symbol: str, pred: dict[str, Any], source: str, age_s: float | None) -> None:
         self.predictions.labels(symbol, "up" if pred["direction"] == 1 else "down", source).inc()

@@ -4,6 +4,16 @@ A forecast's id is derived from (symbol, feature hour, horizon, model version), 
 key, so serving the same hour twice (two ingress replicas, a retry, a reconnect) writes one row;
 the first forecast logged for an hour is the one the track record scores. Every statement is
 parameterised.
+
+A row's `role` is `champion` (the forecast a client got) or `shadow` (the version carrying the
+`shadow` alias, scored on the same vector off the request path, never returned). Every read that
+feeds a client (`get`, `latest`, `since`, `track_record`, and so the WebSocket replay) reads
+champion rows only; outcomes are resolved for both roles, which the lifecycle compares.
+
+One version has one row per hour whatever its role (the natural key has no role). When a
+version that scored an hour in shadow is promoted and serves the same hour as champion, its row
+becomes the champion's (`insert` relabels it with what the client got); a shadow forecast of an
+hour the version already served as champion is a duplicate and is not written.
 """
 
 from __future__ import annotations
@@ -38,8 +48,12 @@ COLUMNS = (
     "realized_return",
     "realized_direction",
     "resolved_at",
+    "role",
 )
+ROLES = ("champion", "shadow")
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM predictions"
+# What a client may see: the champion's forecasts (a shadow forecast is never returned).
+_CHAMPION = "role = 'champion'"
 
 
 def prediction_id(symbol: str, ts: str, horizon_h: int, model_name: str, model_version: str) -> str:
@@ -58,26 +72,46 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+_INSERT = """
+    INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,
+        feature_set_version, expected_return, p_up, direction, interval_low, interval_high,
+        features, explanation, role)
+    VALUES (%(prediction_id)s, %(symbol)s, %(ts)s, %(horizon_h)s, %(model_name)s,
+        %(model_version)s, %(feature_set_version)s, %(expected_return)s, %(p_up)s,
+        %(direction)s, %(interval_low)s, %(interval_high)s, %(features)s, %(explanation)s, %(role)s)
+    ON CONFLICT DO NOTHING
+"""
+# The version scored this hour in shadow before it was promoted: the row becomes the champion's,
+# with the numbers the client got (the same version on the same hour's vector: normally equal).
+_RELABEL = """
+    UPDATE predictions SET role = 'champion', feature_set_version = %(feature_set_version)s,
+        expected_return = %(expected_return)s, p_up = %(p_up)s, direction = %(direction)s,
+        interval_low = %(interval_low)s, interval_high = %(interval_high)s, features = %(features)s,
+        explanation = %(explanation)s, created_at = now()
+    WHERE symbol = %(symbol)s AND ts = %(ts)s AND horizon_h = %(horizon_h)s AND model_name = %(model_name)s
+      AND model_version = %(model_version)s AND role = 'shadow'
+"""
+
+
 def insert(conn: psycopg.Connection, row: dict[str, Any]) -> bool:
-    """Insert one forecast; False when this (symbol, hour, horizon, model, version) was logged already."""
-    cur = conn.execute(
-        """
-        INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,
-            feature_set_version, expected_return, p_up, direction, interval_low, interval_high,
-            features, explanation)
-        VALUES (%(prediction_id)s, %(symbol)s, %(ts)s, %(horizon_h)s, %(model_name)s,
-            %(model_version)s, %(feature_set_version)s, %(expected_return)s, %(p_up)s,
-            %(direction)s, %(interval_low)s, %(interval_high)s, %(features)s, %(explanation)s)
-        ON CONFLICT DO NOTHING
-        """,
-        {
-            **row,
-            "features": Jsonb(_clean(row["features"])),
-            "explanation": None if row.get("explanation") is None else Jsonb(_clean(row["explanation"])),
-        },
-    )
+    """Insert one forecast (`row["role"]`: champion, the default, or shadow); False when this
+    (symbol, hour, horizon, model, version) was logged already. A champion forecast of an hour
+    its version scored in shadow takes that row over (True)."""
+    role = row.get("role") or "champion"
+    if role not in ROLES:
+        raise ValueError(f"unknown prediction role {role!r} (one of {', '.join(ROLES)})")
+    params = {
+        **row,
+        "role": role,
+        "features": Jsonb(_clean(row["features"])),
+        "explanation": None if row.get("explanation") is None else Jsonb(_clean(row["explanation"])),
+    }
+    cur = conn.execute(_INSERT, params)
+    written = cur.rowcount == 1
+    if not written and role == "champion":
+        written = conn.execute(_RELABEL, params).rowcount == 1
     conn.commit()
-    return cur.rowcount == 1
+    return written
 
 
 def _as_dict(rec: tuple[Any, ...]) -> dict[str, Any]:
@@ -89,22 +123,26 @@ def _as_dict(rec: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def get(conn: psycopg.Connection, pid: str) -> dict[str, Any] | None:
-    rec = conn.execute(_SELECT + " WHERE prediction_id = %s", (pid,)).fetchone()
+    """A champion forecast by id (a shadow forecast's id is not found)."""
+    rec = conn.execute(_SELECT + f" WHERE prediction_id = %s AND {_CHAMPION}", (pid,)).fetchone()
     return None if rec is None else _as_dict(rec)
 
 
 def latest(conn: psycopg.Connection, symbol: str) -> dict[str, Any] | None:
-    rec = conn.execute(_SELECT + " WHERE symbol = %s ORDER BY ts DESC, created_at DESC LIMIT 1", (symbol,)).fetchone()
+    """The newest champion forecast of a symbol."""
+    rec = conn.execute(
+        _SELECT + f" WHERE symbol = %s AND {_CHAMPION} ORDER BY ts DESC, created_at DESC LIMIT 1", (symbol,)
+    ).fetchone()
     return None if rec is None else _as_dict(rec)
 
 
 def since(
     conn: psycopg.Connection, symbol: str | None, since_ts: Any, limit: int, *, by: str = "ts"
 ) -> list[dict[str, Any]]:
-    """Forecasts after `since_ts` (by feature hour, or by `created_at` for reconnect catch-up)."""
+    """Champion forecasts after `since_ts` (by feature hour, or by `created_at` for reconnect catch-up)."""
     col = {"ts": "ts", "created_at": "created_at"}[by]  # whitelisted identifier, never user text
     recs = conn.execute(
-        _SELECT + f" WHERE (%(symbol)s::text IS NULL OR symbol = %(symbol)s)"
+        _SELECT + f" WHERE {_CHAMPION} AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s)"
         f" AND (%(since)s::timestamptz IS NULL OR {col} > %(since)s)"
         f" ORDER BY {col} ASC, prediction_id LIMIT %(limit)s",
         {"symbol": symbol, "since": since_ts, "limit": limit},
@@ -113,7 +151,8 @@ def since(
 
 
 def resolve_outcomes(conn: psycopg.Connection, price_sources: list[str]) -> int:
-    """Fill realised return/direction of forecasts whose horizon has closed; returns rows filled.
+    """Fill realised return/direction of forecasts (champion and shadow) whose horizon has closed;
+    returns rows filled.
 
     The realised return is log(close(t+h) / close(t)) from one source's candles (the first of
     `price_sources` that has both), the target training used. A candle counts only once closed.
@@ -160,12 +199,13 @@ def wilson(hits: int, n: int, z: float = 1.959963984540054) -> tuple[float | Non
 def track_record(
     conn: psycopg.Connection, symbol: str, horizon_h: int | None, model_version: str | None, max_points: int = 500
 ) -> dict[str, Any]:
-    """Directional accuracy with a Wilson interval; cumulative return vs buy-and-hold."""
+    """Directional accuracy of the champion's forecasts with a Wilson interval; cumulative return vs
+    buy-and-hold."""
     recs = conn.execute(
         """
         SELECT ts, direction, realized_return, realized_direction, model_version, horizon_h
         FROM predictions
-        WHERE symbol = %(symbol)s AND realized_return IS NOT NULL
+        WHERE role = 'champion' AND symbol = %(symbol)s AND realized_return IS NOT NULL
           AND (%(h)s::int IS NULL OR horizon_h = %(h)s)
           AND (%(v)s::text IS NULL OR model_version = %(v)s)
         ORDER BY ts
@@ -173,7 +213,8 @@ def track_record(
         {"symbol": symbol, "h": horizon_h, "v": model_version},
     ).fetchall()
     pending = conn.execute(
-        "SELECT count(*) FROM predictions WHERE symbol = %s AND realized_return IS NULL", (symbol,)
+        "SELECT count(*) FROM predictions WHERE role = 'champion' AND symbol = %s AND realized_return IS NULL",
+        (symbol,),
     ).fetchone()
     n = len(recs)
     hits = sum(1 for r in recs if r[1] == r[3])

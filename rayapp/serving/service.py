@@ -15,6 +15,13 @@ The hot path is short because features change hourly while requests come many ti
 - a forecast already written to `predictions` (same id) is not written again.
 On this 2-core machine each handle hop costs about as much as all the model work together
 (benchmarks/serve_latency.py), which is why the common case avoids them.
+
+Shadow scoring: when a version carries the `shadow` alias, each champion forecast logged to
+`predictions` is scored again by the ShadowPredictor deployment on the same vector and written
+with role `shadow`, in a background task after the response is built: the client never waits for
+it, never sees it, and a shadow failure only counts in `rayapp_shadow_predictions_total`. At most
+`SHADOW_MAX_PENDING` such tasks run at once; beyond that a forecast's shadow is dropped (counted).
+Once per (hour, shadow version): the same hour served again is not rescored.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rayapp.log import get_logger
@@ -39,6 +47,9 @@ if TYPE_CHECKING:
     from rayapp.serving.ws import Hub
 
 log = get_logger(__name__)
+
+SHADOW_MAX_PENDING = 32  # shadow scorings in flight; more are dropped (and counted), never queued
+SHADOW_TIMEOUT_S = 30.0  # a shadow scoring still running after this is abandoned (outcome error)
 
 
 class NotFound(LookupError):
@@ -112,12 +123,23 @@ class PredictionService:
         metrics: ServingMetrics,
         pool: ConnectionPool | None,
         online_url: str | None = None,
+        shadow: Any = None,
     ) -> None:
         self.settings = settings
         self.lookup, self.predictor, self.explainer = lookup, predictor, explainer
+        self.shadow = shadow  # the ShadowPredictor handle; None: no shadow scoring at all
         self.metrics = metrics
         self.pool = pool
         self.meta: dict[str, Any] = {"loaded": False}
+        self.shadow_meta: dict[str, Any] = {"loaded": False}
+        # Strong references to the shadow tasks in flight (the event loop keeps only weak ones),
+        # keyed by the shadow forecast's id: one task per forecast.
+        self._shadow_tasks: dict[str, asyncio.Task[None]] = {}
+        # Shadow rows are written by threads of their own: a slow or unreachable database then
+        # holds up shadow writes only, never the default executor the champion's log write uses.
+        self._shadow_writer = (
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow-log") if shadow is not None else None
+        )
         self._clock: Any = None
         self.hub: Hub | None = None
         self._seen_ts: dict[str, str | None] = {}
@@ -126,6 +148,7 @@ class PredictionService:
         size = settings.serving.prediction_cache_size
         self._results = _LRU(size)  # (version, fsv, explain, vector) -> (pred, explanation)
         self._logged = _LRU(max(size, 1024))  # prediction ids known to be in `predictions`
+        self._shadow_logged = _LRU(1024)  # shadow forecast ids already scored (written or duplicate)
         self.online = None
         if online_url:
             from rayapp.features import AsyncOnlineReader
@@ -162,6 +185,18 @@ class PredictionService:
         info = await self.call("Predictor", self.predictor, "info")
         self.meta = info
         self.metrics.set_model(info)
+        return info
+
+    async def refresh_shadow(self) -> dict[str, Any]:
+        """The ShadowPredictor's state ({"loaded": False} when idle or when there is none)."""
+        if self.shadow is None:
+            return self.shadow_meta
+        try:
+            info = await self.call("ShadowPredictor", self.shadow, "info")
+        except Exception as exc:  # the shadow is never worth failing a caller for
+            info = {"loaded": False, "last_error": f"shadow unreachable: {type(exc).__name__}"}
+        self.shadow_meta = info
+        self.metrics.set_shadow(info)
         return info
 
     async def model_info(self) -> dict[str, Any]:
@@ -276,12 +311,15 @@ class PredictionService:
                 symbol, found["ts"], pred["horizon_h"], pred["model_name"], pred["model_version"]
             )
             out["prediction_id"] = pid
+            new = False
             if self._logged.get(pid):  # written before (the insert would be a no-op conflict)
                 out["logged"] = True
             else:
-                out["logged"] = await self._log(out)
+                out["logged"] = new = await self._log(out)
                 if out["logged"]:
                     self._logged.put(pid, True)
+            if out["logged"] and self.shadow is not None:
+                self.start_shadow(symbol, found["ts"], found["values"], fsv, out["model_version"], new=new)
         return out
 
     async def _log(self, out: dict[str, Any]) -> bool:
@@ -302,6 +340,7 @@ class PredictionService:
             "interval_high": out["interval"]["high"],
             "features": out["features"],
             "explanation": out["explanation"],
+            "role": "champion",
         }
         pool = self.pool
         try:
@@ -316,6 +355,100 @@ class PredictionService:
             self.metrics.log_failures.inc()
             log.error("prediction not logged", prediction_id=out["prediction_id"], error=type(exc).__name__)
             return False
+
+    # ---- shadow scoring ------------------------------------------------------------------------
+    def start_shadow(
+        self, symbol: str, ts: str, values: dict[str, Any], fsv: str, champion_version: str, *, new: bool = True
+    ) -> None:
+        """Score this logged forecast's vector with the shadow in the background (never awaited:
+        returns at once). `new`: the champion row was just written (counts `no_shadow` when idle)."""
+        meta = self.shadow_meta
+        if not meta.get("loaded"):
+            if new:
+                self.metrics.shadow.labels("no_shadow").inc()
+            return
+        if str(meta["version"]) == str(champion_version):  # the champion itself: its row is there
+            return
+        spid = prediction_log.prediction_id(symbol, ts, meta["horizon_h"], meta["name"], meta["version"])
+        if self._shadow_logged.get(spid) or spid in self._shadow_tasks:
+            return
+        if len(self._shadow_tasks) >= SHADOW_MAX_PENDING:
+            self.metrics.shadow.labels("dropped").inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._score_shadow(spid, symbol, ts, values, fsv, meta))
+        self._shadow_tasks[spid] = task
+        self.metrics.shadow_pending.set(len(self._shadow_tasks))
+        task.add_done_callback(lambda _t: self._shadow_done(spid))
+
+    def _shadow_done(self, spid: str) -> None:
+        self._shadow_tasks.pop(spid, None)
+        self.metrics.shadow_pending.set(len(self._shadow_tasks))
+
+    async def _score_shadow(
+        self, spid: str, symbol: str, ts: str, values: dict[str, Any], fsv: str, meta: dict[str, Any]
+    ) -> None:
+        from rayapp.serving.predictor import ModelNotLoaded
+
+        outcome = "error"
+        try:
+            outcome = await asyncio.wait_for(self._shadow_forecast(symbol, ts, values, fsv, meta), SHADOW_TIMEOUT_S)
+        except (ModelNotLoaded, FeatureSetMismatch):  # the alias moved or left since `meta` was read
+            outcome = "no_shadow"
+        except Exception as exc:
+            log.warning(
+                "shadow prediction failed",
+                symbol=symbol,
+                ts=ts,
+                shadow_version=meta.get("version"),
+                error=type(exc).__name__,
+            )
+        finally:
+            if outcome in ("logged", "duplicate"):
+                self._shadow_logged.put(spid, True)
+            self.metrics.shadow.labels(outcome).inc()
+
+    async def _shadow_forecast(
+        self, symbol: str, ts: str, values: dict[str, Any], fsv: str, meta: dict[str, Any]
+    ) -> str:
+        shadow_fsv = meta["feature_set_version"]
+        if shadow_fsv != fsv:  # a challenger on another feature set: its own vector, same hour
+            found = await self._lookup(symbol, shadow_fsv)
+            if not found["found"] or found["ts"] != ts:
+                return "no_features"
+            values, fsv = found["values"], shadow_fsv
+        pred = await self.call("ShadowPredictor", self.shadow, "predict", values, fsv)
+        if self.pool is None:
+            return "error"
+        clean = {
+            k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)) for k, v in values.items()
+        }
+        row = {
+            "prediction_id": prediction_log.prediction_id(
+                symbol, ts, pred["horizon_h"], pred["model_name"], pred["model_version"]
+            ),
+            "symbol": symbol,
+            "ts": ts,
+            "horizon_h": pred["horizon_h"],
+            "model_name": pred["model_name"],
+            "model_version": pred["model_version"],
+            "feature_set_version": pred["feature_set_version"],
+            "expected_return": pred["expected_return"],
+            "p_up": pred["p_up"],
+            "direction": pred["direction"],
+            "interval_low": pred["interval_low"],
+            "interval_high": pred["interval_high"],
+            "features": clean,
+            "explanation": None,
+            "role": "shadow",
+        }
+        pool = self.pool
+
+        def write() -> bool:
+            with pool.connection() as conn:
+                return prediction_log.insert(conn, row)
+
+        written = await asyncio.get_running_loop().run_in_executor(self._shadow_writer, write)
+        return "logged" if written else "duplicate"
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.pool is None:
@@ -397,6 +530,7 @@ class PredictionService:
                 await self.refresh_model()
             except Exception as exc:
                 log.warning("model info refresh failed", error=type(exc).__name__)
+            await self.refresh_shadow()  # never raises
 
 
 def _explains(explanation: dict[str, Any], pred: dict[str, Any], tol: float = 1e-3) -> bool:

@@ -168,4 +168,4 @@ def test_serve_config_is_a_valid_serve_deploy_config() -> None:
 
     assert callable(app_builder)
     names = {d.name for d in app.deployments}
-    assert names == {"Ingress", "FeatureLookup", "Predictor", "Explainer"}
+    assert names == {"Ingress", "FeatureLookup", "Predictor", "Explainer", "ShadowPredictor"}

@@ -53,6 +53,18 @@ class TrainingFrame:
     def __len__(self) -> int:
         return len(self.X)
 
+    @property
+    def next_ret(self) -> np.ndarray:
+        """The 1-hour log return from each row's hour to the next (the next row's last_ret when the
+        next row is the next hour; NaN otherwise): what an hourly book earns that hour."""
+        out = np.full(len(self), np.nan)
+        if len(self) > 1:
+            hours = self.times.as_unit("s").asi8 // 3600
+            consecutive = np.diff(hours) == 1
+            nxt = np.asarray(self.last_ret, float)[1:]
+            out[:-1] = np.where(consecutive, nxt, np.nan)
+        return out
+
     def data_range(self) -> list[str]:
         return [self.times[0].isoformat(), self.times[-1].isoformat()] if len(self) else []
 

@@ -1,9 +1,15 @@
 """Directional and trading metrics, and the naive baselines always reported beside the model.
 
-Positions are +1 (long) or -1 (short) for the next `horizon` hours. The P&L of row t is
-position_t * r_t / h: with overlapping h-hour holds each row carries 1/h of the capital, so the
-per-row series is an hourly return series for any horizon. Costs: `fee_bps` per unit of position
-change (entering costs 1 unit, a long -> short flip 2 units).
+Positions are +1 (long) or -1 (short) for the next `horizon` hours. With overlapping h-hour
+holds the book is h tranches of 1/h of the capital: the tranche entered at hour t replaces the one
+entered at t - h. Its hourly return is r1(t) * mean(position over the last h entries), where r1(t)
+is the 1-hour return from t to t+1, and trading costs `fee_bps` per unit of capital that changes
+sides: |position_t - position_{t-h}| / h per hour (for h = 1: entering costs 1 unit, a long ->
+short flip 2). That is an hourly return series, so Sharpe is comparable across horizons.
+
+Without the 1-hour returns (`ret_1h=None`) the h-hour return is booked at entry, position_t *
+r_t / h: the same total, but a smoothed series whose Sharpe overstates by about sqrt(h); callers
+that have the prices pass `ret_1h` (TrainingFrame.next_ret).
 """
 
 from __future__ import annotations
@@ -38,12 +44,35 @@ def directional_accuracy(y_true: np.ndarray, pred_up: np.ndarray) -> dict[str, f
     return {"accuracy": k / n if n else float("nan"), "acc_low": lo, "acc_high": hi, "n": n}
 
 
-def strategy_returns(position: np.ndarray, ret: np.ndarray, horizon: int = 1, fee_bps: float = 0.0) -> np.ndarray:
-    """Per-row log returns of holding `position` (+1/-1/0) over each row, after costs."""
+def turnover_series(position: np.ndarray, horizon: int = 1) -> np.ndarray:
+    """Capital that changes sides each hour: |pos_t - pos_{t-h}| / h (nothing held before the start)."""
     pos = np.asarray(position, dtype=float)
-    gross = pos * np.asarray(ret, dtype=float) / horizon
-    turnover = np.abs(np.diff(np.concatenate([[0.0], pos])))
-    return gross - turnover * fee_bps / 1e4
+    h = max(1, int(horizon))
+    prev = np.concatenate([np.zeros(min(h, len(pos))), pos[:-h]]) if len(pos) > h else np.zeros(len(pos))
+    return np.abs(pos - prev) / h
+
+
+def strategy_returns(
+    position: np.ndarray,
+    ret: np.ndarray,
+    horizon: int = 1,
+    fee_bps: float = 0.0,
+    ret_1h: np.ndarray | None = None,
+) -> np.ndarray:
+    """Hourly log returns of the book that enters `position` (+1/-1/0) at each row for `horizon`
+    hours, after costs (module docstring). `ret_1h`: the 1-hour return of each row (NaN = unknown,
+    no P&L that hour); needed for h > 1 to get an hourly series instead of one booked at entry."""
+    pos = np.asarray(position, dtype=float)
+    h = max(1, int(horizon))
+    if h == 1 or ret_1h is None:
+        gross = pos * np.asarray(ret, dtype=float) / h
+    else:
+        csum = np.concatenate([[0.0], np.cumsum(pos)])
+        idx = np.arange(1, len(pos) + 1)
+        exposure = (csum[idx] - csum[np.maximum(0, idx - h)]) / h  # mean of the last h entries, 1/h each
+        r1 = np.nan_to_num(np.asarray(ret_1h, dtype=float), nan=0.0)
+        gross = exposure * r1
+    return gross - turnover_series(pos, h) * fee_bps / 1e4
 
 
 def sharpe(returns: np.ndarray, periods_per_year: int = HOURS_PER_YEAR) -> float:
@@ -75,9 +104,15 @@ def win_rate(position: np.ndarray, ret: np.ndarray) -> float:
     return float((pnl[active] > 0).mean()) if active.any() else float("nan")
 
 
-def trading_metrics(position: np.ndarray, ret: np.ndarray, horizon: int = 1, fee_bps: float = 10.0) -> dict[str, float]:
-    gross = strategy_returns(position, ret, horizon, 0.0)
-    net = strategy_returns(position, ret, horizon, fee_bps)
+def trading_metrics(
+    position: np.ndarray,
+    ret: np.ndarray,
+    horizon: int = 1,
+    fee_bps: float = 10.0,
+    ret_1h: np.ndarray | None = None,
+) -> dict[str, float]:
+    gross = strategy_returns(position, ret, horizon, 0.0, ret_1h)
+    net = strategy_returns(position, ret, horizon, fee_bps, ret_1h)
     return {
         "sharpe": sharpe(gross),
         "sharpe_net": sharpe(net),
@@ -86,7 +121,7 @@ def trading_metrics(position: np.ndarray, ret: np.ndarray, horizon: int = 1, fee
         "total_return": total_return(gross),
         "total_return_net": total_return(net),
         "win_rate": win_rate(position, ret),
-        "turnover": float(np.abs(np.diff(np.concatenate([[0.0], np.asarray(position, float)]))).sum()),
+        "turnover": float(turnover_series(position, horizon).sum()),
     }
 
 
@@ -97,11 +132,12 @@ def evaluate(
     horizon: int = 1,
     fee_bps: float = 10.0,
     p_up: np.ndarray | None = None,
+    ret_1h: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Accuracy (with Wilson interval) and long/short trading metrics of a direction forecast."""
     pred = np.asarray(pred_up).astype(bool)
     out: dict[str, float] = dict(directional_accuracy(y, pred))
-    out.update(trading_metrics(np.where(pred, 1.0, -1.0), ret, horizon, fee_bps))
+    out.update(trading_metrics(np.where(pred, 1.0, -1.0), ret, horizon, fee_bps, ret_1h))
     if p_up is not None:
         p = np.clip(np.asarray(p_up, dtype=float), 1e-6, 1 - 1e-6)
         yy = np.asarray(y, dtype=float)
@@ -122,14 +158,19 @@ def baseline_predictions(last_ret: np.ndarray, n: int) -> dict[str, np.ndarray]:
 
 
 def evaluate_baselines(
-    y: np.ndarray, ret: np.ndarray, last_ret: np.ndarray, horizon: int = 1, fee_bps: float = 10.0
+    y: np.ndarray,
+    ret: np.ndarray,
+    last_ret: np.ndarray,
+    horizon: int = 1,
+    fee_bps: float = 10.0,
+    ret_1h: np.ndarray | None = None,
 ) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, Any]] = {}
     for name, pred in baseline_predictions(last_ret, len(y)).items():
-        out[name] = evaluate(pred, y, ret, horizon, fee_bps)
+        out[name] = evaluate(pred, y, ret, horizon, fee_bps, ret_1h=ret_1h)
     # Buy-and-hold: long all the time, one entry fee; its hit rate is always-up's.
     bh = dict(directional_accuracy(y, np.ones(len(y), dtype=bool)))
-    bh.update(trading_metrics(np.ones(len(y)), ret, horizon, fee_bps))
+    bh.update(trading_metrics(np.ones(len(y)), ret, horizon, fee_bps, ret_1h))
     out["buy_and_hold"] = bh
     return out
 

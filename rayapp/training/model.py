@@ -107,6 +107,7 @@ def cv_evaluate(
     """Walk-forward fit/predict; `on_fold(k, metrics, running_mean)` may return False to stop."""
     cols = list(columns) if columns is not None else frame.feature_names
     X = frame.X[cols].to_numpy(dtype=np.float64)
+    r1 = frame.next_ret
     res = CVResult(oof_p=np.full(len(frame), np.nan))
     tests: list[np.ndarray] = []
     for fold in folds:
@@ -114,7 +115,7 @@ def cv_evaluate(
         p = predict_proba(bst, X[fold.test], cols, nthread)
         res.oof_p[fold.test] = p
         tests.append(fold.test)
-        m = evaluate(p >= 0.5, frame.y[fold.test], frame.ret[fold.test], frame.horizon, fee_bps, p)
+        m = evaluate(p >= 0.5, frame.y[fold.test], frame.ret[fold.test], frame.horizon, fee_bps, p, r1[fold.test])
         m["fold"] = fold.index
         res.fold_metrics.append(m)
         if on_fold is not None and on_fold(fold.index, m, res.mean(metric)) is False:

@@ -53,7 +53,8 @@ def fold_baselines(frame: TrainingFrame, folds: list[Fold], fee_bps: float) -> d
     """Each baseline's metrics per fold (same test hours as the model)."""
     out: dict[str, list[dict[str, float]]] = {}
     for f in folds:
-        b = evaluate_baselines(frame.y[f.test], frame.ret[f.test], frame.last_ret[f.test], frame.horizon, fee_bps)
+        t = f.test
+        b = evaluate_baselines(frame.y[t], frame.ret[t], frame.last_ret[t], frame.horizon, fee_bps, frame.next_ret[t])
         for name, m in b.items():
             out.setdefault(name, []).append(m)
     return out
@@ -220,9 +221,15 @@ def evaluate_out_of_fold(ctx: RunContext, best: dict[str, Any]) -> Evaluation:
     diff = cv.correct(frame.y) - (bpred.astype(int) == frame.y[ti]).astype(float)
     p_base = block_bootstrap_pvalue(diff, ctx.block_h, ctx.gate.n_boot, ctx.seed, "greater")
     pooled = {
-        "model": evaluate(cv.oof_p[ti] >= 0.5, frame.y[ti], frame.ret[ti], frame.horizon, ts.fee_bps, cv.oof_p[ti])
+        "model": evaluate(
+            cv.oof_p[ti] >= 0.5, frame.y[ti], frame.ret[ti], frame.horizon, ts.fee_bps, cv.oof_p[ti], frame.next_ret[ti]
+        )
     }
-    pooled.update(evaluate_baselines(frame.y[ti], frame.ret[ti], frame.last_ret[ti], frame.horizon, ts.fee_bps))
+    pooled.update(
+        evaluate_baselines(
+            frame.y[ti], frame.ret[ti], frame.last_ret[ti], frame.horizon, ts.fee_bps, frame.next_ret[ti]
+        )
+    )
     return Evaluation(cv, cv_mean, bfolds, bmeans, bname, p_base, pooled)
 
 

@@ -47,6 +47,35 @@ def test_strategy_returns_charge_the_fee_per_unit_of_position_change():
     assert strategy_returns(POS, RET, horizon=2) == pytest.approx([0.005, -0.01, 0.005, -0.015])
 
 
+def test_overlapping_horizons_are_an_hourly_book_of_h_tranches():
+    # h = 2: two tranches of 1/2 capital. Hourly exposure = mean of the last 2 entries:
+    # [0.5, 1, 0, -1]; 1-hour returns r1 -> gross = exposure * r1.
+    r1 = np.array([0.01, -0.02, 0.005, 0.01])
+    gross = strategy_returns(POS, RET, horizon=2, ret_1h=r1)
+    assert gross == pytest.approx([0.005, -0.02, 0.0, -0.01])
+    # Costs: the tranche entered at t replaces the one from t-2: |pos_t - pos_{t-2}| / 2 units
+    # -> [0.5, 0.5, 1, 1] units at 10 bps.
+    net = strategy_returns(POS, RET, horizon=2, fee_bps=10, ret_1h=r1)
+    assert net - gross == pytest.approx([-0.0005, -0.0005, -0.001, -0.001])
+
+
+def test_buy_and_hold_sharpe_does_not_depend_on_the_horizon():
+    # Booked at entry, an h-hour hold is a moving average whose Sharpe overstates by ~sqrt(h).
+    rng = np.random.default_rng(0)
+    r1 = rng.normal(0.0005, 0.01, 5000)
+    close = np.concatenate([[0.0], np.cumsum(r1)])
+    for h in (1, 4, 24):
+        n = len(r1) - h + 1
+        ret_h = close[h : h + n] - close[:n]
+        held = trading_metrics(np.ones(n), ret_h, h, 0.0, r1[:n])
+        # the same hours held the whole time (less the first h-1 hours' ramp-up)
+        assert held["sharpe"] == pytest.approx(sharpe(r1[:n]), rel=0.02)
+        assert trading_metrics(np.ones(n), ret_h, h, 10.0, r1[:n])["turnover"] == pytest.approx(1.0)
+    n = len(r1) - 23
+    booked = trading_metrics(np.ones(n), close[24 : 24 + n] - close[:n], 24, 0.0)["sharpe"]
+    assert booked > 3 * sharpe(r1[:n])  # the old entry-booked series: what this replaces
+
+
 def test_trading_metrics_by_hand():
     m = trading_metrics(POS, RET, fee_bps=10)
     assert m["total_return"] == pytest.approx(math.exp(-0.03) - 1)

@@ -26,6 +26,7 @@ from rayapp.terminal import add_overrides, console, out, print_error
 COMMAND_MODULES = (
     "rayapp.flows.commands",
     "rayapp.flows.schedule_commands",
+    "rayapp.flows.model_commands",
     "rayapp.ingest.commands",
     "rayapp.replay.commands",
     "rayapp.sentiment.commands",
@@ -33,6 +34,7 @@ COMMAND_MODULES = (
     "rayapp.training.commands",
     "rayapp.serving.commands",
     "rayapp.monitoring.commands",
+    "rayapp.lifecycle.commands",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -300,6 +300,43 @@ class LifecycleSettings(_Section):
     watch: WatchSettings = Field(default_factory=WatchSettings)
 
 
+BacktestPolicy = Literal["never", "weekly", "triggered"]
+
+
+def _all_policies() -> list[BacktestPolicy]:
+    return ["never", "weekly", "triggered"]
+
+
+class BacktestSettings(_Section):
+    """`rayapp backtest` (conf/backtest/, docs/BACKTEST.md): the lifecycle policy over history."""
+
+    price_file: str = "btc_usd_1h_2019-11_2025-05.csv"  # under replay.data, unless --price-csv
+    policies: list[BacktestPolicy] = Field(default_factory=_all_policies, min_length=1)
+    test_h: int = Field(168, ge=1)  # one fold = one test block ("week") of this many hours
+    min_train_h: int = Field(4380, ge=24)  # rows before the first test block (~6 months)
+    window: Literal["expanding", "sliding"] | None = None  # null = lifecycle.retrain.window
+    train_size_h: int | None = Field(None, ge=24)  # sliding window (null = lifecycle.retrain.window_h)
+    # Walk-forward weeks before the first replayed week: the calibration and the gate of the first
+    # champion need an out-of-sample history (null = lifecycle.gate.n_splits).
+    warmup_weeks: int | None = Field(None, ge=1)
+    calibration_weeks: int = Field(26, ge=2)  # trailing out-of-sample weeks each calibration sees
+    calibration_min_weeks: int = Field(8, ge=1)  # fewer than this: the identity map
+    # No-trade bands |P(up) - 0.5| < band, chosen per model on its calibration weeks alone. The
+    # widest (0.2) is flat in practice: a model whose bands all lose after costs stays out.
+    band_grid: list[float] = Field(default_factory=lambda: [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2])
+    n_boot: int = Field(1000, ge=100)  # block-bootstrap resamples of every p-value in the report
+    block_h: int = Field(24, ge=1)  # bootstrap block (raised to the horizon for longer horizons)
+    report_dir: str = "reports/backtest"
+    seed: int | None = None  # null = model.seed
+
+    @field_validator("band_grid")
+    @classmethod
+    def _bands(cls, v: list[float]) -> list[float]:
+        if not v or any(b < 0 or b >= 0.5 for b in v):
+            raise ValueError("one or more bands in [0, 0.5)")
+        return sorted(set(v))
+
+
 BUILTIN_JOBS = ("refresh", "resolve", "drift", "retrain", "noop")
 
 
@@ -373,6 +410,7 @@ class Settings(_Section):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @property

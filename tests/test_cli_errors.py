@@ -37,6 +37,7 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "features online-check": ([], 1, "is not registered"),  # an empty store: nothing built yet
     "train": (["--data", "/nonexistent/frame.parquet"], 2, "does not exist"),
     "ablate": (["--period", "nosuch"], 2, "unknown period"),
+    "backtest": (["--price-csv", "/nonexistent/prices.csv"], 2, "does not exist"),
     "serve": ([DEAD_PG, DEAD_REDIS, FAST], 3, "PostgreSQL is unreachable"),
     "demo": ([DEAD_PG, DEAD_REDIS, FAST], 3, "PostgreSQL is unreachable"),
     "monitor drift": ([], 2, "has no 'champion' alias"),  # a fresh registry: nothing promoted
@@ -47,6 +48,7 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "schedule pause": (["nope"], 2, "unknown job 'nope'"),
     "schedule resume": (["refresh", DEAD_PG, FAST], 3, "PostgreSQL is unreachable"),
     "schedule stop": ([], 2, "no cluster to stop"),
+    "models history": ([DEAD_PG, FAST], 3, "PostgreSQL is unreachable"),
 }
 
 

@@ -141,21 +141,12 @@ def drift(settings: Settings, ctx: RunContext) -> JobResult:
 
 
 def retrain(settings: Settings, ctx: RunContext) -> JobResult:
-    """Train on the offline store and let the quality gate decide (placeholder policy: weekly)."""
-    from rayapp.training import load_training_frame, train_model
+    """One step of the model-lifecycle policy (rayapp/flows/lifecycle.py): judge the version in
+    shadow, evaluate the triggers, retrain when they call for it and send a gated challenger to
+    shadow."""
+    from rayapp.flows.lifecycle import lifecycle_step
 
-    frame = load_training_frame(settings)
-    trials = ctx.params.get("trials") or settings.tune.num_samples
-    outcome = train_model(settings, frame, num_samples=int(trials), data_source=f"offline_store (scheduled {ctx.job})")
-    return JobResult(
-        rows_read=len(frame),
-        stats={
-            "version": str(outcome.version),
-            "promoted": outcome.promoted,
-            "cv_mean": outcome.cv_mean,
-            "gate": outcome.gate.get("reasons", []),
-        },
-    )
+    return lifecycle_step(settings, ctx)
 
 
 def noop(settings: Settings, ctx: RunContext) -> JobResult:

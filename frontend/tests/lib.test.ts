@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { cell, toCsv } from "../src/lib/csv";
 import {
   ablationTables,
+  backtest,
   baselineTable,
   foldTable,
   importance,
@@ -145,8 +146,57 @@ describe("report readers", () => {
     expect(r.calibrated).toEqual([{ mean_pred: 0.5, observed: 0.52, count: 40 }]);
     expect(r.info).toEqual({ method: "isotonic", brier_raw: 0.25 });
   });
+  it("reads the backtest: one table per horizon, a row per policy, the triggered policy's events", () => {
+    const bt = {
+      model_version: "3",
+      run_id: "r",
+      reports: {
+        backtest: {
+          run_id: "b",
+          artifacts: {
+            "backtest.summary": {
+              settings: { fee_bps: 10 },
+              headline: {
+                "1": {
+                  never: { accuracy: 0.51, acc_low: 0.5, acc_high: 0.52, p_value: 0.3, ece: 0.01 },
+                  triggered: { accuracy: 0.52, acc_low: 0.51, acc_high: 0.53, p_value: 0.02 },
+                },
+                "24": { weekly: { accuracy: 0.53, best_baseline: "reversal" } },
+              },
+              horizons: {
+                "1": {
+                  replay_from: "2020-07-01T00:00:00+00:00",
+                  replay_to: "2025-05-31T23:00:00+00:00",
+                  event_counts: { promotion: 4, rollback: 1, triggers: { schedule: 9 } },
+                },
+              },
+            },
+            "backtest.backtest_md": "# not a table",
+            "backtest.backtest": { headline: { "1": { never: { accuracy: 0.1 } } } },
+          },
+        },
+      },
+    } as unknown as Report;
+    const v = backtest(bt);
+    expect(v.tables.map((t) => t.name)).toEqual(["backtest 1h", "backtest 24h"]);
+    expect(v.tables[0].rows.map((r) => r.policy)).toEqual(["never", "triggered"]);
+    expect(v.tables[0].columns).toEqual([
+      "policy",
+      "accuracy",
+      "acc_low",
+      "acc_high",
+      "p_value",
+      "ece",
+    ]);
+    expect(v.events).toEqual([
+      { horizon: "1", counts: { promotion: 4, rollback: 1, triggers: { schedule: 9 } } },
+    ]);
+    expect(v.window).toBe("2020-07-01 to 2025-05-31");
+    expect(v.feeBps).toBe(10);
+  });
   it("returns nothing for an empty report rather than guessing", () => {
     const empty = { model_version: null, run_id: null, reports: {} } as Report;
+    expect(backtest(empty).tables).toEqual([]);
     expect(ablationTables(empty)).toEqual([]);
     expect(importance(empty)).toEqual([]);
     expect(foldTable({ loaded: false } as ModelInfo)).toBeNull();

@@ -275,6 +275,9 @@ def load_report(settings: Settings, run_id: str | None) -> dict[str, Any]:
         backtest = {
             "run_id": bt.info.run_id,
             "metrics": dict(bt.data.metrics),
-            "artifacts": _json_artifacts(client, settings, bt.info.run_id, ("backtest",)),
+            # summary.json: the full backtest.json (MBs of per-hour detail) stays in MLflow
+            "artifacts": _json_artifacts(
+                client, settings, bt.info.run_id, ("backtest",), skip=("backtest/backtest.json",)
+            ),
         }
     return {"training": training, "ablation": ablation, "backtest": backtest}

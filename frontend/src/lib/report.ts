@@ -8,7 +8,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const numOrNull = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
-function artifacts(report: Report | undefined, part: "training" | "ablation"): Obj {
+function artifacts(report: Report | undefined, part: "training" | "ablation" | "backtest"): Obj {
   const p = report?.reports?.[part];
   return isObj(p) && isObj(p.artifacts) ? p.artifacts : {};
 }
@@ -128,4 +128,65 @@ export function reliability(report: Report | undefined): {
   if (!isObj(cal)) return { raw: [], calibrated: [], info: {} };
   const info = Object.fromEntries(Object.entries(cal).filter(([, v]) => typeof v !== "object"));
   return { raw: pick(cal.reliability_raw), calibrated: pick(cal.reliability_calibrated), info };
+}
+
+const BACKTEST_COLS = [
+  "policy",
+  "accuracy",
+  "acc_low",
+  "acc_high",
+  "best_baseline",
+  "best_baseline_accuracy",
+  "p_value",
+  "p_value_holm",
+  "ece",
+  "ece_raw",
+  "brier",
+  "brier_climatology",
+  "sharpe_net",
+  "band_sharpe_net",
+  "band_dsr",
+  "buy_and_hold_sharpe",
+  "coverage",
+];
+
+export interface BacktestView {
+  tables: Table[];
+  /** per horizon: what the triggered policy did (promotions, rollbacks, triggers by name) */
+  events: { horizon: string; counts: Obj }[];
+  window: string | null;
+  feeBps: number | null;
+}
+
+/** `rayapp backtest`'s report (the newest backtest run, `backtest/summary.json`): one table per
+ * horizon with a row per policy (never retrain, fixed weekly, triggered). */
+export function backtest(report: Report | undefined): BacktestView {
+  const bt = artifacts(report, "backtest")["backtest.summary"];
+  const view: BacktestView = { tables: [], events: [], window: null, feeBps: null };
+  if (!isObj(bt) || !isObj(bt.headline)) return view;
+  if (isObj(bt.settings)) view.feeBps = numOrNull(bt.settings.fee_bps);
+  const horizons = isObj(bt.horizons) ? bt.horizons : {};
+  for (const [h, pols] of Object.entries(bt.headline)) {
+    if (!isObj(pols)) continue;
+    const rows = Object.entries(pols)
+      .filter(([, f]) => isObj(f))
+      .map(([policy, f]) => ({ policy, ...(f as Obj) }));
+    if (!rows.length) continue;
+    view.tables.push({
+      name: `backtest ${h}h`,
+      columns: BACKTEST_COLS.filter((c) => rows.some((r) => c in r)),
+      rows,
+    });
+    const hz = horizons[h];
+    if (isObj(hz)) {
+      if (isObj(hz.event_counts)) view.events.push({ horizon: h, counts: hz.event_counts });
+      if (
+        view.window === null &&
+        typeof hz.replay_from === "string" &&
+        typeof hz.replay_to === "string"
+      )
+        view.window = `${hz.replay_from.slice(0, 10)} to ${hz.replay_to.slice(0, 10)}`;
+    }
+  }
+  return view;
 }

@@ -17,7 +17,14 @@ import { btn, Card, chartColors, Empty, ErrorNote, Loading } from "../components
 import { useTheme } from "../hooks/useTheme";
 import { download, type Table, toCsv } from "../lib/csv";
 import { num } from "../lib/format";
-import { ablationTables, baselineTable, foldTable, importance, reliability } from "../lib/report";
+import {
+  ablationTables,
+  backtest,
+  baselineTable,
+  foldTable,
+  importance,
+  reliability,
+} from "../lib/report";
 
 function fmt(col: string, v: unknown): string {
   if (typeof v === "boolean") return v ? "yes" : "no";
@@ -90,7 +97,8 @@ export default function Analytics() {
   const ablation = ablationTables(report.data);
   const imp = importance(report.data);
   const rel = reliability(report.data);
-  const all = [folds, baselines, ...ablation].filter((t): t is Table => t !== null);
+  const bt = backtest(report.data);
+  const all = [folds, baselines, ...ablation, ...bt.tables].filter((t): t is Table => t !== null);
   const impTable: Table = { name: "importance", columns: ["feature", "value"], rows: imp };
   const gate = model.data?.gate ?? {};
 
@@ -151,6 +159,42 @@ export default function Analytics() {
         ) : (
           <Empty>
             No ablation table has been logged (run <code>rayapp ablate</code>).
+          </Empty>
+        )}
+      </Card>
+      <Card
+        id="backtest"
+        title={`Backtest of the lifecycle policy${bt.window ? ` (${bt.window})` : ""}`}
+        actions={bt.tables.length > 0 && csvButton(bt.tables, "backtest.csv")}
+      >
+        {bt.tables.length ? (
+          <>
+            {bt.tables.map((t) => (
+              <div key={t.name} className="mb-3">
+                <h3 className="mb-1 text-sm font-medium">{t.name}</h3>
+                <DataTable t={t} caption={t.name} />
+              </div>
+            ))}
+            <p className="text-xs text-slate-600 dark:text-slate-400">
+              Accuracy with a 95% Wilson interval; p: one-sided block bootstrap against the best
+              naive baseline (blocks at least the horizon long), Holm over every horizon and policy;
+              Sharpe after a {bt.feeBps ?? "–"} bps fee per unit of position change, annualised;
+              band: flat inside a no-trade band chosen on calibration weeks only; DSR: deflated
+              Sharpe ratio over the configurations tried.
+            </p>
+            {bt.events.map((e) => (
+              <p key={e.horizon} className="text-xs" data-testid={`backtest-events-${e.horizon}`}>
+                {e.horizon}h triggered policy:{" "}
+                {Object.entries(e.counts)
+                  .filter(([, v]) => typeof v === "number")
+                  .map(([k, v]) => `${k} ${String(v)}`)
+                  .join(" · ")}
+              </p>
+            ))}
+          </>
+        ) : (
+          <Empty>
+            No backtest has been logged (run <code>rayapp backtest</code>).
           </Empty>
         )}
       </Card>

@@ -170,8 +170,12 @@ class Policy:
     """One policy step against the live stores (PostgreSQL, the MLflow registry)."""
 
     def __init__(self, settings: Settings, now: datetime, pipeline_run: int | None = None) -> None:
+        from rayapp.registry import setup_mlflow
         from rayapp.warehouse import get_pool
 
+        # The alias moves and tags go through MLflow's process-wide client: point it at this
+        # deployment's registry first (a scheduler runner is a fresh process).
+        setup_mlflow(settings)
         self.settings = settings
         self.cfg = settings.lifecycle
         self.name = settings.mlflow.registered_model

@@ -204,7 +204,7 @@ def resolved_forecasts(
     ts, p_up, direction, realized_return, realized_direction, role."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT ts, p_up, direction, realized_return, realized_direction, role, features FROM predictions"
+            "SELECT ts, p_up, direction, realized_return, realized_direction, role FROM predictions"
             " WHERE model_name = %(m)s AND model_version = %(v)s AND realized_return IS NOT NULL"
             " AND (%(s)s::text IS NULL OR symbol = %(s)s) AND (%(h)s::int IS NULL OR horizon_h = %(h)s)"
             " AND (%(since)s::timestamptz IS NULL OR ts >= %(since)s)"

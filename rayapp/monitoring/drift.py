@@ -56,9 +56,8 @@ class DriftReport:
         return asdict(self)
 
 
-def drift_report(
-    conn: Any, symbol: str, feature_set_version: str, data_range: list[str], hours: int = 168, max_age_s: float = 7200
-) -> DriftReport:
+def _reference(conn: Any, symbol: str, feature_set_version: str, data_range: list[str]) -> tuple[list[str], np.ndarray]:
+    """The feature set's names and its offline-store rows inside `data_range` (the training window)."""
     names_row = conn.execute(
         "SELECT feature_names FROM feature_sets WHERE feature_set_version = %s", (feature_set_version,)
     ).fetchone()
@@ -68,10 +67,16 @@ def drift_report(
     lo, hi = [*data_range, None, None][:2]
     ref_rows = conn.execute(
         "SELECT vals FROM features WHERE symbol = %s AND feature_set_version = %s "
-        "AND (%s::timestamptz IS NULL OR ts >= %s) AND (%s::timestamptz IS NULL OR ts <= %s)",
+        "AND (%s::timestamptz IS NULL OR ts >= %s) AND (%s::timestamptz IS NULL OR ts <= %s) ORDER BY ts",
         (symbol, feature_set_version, lo, lo, hi, hi),
     ).fetchall()
-    ref = np.array([r[0] for r in ref_rows], dtype=float).reshape(-1, len(names))
+    return names, np.array([r[0] for r in ref_rows], dtype=float).reshape(-1, len(names))
+
+
+def drift_report(
+    conn: Any, symbol: str, feature_set_version: str, data_range: list[str], hours: int = 168, max_age_s: float = 7200
+) -> DriftReport:
+    names, ref = _reference(conn, symbol, feature_set_version, data_range)
     cur_rows = conn.execute(
         "SELECT features FROM predictions WHERE symbol = %s AND feature_set_version = %s "
         "AND role = 'champion' AND created_at >= now() - make_interval(hours => %s)",
@@ -198,19 +203,7 @@ def drift_inputs(
     """(feature names, reference rows, current rows): the offline-store rows of the champion's
     training window, and the champion's served vectors of the last `hours` before `now` (feature
     hours on the policy's clock, so a replay judges market weeks, not wall minutes)."""
-    names_row = conn.execute(
-        "SELECT feature_names FROM feature_sets WHERE feature_set_version = %s", (feature_set_version,)
-    ).fetchone()
-    if names_row is None:
-        raise LookupError(f"unknown feature set {feature_set_version}")
-    names = list(names_row[0])
-    lo, hi = [*data_range, None, None][:2]
-    ref_rows = conn.execute(
-        "SELECT vals FROM features WHERE symbol = %s AND feature_set_version = %s "
-        "AND (%s::timestamptz IS NULL OR ts >= %s) AND (%s::timestamptz IS NULL OR ts <= %s) ORDER BY ts",
-        (symbol, feature_set_version, lo, lo, hi, hi),
-    ).fetchall()
-    ref = np.array([r[0] for r in ref_rows], dtype=float).reshape(-1, len(names))
+    names, ref = _reference(conn, symbol, feature_set_version, data_range)
     cur_rows = conn.execute(
         "SELECT DISTINCT ON (ts) features FROM predictions WHERE symbol = %s AND feature_set_version = %s "
         "AND role = 'champion' AND ts > %s::timestamptz - make_interval(hours => %s) AND ts <= %s ORDER BY ts",

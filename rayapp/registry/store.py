@@ -227,6 +227,31 @@ def _json_artifacts(
     return out
 
 
+def _newest_stage_run(
+    client: Any,
+    settings: Settings,
+    experiment_id: str,
+    stage: str,
+    folders: tuple[str, ...],
+    skip: tuple[str, ...] = (),
+) -> dict[str, Any] | None:
+    """The newest run tagged `stage=<stage>` in the experiment: its id, metrics and JSON artifacts."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.stage = '{stage}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    r = runs[0]
+    return {
+        "run_id": r.info.run_id,
+        "metrics": dict(r.data.metrics),
+        "artifacts": _json_artifacts(client, settings, r.info.run_id, folders, skip=skip),
+    }
+
+
 def load_report(settings: Settings, run_id: str | None) -> dict[str, Any]:
     """The latest training and ablation reports as JSON.
 
@@ -249,35 +274,8 @@ def load_report(settings: Settings, run_id: str | None) -> dict[str, Any]:
             client, settings, run_id, ("training", "explain", "report"), skip=("training/settings.json",)
         ),
     }
-    ablation: dict[str, Any] | None = None
-    runs = client.search_runs(
-        [run.info.experiment_id],
-        filter_string="tags.stage = 'ablation'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if runs:
-        ab = runs[0]
-        ablation = {
-            "run_id": ab.info.run_id,
-            "metrics": dict(ab.data.metrics),
-            "artifacts": _json_artifacts(client, settings, ab.info.run_id, ("ablation",)),
-        }
-    backtest: dict[str, Any] | None = None
-    runs = client.search_runs(
-        [run.info.experiment_id],
-        filter_string="tags.stage = 'backtest'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if runs:
-        bt = runs[0]
-        backtest = {
-            "run_id": bt.info.run_id,
-            "metrics": dict(bt.data.metrics),
-            # summary.json: the full backtest.json (MBs of per-hour detail) stays in MLflow
-            "artifacts": _json_artifacts(
-                client, settings, bt.info.run_id, ("backtest",), skip=("backtest/backtest.json",)
-            ),
-        }
+    exp = run.info.experiment_id
+    ablation = _newest_stage_run(client, settings, exp, "ablation", ("ablation",))
+    # summary.json: the full backtest.json (MBs of per-hour detail) stays in MLflow
+    backtest = _newest_stage_run(client, settings, exp, "backtest", ("backtest",), skip=("backtest/backtest.json",))
     return {"training": training, "ablation": ablation, "backtest": backtest}

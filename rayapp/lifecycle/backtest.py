@@ -46,6 +46,7 @@ from rayapp.lifecycle.policy import (
     watch_verdict,
 )
 from rayapp.lifecycle.settings import POLICIES, BacktestSettings
+from rayapp.warehouse import json_safe
 
 if TYPE_CHECKING:
     from rayapp.config import LifecycleSettings
@@ -478,25 +479,6 @@ def gate_check(hist: History, k: int, state: ModelState, cfg: LifecycleSettings,
 
 
 # ---- policies ------------------------------------------------------------------------------------
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return [_jsonable(x) for x in v.tolist()]
-    if isinstance(v, np.bool_ | bool):
-        return bool(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, datetime):
-        return v.isoformat()
-    return v
-
-
 def _compact(evidence: dict[str, Any]) -> dict[str, Any]:
     """Trigger evidence without the per-feature tables of features that did not drift."""
     ev = dict(evidence)
@@ -542,7 +524,7 @@ def replay_triggered(
         return Champion(f"model-{m}", h, _dt(f.train_last_h), _dt(f.boundary_h), g.accuracy, g.logloss)
 
     def event(k: int, kind: str, **data: Any) -> None:
-        events.append(_jsonable({"time": _iso(plans[k].boundary_h), "week": k, "kind": kind, **data}))
+        events.append(json_safe({"time": _iso(plans[k].boundary_h), "week": k, "kind": kind, **data}))
 
     def serve(k: int, m: int) -> None:
         served[k] = m
@@ -770,16 +752,6 @@ def _daily(times: pd.DatetimeIndex, curves: dict[str, np.ndarray]) -> dict[str, 
     return out
 
 
-def next_hour_returns(times: pd.DatetimeIndex, last_ret: np.ndarray) -> np.ndarray:
-    """The 1-hour return from each hour to the next (the next row's last return when the next row
-    is the next hour, NaN otherwise), as TrainingFrame.next_ret."""
-    out = np.full(len(times), np.nan)
-    if len(times) > 1:
-        hours = pd.DatetimeIndex(times).as_unit("s").asi8 // 3600
-        out[:-1] = np.where(np.diff(hours) == 1, np.asarray(last_ret, float)[1:], np.nan)
-    return out
-
-
 def series_metrics(
     s: PolicySeries,
     *,
@@ -803,6 +775,7 @@ def series_metrics(
         evaluate_baselines,
         expected_calibration_error,
         log_loss,
+        next_hour_returns,
         reliability_curve,
         strategy_returns,
         trading_metrics,
@@ -1086,7 +1059,7 @@ def finish(
             }
             for p, f in pols.items()
         }
-    report = _jsonable(
+    report = json_safe(
         {
             "kind": "backtest",
             "generated_at": datetime.now(UTC).isoformat(),

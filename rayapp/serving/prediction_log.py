@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
+from rayapp.warehouse import json_safe
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -61,17 +63,6 @@ def prediction_id(symbol: str, ts: str, horizon_h: int, model_name: str, model_v
     return str(uuid.uuid5(_NS, f"{symbol}|{ts}|{horizon_h}|{model_name}|{model_version}"))
 
 
-def _clean(obj: Any) -> Any:
-    # jsonb has no NaN/inf: they travel as null.
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 _INSERT = """
     INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,
         feature_set_version, expected_return, p_up, direction, interval_low, interval_high,
@@ -103,8 +94,8 @@ def insert(conn: psycopg.Connection, row: dict[str, Any]) -> bool:
     params = {
         **row,
         "role": role,
-        "features": Jsonb(_clean(row["features"])),
-        "explanation": None if row.get("explanation") is None else Jsonb(_clean(row["explanation"])),
+        "features": Jsonb(json_safe(row["features"])),
+        "explanation": None if row.get("explanation") is None else Jsonb(json_safe(row["explanation"])),
     }
     cur = conn.execute(_INSERT, params)
     written = cur.rowcount == 1

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         TrainingFrame,
         build_training_frame,
         load_training_frame,
+        next_hour_returns,
         price_file_frame,
         read_data_file,
     )
@@ -68,6 +69,7 @@ __getattr__, __dir__ = lazy_exports(
             "TrainingFrame",
             "build_training_frame",
             "load_training_frame",
+            "next_hour_returns",
             "price_file_frame",
             "read_data_file",
         ),
@@ -115,6 +117,7 @@ __all__ = [
     "load_training_frame",
     "log_ablation",
     "log_loss",
+    "next_hour_returns",
     "predict_proba",
     "price_file_frame",
     "quality_gate",

@@ -57,13 +57,7 @@ class TrainingFrame:
     def next_ret(self) -> np.ndarray:
         """The 1-hour log return from each row's hour to the next (the next row's last_ret when the
         next row is the next hour; NaN otherwise): what an hourly book earns that hour."""
-        out = np.full(len(self), np.nan)
-        if len(self) > 1:
-            hours = self.times.as_unit("s").asi8 // 3600
-            consecutive = np.diff(hours) == 1
-            nxt = np.asarray(self.last_ret, float)[1:]
-            out[:-1] = np.where(consecutive, nxt, np.nan)
-        return out
+        return next_hour_returns(self.times, self.last_ret)
 
     def data_range(self) -> list[str]:
         return [self.times[0].isoformat(), self.times[-1].isoformat()] if len(self) else []
@@ -119,6 +113,17 @@ class TrainingFrame:
         df["target_ret"] = self.ret
         df["last_ret"] = self.last_ret
         return df
+
+
+def next_hour_returns(times: Any, last_ret: np.ndarray) -> np.ndarray:
+    """The 1-hour return from each hour to the next: the next row's last return when the next row
+    is the next hour, NaN otherwise (a gap, or the last row)."""
+    idx = pd.DatetimeIndex(times)
+    out = np.full(len(idx), np.nan)
+    if len(idx) > 1:
+        hours = idx.as_unit("s").asi8 // 3600
+        out[:-1] = np.where(np.diff(hours) == 1, np.asarray(last_ret, float)[1:], np.nan)
+    return out
 
 
 def _has_value(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """PostgreSQL warehouse: migrations, connection pool, COPY+upsert loader, quarantine, stats."""
 
 from rayapp.warehouse.db import database_url, get_pool
+from rayapp.warehouse.jsonsafe import json_safe
 from rayapp.warehouse.loader import UpsertResult, upsert_frame
 from rayapp.warehouse.migrate import migrate
 from rayapp.warehouse.quarantine import quarantine_rows
@@ -10,6 +11,7 @@ __all__ = [
     "UpsertResult",
     "database_url",
     "get_pool",
+    "json_safe",
     "migrate",
     "quarantine_rows",
     "table_counts",

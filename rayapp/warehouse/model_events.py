@@ -18,6 +18,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from rayapp.warehouse.jsonsafe import json_safe
+
 KINDS = (
     "trigger",
     "suppressed",
@@ -45,19 +47,6 @@ EVENT_COLUMNS = (
     "evidence",
     "pipeline_run",
 )
-
-
-def _clean(obj: Any) -> Any:
-    """jsonb has no NaN/inf: they travel as null; numpy scalars become Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def record(
@@ -90,7 +79,7 @@ def record(
             other_version,
             decision,
             pv,
-            Jsonb(_clean(evidence or {})),
+            Jsonb(json_safe(evidence or {})),
             pipeline_run,
         ),
     ).fetchone()

@@ -7,13 +7,13 @@ the quarantine idempotent.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import psycopg
 
+from rayapp.warehouse.jsonsafe import json_safe
 from rayapp.warehouse.loader import upsert_frame
 
 
@@ -25,19 +25,9 @@ class QuarantinedRow:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None  # JSON has no NaN/inf
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    return v
-
-
 def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
     # str() for timestamps/decimals/numpy scalars, then NaN -> null.
-    return _clean(json.loads(json.dumps(raw, default=str)))  # type: ignore[no-any-return]
+    return json_safe(json.loads(json.dumps(raw, default=str)))  # type: ignore[no-any-return]
 
 
 def quarantine_rows(conn: psycopg.Connection, target_table: str, source: str, rows: list[QuarantinedRow]) -> int:

@@ -6,9 +6,17 @@ The served world itself (generated feature rows, a real XGBoost champion) comes 
 
 from __future__ import annotations
 
+import random
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from rayapp.testing import wait_until
 
@@ -81,3 +89,58 @@ class RedisProcess:
             self.proc.terminate()
             self.proc.wait(timeout=15)
         self.proc = None
+
+
+Result = tuple[float, int, str | None, str | None]  # (monotonic t, status, model_version, ts)
+
+
+@dataclass
+class Load:
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Result]:
+        return [r for r in self.results if r[1] != 200]
+
+    def recent(self, n: int) -> list[Result]:
+        return self.results[-n:]
+
+
+@contextmanager
+def load(
+    url: str, auth: dict[str, str], clients: int = 4, *, fresh_vectors: bool = False, timeout_s: float = 30
+) -> Iterator[Load]:
+    """Clients posting /predict back to back until the block exits. With `fresh_vectors` every
+    request sends its own random feature vector, so none is answered from the prediction cache
+    and every one goes through the Predictor deployment; without, the latest stored vector."""
+    out = Load()
+    names = httpx.get(f"{url}/model", timeout=30).json()["feature_names"] if fresh_vectors else None
+    rng = random.Random(0)
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(timeout=timeout_s) as c:
+            while not stop.is_set():
+                try:
+                    body: dict = {"symbol": "BTCUSDT"}
+                    if names is not None:
+                        with lock:
+                            body["features"] = {n: rng.gauss(0, 1) for n in names}
+                    r = c.post(f"{url}/predict", json=body, headers=auth)
+                    got = r.json() if r.status_code == 200 else {}
+                    res: Result = (time.monotonic(), r.status_code, got.get("model_version"), got.get("ts"))
+                except httpx.HTTPError:
+                    res = (time.monotonic(), 0, None, None)
+                with lock:
+                    out.results.append(res)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)

@@ -3,64 +3,14 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import httpx
 
 from rayapp.testing import wait_until
 from rayapp.testing.serving import fit_bundle, log_and_promote, train_booster
-
-
-@dataclass
-class Load:
-    results: list[tuple[float, int, str | None]] = field(default_factory=list)  # (t, status, version)
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for _, s, _ in self.results if s != 200)
-
-
-@contextmanager
-def load(url: str, auth: dict[str, str], clients: int = 4, *, fresh_vectors: bool = False) -> Iterator[Load]:
-    """Clients posting /predict back to back until the block exits. With `fresh_vectors` every
-    request sends its own random feature vector, so none is answered from the prediction cache
-    and every one goes through the Predictor deployment."""
-    out = Load()
-    names = httpx.get(f"{url}/model", timeout=30).json()["feature_names"] if fresh_vectors else None
-    rng = random.Random(0)
-    stop = threading.Event()
-    lock = threading.Lock()
-
-    def worker() -> None:
-        with httpx.Client(timeout=30) as c:
-            while not stop.is_set():
-                try:
-                    body: dict = {"symbol": "BTCUSDT"}
-                    if names is not None:
-                        with lock:
-                            body["features"] = {n: rng.gauss(0, 1) for n in names}
-                    r = c.post(f"{url}/predict", json=body, headers=auth)
-                    status, version = r.status_code, (r.json().get("model_version") if r.status_code == 200 else None)
-                except httpx.HTTPError:
-                    status, version = 0, None
-                with lock:
-                    out.results.append((time.monotonic(), status, version))
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    try:
-        yield out
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
+from tests.serving.factories import load
 
 
 def test_champion_hot_swap_drops_no_request(app_url: str, auth: dict[str, str], world) -> None:
@@ -71,12 +21,12 @@ def test_champion_hot_swap_drops_no_request(app_url: str, auth: dict[str, str], 
         new = log_and_promote(world.settings, booster, fit_bundle(booster, world.market))
 
         def all_new() -> bool:
-            recent = [v for _, s, v in traffic.results[-8:] if s == 200]
+            recent = [v for _, s, v, _ in traffic.recent(8) if s == 200]
             return len(recent) == 8 and all(v == new for v in recent)
 
         wait_until(all_new, 60, what="every predictor replica to serve the new champion")
-    assert traffic.failed == 0, [r for r in traffic.results if r[1] != 200][:5]
-    versions = {v for _, _, v in traffic.results}
+    assert len(traffic.failed) == 0, traffic.failed[:5]
+    versions = {v for _, _, v, _ in traffic.results}
     assert {old, new} <= versions
     model = httpx.get(f"{app_url}/model", timeout=30).json()
     assert model["version"] == new and model["swaps"] >= 1
@@ -142,8 +92,8 @@ def test_predictor_replica_killed_under_load(app_url: str, auth: dict[str, str],
         wait_until(lambda: len(traffic.results) >= n_at_recovery + 20, 30, what="traffic after recovery")
     total = len(traffic.results)
     assert total >= 40
-    failures = [(round(t - killed_at, 2), s) for t, s, _ in traffic.results if s != 200]
-    assert traffic.failed <= 0.01 * total, f"{traffic.failed}/{total} requests failed: {failures[:10]}"
+    failures = [(round(t - killed_at, 2), s) for t, s, _, _ in traffic.failed]
+    assert len(traffic.failed) <= 0.01 * total, f"{len(traffic.failed)}/{total} requests failed: {failures[:10]}"
     print(f"predictor replica replaced {recovered_s:.1f} s after the kill")
-    after = [s for t, s, _ in traffic.results if t > killed_at + recovered_s]
+    after = [s for t, s, _, _ in traffic.results if t > killed_at + recovered_s]
     assert after and all(s == 200 for s in after)

@@ -12,11 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +33,7 @@ from rayapp.testing.serving import (
     train_booster,
     write_online,
 )
+from tests.serving.factories import load
 
 
 @pytest.fixture(scope="module")
@@ -148,48 +145,6 @@ def _raw_p(booster: Any, features: dict[str, float | None]) -> float:
     return float(np.asarray(booster.inplace_predict(row)).reshape(-1)[0])
 
 
-@dataclass
-class Load:
-    results: list[tuple[float, int, str | None, str | None]] = field(default_factory=list)  # (t, status, version, ts)
-
-    @property
-    def failed(self) -> list[tuple[float, int, str | None, str | None]]:
-        return [r for r in self.results if r[1] != 200]
-
-    def recent(self, n: int) -> list[tuple[float, int, str | None, str | None]]:
-        return self.results[-n:]
-
-
-@contextmanager
-def load(url: str, auth: dict[str, str], clients: int = 8) -> Iterator[Load]:
-    """`clients` concurrent clients posting /predict (the latest vector) back to back."""
-    out = Load()
-    stop = threading.Event()
-    lock = threading.Lock()
-
-    def worker() -> None:
-        with httpx.Client(timeout=60) as c:
-            while not stop.is_set():
-                try:
-                    r = c.post(f"{url}/predict", json={"symbol": SYMBOL}, headers=auth)
-                    body = r.json() if r.status_code == 200 else {}
-                    res = (time.monotonic(), r.status_code, body.get("model_version"), body.get("ts"))
-                except httpx.HTTPError:
-                    res = (time.monotonic(), 0, None, None)
-                with lock:
-                    out.results.append(res)
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    try:
-        yield out
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-
-
 # ---- tests -------------------------------------------------------------------------------------
 def test_shadow_forecast_is_logged_and_never_returned(
     app_url: str, auth: dict[str, str], world: Any, pool: Any, serving_redis: Any, registry: str
@@ -278,7 +233,7 @@ def test_promotion_under_load_drops_no_request(
     _wait_row(pool, registry, ts, new, "shadow")
     duplicates = _shadow_count(app_url, "duplicate")
 
-    with load(app_url, auth, clients=8) as traffic:
+    with load(app_url, auth, clients=8, timeout_s=60) as traffic:
         wait_until(lambda: len(traffic.results) >= 16, 60, what="traffic on the old champion")
         set_alias(registry, CHAMPION, new)  # the promotion, as the lifecycle policy does it
         set_alias(registry, SHADOW, old)
@@ -356,7 +311,7 @@ def test_a_broken_or_dead_shadow_never_fails_a_request(
         d = serve.status().applications[app].deployments["ShadowPredictor"]
         return d.replica_states.get("RUNNING", 0) == 1 and handle.ping.remote().result(timeout_s=10)["pid"] != victim
 
-    with load(app_url, auth, clients=8) as traffic:
+    with load(app_url, auth, clients=8, timeout_s=60) as traffic:
         wait_until(lambda: len(traffic.results) >= 16, 60, what="traffic before the kill")
         os.kill(victim, signal.SIGKILL)
         during = _land_hour(world, pool, serving_redis.url, row=80)  # its shadow scoring meets the dead replica

@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 API_KEY = "bench-key"
 
 
-def prepare(state: Path) -> Any:
-    """Embedded services, generated features (offline + online) and a registered champion."""
+def seed_world(state: Path, *extra: str) -> tuple[Any, Any]:
+    """Embedded services, generated features (offline + online) and a registered champion;
+    (settings, the generated market). `extra`: further key=value overrides."""
     import pandas as pd
 
     from rayapp.config import load_settings
@@ -56,14 +57,20 @@ def prepare(state: Path) -> Any:
             "serving.feature_staleness_s=86400",
             "serving.predictor_replicas=2",
             "log.level=WARNING",
+            *extra,
         ]
     )
     s = resolve_settings(s)  # starts the embedded stores, applies migrations
     assert s.redis.url, "resolve_settings() fills the Redis URL"
     end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1)
     # depth 4 x 100 rounds: a realistically sized booster
-    seed_champion(s, get_pool(s), s.redis.url, end, seed=3, depth=4, rounds=100)
-    return s
+    market, _, _ = seed_champion(s, get_pool(s), s.redis.url, end, seed=3, depth=4, rounds=100)
+    return s, market
+
+
+def prepare(state: Path) -> Any:
+    """Embedded services, generated features (offline + online) and a registered champion."""
+    return seed_world(state)[0]
 
 
 def feature_names(url: str) -> list[str]:

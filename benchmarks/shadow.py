@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from ray import serve  # noqa: E402
 
-from benchmarks.serve_latency import API_KEY, feature_names, measure, wait_http  # noqa: E402
+from benchmarks.serve_latency import feature_names, measure, seed_world, wait_http  # noqa: E402
 from rayapp.serving.predictor import Predictor, describe, score  # noqa: E402
 from rayapp.serving.service import PredictionService  # noqa: E402
 
@@ -51,32 +51,10 @@ SYNTHETIC_T0 = datetime(1990, 1, 1, tzinfo=UTC)  # shadow rows of what-if vector
 
 def prepare(state: Path) -> Any:
     """Embedded services, generated features, a champion and a shadow version (alias `shadow`)."""
-    import pandas as pd
-
-    from rayapp.config import load_settings
     from rayapp.registry import SHADOW
-    from rayapp.services import free_port
-    from rayapp.serving.deployments import resolve_settings
-    from rayapp.testing.serving import fit_bundle, log_and_promote, seed_champion, train_booster
-    from rayapp.warehouse import get_pool
+    from rayapp.testing.serving import fit_bundle, log_and_promote, train_booster
 
-    s = load_settings(
-        [
-            f"state_dir={state}",
-            "mlflow.registered_model=bench_model",
-            "mlflow.experiment=bench",
-            f"serving.api_key={API_KEY}",
-            f"serving.port={free_port()}",
-            "serving.feature_staleness_s=86400",
-            "serving.predictor_replicas=2",
-            "serving.champion_poll_s=2",
-            "log.level=WARNING",
-        ]
-    )
-    s = resolve_settings(s)
-    assert s.redis.url
-    end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=1)
-    market, _, _ = seed_champion(s, get_pool(s), s.redis.url, end, seed=3, depth=4, rounds=100)
+    s, market = seed_world(state, "serving.champion_poll_s=2")
     booster = train_booster(market, depth=4, rounds=90)  # a challenger of the same size
     log_and_promote(s, booster, fit_bundle(booster, market), alias=SHADOW)
     return s

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rayapp.warehouse.model_events import TRIGGERS as TRIGGERS  # one list, shared with the metrics
+
 if TYPE_CHECKING:
     from rayapp.config import LifecycleSettings
     from rayapp.monitoring import DriftTest
-
-TRIGGERS = ("schedule", "drift", "degradation", "new_data", "max_age", "manual")
 
 
 def block_for(horizon_h: int, block_h: int = 24) -> int:

@@ -19,6 +19,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from rayapp.serving.ops_metrics import OpsCollector
+
 # What became of a logged champion forecast's shadow scoring (rayapp_shadow_predictions_total).
 SHADOW_OUTCOMES = ("logged", "duplicate", "no_shadow", "no_features", "dropped", "error")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -43,7 +45,9 @@ class PipelineCollector:
         if not snap:
             return
         runs = CounterMetricFamily(
-            "rayapp_pipeline_runs", "Scheduled slots and runs recorded, by job and status", labels=["job", "status"]
+            "rayapp_pipeline_runs",
+            "Scheduled slots and runs recorded, by job and status",
+            labels=["pipeline_job", "status"],
         )
         for job, status, n in snap.get("runs", []):
             runs.add_metric([job, status], n)
@@ -51,17 +55,19 @@ class PipelineCollector:
         last = GaugeMetricFamily(
             "rayapp_pipeline_last_success_timestamp_seconds",
             "Wall time (Unix seconds) the job last finished successfully",
-            labels=["job"],
+            labels=["pipeline_job"],
         )
         for job, t in snap.get("last_success", {}).items():
             last.add_metric([job], t)
         yield last
-        running = GaugeMetricFamily("rayapp_pipeline_running", "Runs in flight", labels=["job"])
+        running = GaugeMetricFamily("rayapp_pipeline_running", "Runs in flight", labels=["pipeline_job"])
         for job, n in snap.get("running", {}).items():
             running.add_metric([job], n)
         yield running
         hist = HistogramMetricFamily(
-            "rayapp_pipeline_run_duration_seconds", "Wall seconds from a run's last start to its end", labels=["job"]
+            "rayapp_pipeline_run_duration_seconds",
+            "Wall seconds from a run's last start to its end",
+            labels=["pipeline_job"],
         )
         for job, d in snap.get("durations", {}).items():
             buckets = [(str(b), float(c)) for b, c in zip(DURATION_BUCKETS, d["buckets"], strict=True)]
@@ -135,6 +141,11 @@ class ServingMetrics:
         )
         for ch in ("predictions", "metrics"):
             self.ws_clients.labels(ch).set(0)
+        # series exist at 0 from the start: a first increase is one rate() and the rules see
+        for name in ("FeatureLookup", "Predictor", "Explainer", "ShadowPredictor"):
+            self.upstream_retries.labels(name)
+        for result in ("hit", "miss"):
+            self.cache.labels(result)
         self.shadow = Counter(
             "rayapp_shadow_predictions_total",
             "Logged champion forecasts and what became of their shadow scoring: logged, duplicate (the "
@@ -156,6 +167,13 @@ class ServingMetrics:
         self.pipeline_scrape_errors = Counter(
             "rayapp_pipeline_metrics_errors_total", "Scrapes whose run history could not be read", registry=r
         )
+        self.ops = OpsCollector()  # stores, pipeline, data, lifecycle, Serve replicas (read at scrape)
+        r.register(self.ops)
+        self.alerts_received = Counter(
+            "rayapp_alerts_received_total", "Alerts received by the webhook, by status", ["status"], registry=r
+        )
+        for status in ("firing", "resolved"):
+            self.alerts_received.labels(status)
 
     def set_pipeline(self, snapshot: dict[str, Any]) -> None:
         self.pipeline.snapshot = snapshot

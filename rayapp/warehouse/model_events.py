@@ -33,6 +33,8 @@ KINDS = (
     "rollback",
     "error",
 )
+# What may fire a retrain (model_events.trigger; rayapp/lifecycle/policy.py evaluates them).
+TRIGGERS = ("schedule", "drift", "degradation", "new_data", "max_age", "manual")
 EVENT_COLUMNS = (
     "event_id",
     "at",

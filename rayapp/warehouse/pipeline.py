@@ -243,13 +243,17 @@ def metrics_snapshot(conn: psycopg.Connection) -> dict[str, Any]:
                 WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) t GROUP BY job"""
     ).fetchall()
     running = conn.execute("SELECT job, count(*) FROM pipeline_runs WHERE status = 'running' GROUP BY job").fetchall()
+    # every known job has every status (0 when none), so a job's first failure is an increase
+    jobs = [str(j) for (j,) in conn.execute("SELECT job FROM pipeline_jobs").fetchall()]
+    runs = {(j, s): 0 for j in jobs for s in STATUSES}
+    runs.update({(str(j), str(s)): int(n) for j, s, n in counts})
     return {
-        "runs": [(str(j), str(s), int(n)) for j, s, n in counts],
+        "runs": [(j, s, n) for (j, s), n in sorted(runs.items())],
         "last_success": {str(j): float(t) for j, t in last_ok if t is not None},
         "durations": {
             str(r[0]): {"count": int(r[1]), "sum": float(r[2]), "buckets": [int(x) for x in r[3:]]} for r in durations
         },
-        "running": {str(j): int(n) for j, n in running},
+        "running": {**dict.fromkeys(jobs, 0), **{str(j): int(n) for j, n in running}},
     }
 
 

@@ -303,8 +303,8 @@ def test_pipeline_metrics_come_from_the_run_history(app_url: str, pool) -> None:
     job = f"resolve_{uuid.uuid4().hex[:6]}"
     _pipeline_history(pool, job)
     text = httpx.get(f"{app_url}/metrics", timeout=10).text
-    assert f'rayapp_pipeline_runs_total{{job="{job}",status="succeeded"}} 2.0' in text
-    assert f'rayapp_pipeline_runs_total{{job="{job}",status="skipped"}} 1.0' in text
-    assert f'rayapp_pipeline_last_success_timestamp_seconds{{job="{job}"}}' in text
-    assert f'rayapp_pipeline_run_duration_seconds_count{{job="{job}"}} 3.0' in text
-    assert f'rayapp_pipeline_run_duration_seconds_bucket{{job="{job}",le="+Inf"}} 3.0' in text
+    assert f'rayapp_pipeline_runs_total{{pipeline_job="{job}",status="succeeded"}} 2.0' in text
+    assert f'rayapp_pipeline_runs_total{{pipeline_job="{job}",status="skipped"}} 1.0' in text
+    assert f'rayapp_pipeline_last_success_timestamp_seconds{{pipeline_job="{job}"}}' in text
+    assert f'rayapp_pipeline_run_duration_seconds_count{{pipeline_job="{job}"}} 3.0' in text
+    assert f'rayapp_pipeline_run_duration_seconds_bucket{{pipeline_job="{job}",le="+Inf"}} 3.0' in text

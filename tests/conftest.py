@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 DATA_TABLES = (
+    "alerts",
     "model_events",
     "model_lifecycle",
     "predictions",
@@ -47,6 +48,7 @@ STARTS_COMPONENTS = frozenset(
         "serving_redis",  # tests/serving/fixtures.py: a dedicated redis-server process
         "world",  # tests/serving/fixtures.py: a model in MLflow, features in the stores
         "app_url",  # tests/serving/fixtures.py: the Ray Serve application
+        "alert_stack",  # tests/alerting: Prometheus, Alertmanager, the Slack and SMTP stand-ins
         "e2e_ready",  # tests/e2e: the browser test's prerequisites (node, Chromium)
         "s3_endpoint",  # tests/lake: a moto S3 server on loopback
         "replay_url",  # tests/ingest/test_fanout.py: the replay server on loopback

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Symbol = Annotated[
     str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"], description="trading pair, upper case, e.g. BTCUSDT")
@@ -314,3 +314,80 @@ class Models(BaseModel):
     versions: list[RegisteredVersion] = Field(description="newest first")
     serving: ModelsServing
     lifecycle: ModelsLifecycle
+
+
+# ---- alerts (issue 16) -------------------------------------------------------------------------
+AlertSeverity = Literal["info", "medium", "high"]
+_LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")]
+_LabelValue = Annotated[str, Field(max_length=4096)]
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of an Alertmanager webhook notification (payload version 4)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    status: Literal["firing", "resolved"]
+    labels: dict[_LabelName, _LabelValue] = Field(max_length=64)
+    annotations: dict[_LabelName, _LabelValue] = Field(default_factory=dict, max_length=64)
+    starts_at: datetime = Field(alias="startsAt")
+    ends_at: datetime | None = Field(None, alias="endsAt")
+    generator_url: str | None = Field(None, alias="generatorURL", max_length=4096)
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{1,64}$")
+
+    @field_validator("labels")
+    @classmethod
+    def _known(cls, v: dict[str, str]) -> dict[str, str]:
+        if not v.get("alertname"):
+            raise ValueError("an alert needs the label alertname")
+        if v.get("severity") not in ("info", "medium", "high"):
+            raise ValueError(f"label severity must be info, medium or high, got {v.get('severity')!r}")
+        return v
+
+
+class AlertmanagerWebhook(BaseModel):
+    """Alertmanager's webhook notification (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    version: Literal["4"]
+    group_key: str = Field(alias="groupKey", max_length=4096)
+    status: Literal["firing", "resolved"]
+    receiver: str = Field(max_length=256)
+    alerts: list[AlertmanagerAlert] = Field(min_length=1, max_length=500)
+    truncated_alerts: int = Field(0, alias="truncatedAlerts", ge=0)
+
+
+class AlertWebhookResult(BaseModel):
+    received: int
+    new: int
+    updated: int
+
+
+class Alert(BaseModel):
+    fingerprint: str
+    alertname: str
+    severity: AlertSeverity
+    status: Literal["firing", "resolved"]
+    summary: str | None
+    runbook: str | None
+    area: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    received_at: datetime
+    first_received_at: datetime
+    notifications: int
+    generator_url: str | None
+    stale: bool = Field(description="firing, but Alertmanager has not repeated it for longer than expected")
+
+
+class AlertCounts(BaseModel):
+    high: int
+    medium: int
+    info: int
+
+
+class Alerts(BaseModel):
+    active: list[Alert]
+    recent: list[Alert]
+    counts: AlertCounts

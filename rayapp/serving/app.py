@@ -21,8 +21,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 
 from rayapp.log import get_logger
+from rayapp.serving import alerts_api, market, prediction_log, security
 from rayapp.serving import api_models as m
-from rayapp.serving import market, prediction_log, security
+from rayapp.serving.ops_metrics import OpsReader
 from rayapp.serving.predictor import FeatureSetMismatch, ModelNotLoaded
 from rayapp.serving.service import FeatureValidation, NotFound, row_to_prediction
 from rayapp.serving.ws import Hub
@@ -90,6 +91,7 @@ def build_api(
 ) -> FastAPI:
     hub = Hub(service, metrics)
     service.hub = hub
+    ops = OpsReader(settings, service, metrics.ops)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -249,11 +251,14 @@ def build_api(
     )
     async def prometheus_metrics() -> Response:
         try:  # the pipeline metrics come from the run history: read it at scrape time
-            metrics.set_pipeline(await service.db(pipeline.metrics_snapshot))
+            metrics.set_pipeline(await asyncio.wait_for(service.db(pipeline.metrics_snapshot), 10))
         except Exception as exc:
             metrics.pipeline_scrape_errors.inc()
             log.warning("pipeline metrics not read", error=type(exc).__name__)
+        await ops.refresh()  # never raises: a part not read is left out and counted
         return Response(metrics.render(), media_type=metrics.content_type)
+
+    alerts_api.install(app, settings, service, metrics)
 
     # ---- predictions ---------------------------------------------------------------------------
     @app.post(

@@ -337,6 +337,82 @@ class BacktestSettings(_Section):
         return sorted(set(v))
 
 
+class SlackSettings(_Section):
+    # Files holding the incoming-webhook URLs (a secret: never in the repository or the config).
+    api_url_file: str = "/etc/rayapp/secrets/slack_webhook_url"
+    info_api_url_file: str | None = None  # the low-noise channel's webhook (null = api_url_file)
+    channel: str = "#rayapp-alerts"  # high and medium
+    info_channel: str = "#rayapp-info"
+
+
+class EmailSettings(_Section):
+    smarthost: str = "localhost:25"  # host:port
+    sender: str = "rayapp-alerts@localhost"
+    to: str = "oncall@localhost"
+    auth_username: str | None = None
+    auth_password_file: str | None = None  # a file holding the SMTP password
+    require_tls: bool = True
+
+    @field_validator("smarthost")
+    @classmethod
+    def _hostport(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be host:port")
+        return v
+
+
+class AlertRoutingSettings(_Section):
+    """Alertmanager's timing (seconds): how long a new group waits, how often a changed group is
+    re-sent, how often a still-firing one is repeated, per severity."""
+
+    group_wait_s: float = Field(10, gt=0)
+    group_interval_s: float = Field(60, gt=0)
+    repeat_high_s: float = Field(3600, gt=0)
+    repeat_medium_s: float = Field(14400, gt=0)
+    info_group_wait_s: float = Field(60, gt=0)
+    info_group_interval_s: float = Field(600, gt=0)
+    repeat_info_s: float = Field(86400, gt=0)
+    feed_group_wait_s: float = Field(5, gt=0)
+    feed_group_interval_s: float = Field(30, gt=0)
+    feed_repeat_s: float = Field(3600, gt=0)
+    resolve_timeout_s: float = Field(300, gt=0)
+
+
+class AlertingSettings(_Section):
+    """Prometheus + Alertmanager (conf/alerting/, deploy/, docs/OPERATIONS.md "Alerting")."""
+
+    deploy_dir: str | None = None  # the repository's deploy/ (null = beside the package)
+    out_dir: str | None = None  # `rayapp alerting render` writes here (null = <state_dir>/alerting)
+    scrape_interval_s: float = Field(15, gt=0)
+    evaluation_interval_s: float = Field(15, gt=0)
+    for_scale: float = Field(1.0, gt=0, le=1)  # multiplies every rule's `for` (tests scale it down)
+    serving_targets: list[str] = Field(default_factory=lambda: ["127.0.0.1:8000"])
+    ray_targets: list[str] = Field(default_factory=lambda: ["127.0.0.1:8080"])
+    alertmanager_targets: list[str] = Field(default_factory=lambda: ["127.0.0.1:9093"])
+    feed_url: str = "http://127.0.0.1:8000/alerts/webhook"  # rayapp's own alert feed
+    # The bearer token Alertmanager presents to the feed: a file both read (null = under state_dir,
+    # created by `rayapp alerting render` when missing).
+    webhook_token_file: str | None = None
+    routes: AlertRoutingSettings = Field(default_factory=AlertRoutingSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    # Oldest acceptable newest row per dataset (seconds on the system clock): the data alerts.
+    staleness_s: dict[str, float] = Field(
+        default_factory=lambda: {
+            "candles": 7200.0,
+            "articles": 21600.0,
+            "article_sentiment": 21600.0,
+            "social_counts": 10800.0,
+            "market_index": 172800.0,
+            "features": 7200.0,
+        }
+    )
+    live_window: int = Field(336, ge=10)  # resolved forecasts per version the live metrics cover
+    metrics_cache_s: float = Field(2.0, ge=0)  # reuse a scrape's store reads this long
+    grafana_url: str | None = None  # the System page links dashboards by uid under this URL
+
+
 BUILTIN_JOBS = ("refresh", "resolve", "drift", "retrain", "noop")
 
 
@@ -411,11 +487,18 @@ class Settings(_Section):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir).expanduser().resolve()
+
+    @property
+    def alert_token_path(self) -> Path:
+        """The file holding the alert feed's bearer token (Alertmanager presents it, the app checks it)."""
+        f = self.alerting.webhook_token_file
+        return Path(f).expanduser() if f else self.state_path / "secrets" / "alert_webhook_token"
 
     @property
     def mlflow_tracking_uri(self) -> str:

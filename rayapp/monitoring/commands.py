@@ -1,9 +1,11 @@
-"""`rayapp monitor drift`: PSI of served features against the champion's training window."""
+"""`rayapp monitor drift` (PSI of served features against the champion's training window) and
+`rayapp alerting render|check` (the Prometheus and Alertmanager configs of deploy/)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from rayapp.terminal import add_overrides, out
@@ -57,3 +59,45 @@ def register(subparsers: Any) -> None:
     q.add_argument("--json", action="store_true", help="print JSON")
     add_overrides(q)
     q.set_defaults(handler=_drift)
+    _register_alerting(subparsers)
+
+
+def _render(args: argparse.Namespace, settings: Any) -> int:
+    from rayapp.monitoring import check_configs, render_configs
+
+    r = render_configs(settings, Path(args.out) if args.out else None)
+    print(f"prometheus:   {r.prometheus}")
+    print(f"alertmanager: {r.alertmanager}")
+    print(f"rules:        {len(r.rules)} files in {r.rules[0].parent}")
+    print(f"feed token:   {r.token_file}" + (" (created)" if r.token_created else ""))
+    for note in r.notes:
+        print(f"note: {note}")
+    if not getattr(args, "check", False):
+        print(f"run: prometheus --config.file={r.prometheus} / prometheus-alertmanager --config.file={r.alertmanager}")
+        return 0
+    failed = False
+    for c in check_configs(r):
+        state = "not installed" if c.ok is None else "ok" if c.ok else "FAILED"
+        print(f"{c.tool}: {state}  {c.target}")
+        if c.ok is False:
+            failed = True
+            print(c.output)
+    return 1 if failed else 0
+
+
+def _register_alerting(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "alerting",
+        help="Prometheus rules and Alertmanager routing (deploy/, conf/alerting/)",
+        description="Write the Prometheus and Alertmanager configs of deploy/ with this installation's "
+        "intervals, targets, routing times and receivers (conf/alerting/); secrets stay in their files.",
+    )
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, help_, checks in (
+        ("render", "write prometheus.yml, alertmanager.yml and rules/ for this installation", False),
+        ("check", "render, then promtool check config and amtool check-config (exit 1 on a failure)", True),
+    ):
+        q = sub.add_parser(name, help=help_, description=help_)
+        q.add_argument("--out", help="output folder (default: alerting.out_dir, else <state_dir>/alerting)")
+        add_overrides(q)
+        q.set_defaults(handler=_render, check=checks)

@@ -2,7 +2,8 @@
 
 `record` appends one line per attempt it executes to `params.marker` (run id, slot, attempt, pid),
 so a test can count executions independently of what the scheduler recorded; it sleeps
-`sleep_s` and fails its first `fail_attempts` attempts, deterministically.
+`sleep_s` and fails its first `fail_attempts` attempts, deterministically, and every attempt
+while the file `fail_while` exists (a fault a test switches on and off).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def record(settings: Any, ctx: Any) -> Any:
     time.sleep(float(p.get("sleep_s", 0) or 0))
     if ctx.attempt <= int(p.get("fail_attempts", 0) or 0):
         raise RuntimeError(f"planned failure of attempt {ctx.attempt}")
+    if p.get("fail_while") and os.path.exists(p["fail_while"]):
+        raise RuntimeError(f"planned failure while {p['fail_while']} exists")
     if marker:
         with open(marker, "a") as f:
             f.write(json.dumps({**line, "event": "done", "t": time.time()}) + "\n")

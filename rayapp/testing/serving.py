@@ -8,6 +8,7 @@ flavour `model`, `serving/bundle.json`, registered, tags, alias.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -226,3 +227,59 @@ def seed_champion(
     ts = write_online(redis_url, market)
     booster = train_booster(market, depth=depth, rounds=rounds)
     return market, log_and_promote(settings, booster, fit_bundle(booster, market)), ts
+
+
+def insert_forecasts(
+    conn: Any,
+    s: Any,
+    version: str,
+    ts: pd.DatetimeIndex,
+    y: np.ndarray,
+    accuracy: float,
+    seed: int,
+    *,
+    role: str = "champion",
+    symbol: str = "BTCUSDT",
+    features: np.ndarray | None = None,
+) -> None:
+    """Resolved forecasts of `version` on hours `ts` with outcomes `y` that hit at `accuracy`
+    (P(up) 0.6 or 0.4), written to the prediction log as the app would with `role`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    hit = rng.uniform(size=len(ts)) < accuracy
+    up = np.where(hit, y == 1, y == 0)
+    p = np.where(up, 0.6, 0.4)
+    feats = features if features is not None else np.zeros((len(ts), len(FEATURE_NAMES)))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,"
+            " feature_set_version, expected_return, p_up, direction, features, realized_return,"
+            " realized_direction, resolved_at, role)"
+            " VALUES (%s, %s, %s, 1, %s, %s, %s, 0, %s, %s, %s, %s, %s, now(), %s)",
+            [
+                (
+                    uuid.uuid4().hex,
+                    symbol,
+                    t.to_pydatetime(),
+                    s.mlflow.registered_model,
+                    version,
+                    FSV,
+                    float(p[i]),
+                    1 if up[i] else -1,
+                    _features_jsonb(dict(zip(FEATURE_NAMES, map(float, feats[i]), strict=True))),
+                    0.01 if y[i] == 1 else -0.01,
+                    1 if y[i] == 1 else -1,
+                    role,
+                )
+                for i, t in enumerate(ts)
+            ],
+        )
+    conn.commit()
+
+
+def _features_jsonb(d: dict[str, float]) -> Any:
+    import numpy as np
+    from psycopg.types.json import Jsonb
+
+    return Jsonb({k: (None if not np.isfinite(v) else v) for k, v in d.items()})

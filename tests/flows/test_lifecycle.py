@@ -25,10 +25,9 @@ from rayapp.config import load_settings
 from rayapp.flows.lifecycle import Policy
 from rayapp.registry import CHAMPION, SHADOW, set_alias
 from rayapp.testing.serving import (
-    FEATURE_NAMES,
-    FSV,
     Market,
     fit_bundle,
+    insert_forecasts,
     log_and_promote,
     make_market,
     train_booster,
@@ -82,58 +81,6 @@ def _register(s: Any, market: Market, *, alias: str = CHAMPION, seed: int = 0, o
     return log_and_promote(s, booster, bundle, alias=alias)
 
 
-def _forecasts(
-    conn: Any,
-    s: Any,
-    version: str,
-    ts: pd.DatetimeIndex,
-    y: np.ndarray,
-    accuracy: float,
-    seed: int,
-    *,
-    role: str = "champion",
-    symbol: str = "BTCUSDT",
-    features: np.ndarray | None = None,
-) -> None:
-    """Resolved forecasts of `version` on hours `ts` with outcomes `y` that hit at `accuracy`."""
-    rng = np.random.default_rng(seed)
-    hit = rng.uniform(size=len(ts)) < accuracy
-    up = np.where(hit, y == 1, y == 0)
-    p = np.where(up, 0.6, 0.4)
-    feats = features if features is not None else np.zeros((len(ts), len(FEATURE_NAMES)))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,"
-            " feature_set_version, expected_return, p_up, direction, features, realized_return,"
-            " realized_direction, resolved_at, role)"
-            " VALUES (%s, %s, %s, 1, %s, %s, %s, 0, %s, %s, %s, %s, %s, now(), %s)",
-            [
-                (
-                    uuid.uuid4().hex,
-                    symbol,
-                    t.to_pydatetime(),
-                    s.mlflow.registered_model,
-                    version,
-                    FSV,
-                    float(p[i]),
-                    1 if up[i] else -1,
-                    _jsonb(dict(zip(FEATURE_NAMES, map(float, feats[i]), strict=True))),
-                    0.01 if y[i] == 1 else -0.01,
-                    1 if y[i] == 1 else -1,
-                    role,
-                )
-                for i, t in enumerate(ts)
-            ],
-        )
-    conn.commit()
-
-
-def _jsonb(d: dict[str, float]) -> Any:
-    from psycopg.types.json import Jsonb
-
-    return Jsonb({k: (None if not np.isfinite(v) else v) for k, v in d.items()})
-
-
 def _alias(s: Any, alias: str) -> str | None:
     mlflow.set_tracking_uri(s.mlflow_tracking_uri)
     try:
@@ -158,7 +105,7 @@ def test_a_degraded_champion_triggers_a_retrain_whose_challenger_goes_to_shadow(
     v1 = _register(s, market.__class__(market.features.iloc[:-300], market.close.iloc[:-300], market.ret_next[:-300]))
     hours = market.features.index[-200:]
     y = (market.ret_next[-200:] > 0).astype(int)
-    _forecasts(db, s, v1, hours, y, 0.35, seed=2)  # the champion hits 35% live: planted degradation
+    insert_forecasts(db, s, v1, hours, y, 0.35, seed=2)  # the champion hits 35% live: planted degradation
 
     step = Policy(s, NOW, pipeline_run=None).run_step()
     assert step.as_dict()["fired"] == ["degradation"], step.triggers
@@ -202,7 +149,7 @@ def test_a_challenger_trained_on_noise_is_refused_by_the_gate(settings, pg_url, 
     write_offline(pool, noise, symbol="NOISEUSDT")
     v1 = _register(s, signal)
     hours = noise.features.index[-200:]
-    _forecasts(db, s, v1, hours, (ret[-200:] > 0).astype(int), 0.35, seed=5, symbol="NOISEUSDT")
+    insert_forecasts(db, s, v1, hours, (ret[-200:] > 0).astype(int), 0.35, seed=5, symbol="NOISEUSDT")
 
     step = Policy(s, NOW).run_step()
     assert step.as_dict()["fired"] == ["degradation"]
@@ -228,8 +175,8 @@ def test_shadow_refusal_promotion_watch_and_rollback(settings, pg_url, db, tmp_p
     t1 = NOW
     hours = _hours_before(t1, 336)
     y = (rng.uniform(size=336) < 0.5).astype(int)
-    _forecasts(db, s, v1, hours, y, 0.62, seed=8)
-    _forecasts(db, s, v2, hours, y, 0.42, seed=9, role="shadow")
+    insert_forecasts(db, s, v1, hours, y, 0.62, seed=8)
+    insert_forecasts(db, s, v2, hours, y, 0.42, seed=9, role="shadow")
     set_alias(name, SHADOW, v2)
     model_events.save_state(db, model_events.LifecycleState(name, v2, "challenger", t1 - timedelta(hours=340)))
     step = Policy(s, t1).run_step()
@@ -241,8 +188,8 @@ def test_shadow_refusal_promotion_watch_and_rollback(settings, pg_url, db, tmp_p
     t2 = t1 + timedelta(hours=400)
     hours2 = _hours_before(t2, 336)
     y2 = (rng.uniform(size=336) < 0.5).astype(int)
-    _forecasts(db, s, v1, hours2, y2, 0.52, seed=10)
-    _forecasts(db, s, v3, hours2, y2, 0.72, seed=11, role="shadow")
+    insert_forecasts(db, s, v1, hours2, y2, 0.52, seed=10)
+    insert_forecasts(db, s, v3, hours2, y2, 0.72, seed=11, role="shadow")
     set_alias(name, SHADOW, v3)
     model_events.save_state(db, model_events.LifecycleState(name, v3, "challenger", t2 - timedelta(hours=340)))
     step = Policy(s, t2).run_step()
@@ -261,8 +208,8 @@ def test_shadow_refusal_promotion_watch_and_rollback(settings, pg_url, db, tmp_p
     t3 = t2 + timedelta(hours=121)
     hours3 = pd.date_range(pd.Timestamp(t2), periods=120, freq="h")
     y3 = (rng.uniform(size=120) < 0.5).astype(int)
-    _forecasts(db, s, v3, hours3, y3, 0.33, seed=12)
-    _forecasts(db, s, v1, hours3, y3, 0.66, seed=13, role="shadow")
+    insert_forecasts(db, s, v3, hours3, y3, 0.33, seed=12)
+    insert_forecasts(db, s, v1, hours3, y3, 0.66, seed=13, role="shadow")
     step = Policy(s, t3).run_step()
     assert step.verdict["kind"] == "watch" and step.verdict["decision"] == "rollback", step.verdict
     assert _alias(s, CHAMPION) == v1 and _alias(s, SHADOW) is None
@@ -311,7 +258,7 @@ def test_drifted_served_vectors_fire_the_drift_trigger_and_the_cooldown_records_
     model_events.save_state(db, model_events.LifecycleState(name, last_retrain_at=NOW - timedelta(hours=2)))
 
     def serve(features: pd.DataFrame) -> None:
-        _forecasts(db, s, v1, later.features.index, y, hit_rate, seed=16, features=features.to_numpy())
+        insert_forecasts(db, s, v1, later.features.index, y, hit_rate, seed=16, features=features.to_numpy())
 
     serve(later.features)  # an ordinary week
     quiet = Policy(s, NOW).run_step()

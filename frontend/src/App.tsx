@@ -1,7 +1,8 @@
-// The shell: header with navigation and theme switch, the API-down banner, keyboard shortcuts,
-// and the routes (each page is its own lazily loaded chunk).
+// The shell: header with navigation, the active-alert badge and theme switch, the API-down
+// banner, keyboard shortcuts, and the routes (each page is its own lazily loaded chunk).
 import { lazy, Suspense, useState } from "react";
 import { NavLink, Route, Routes, useNavigate } from "react-router-dom";
+import { AlertBadge } from "./components/AlertBadge";
 import { ApiBanner } from "./components/ApiBanner";
 import { Loading } from "./components/ui";
 import { SHORTCUTS, useShortcuts } from "./hooks/useShortcuts";
@@ -81,6 +82,7 @@ export default function App() {
             ))}
           </nav>
           <div className="ml-auto flex items-center gap-2">
+            <AlertBadge />
             <button
               type="button"
               onClick={() => setHelp((h) => !h)}

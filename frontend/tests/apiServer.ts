@@ -2,7 +2,7 @@
 // what the test sets, and every request is recorded (method, path, headers, body).
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Pipeline, PipelineJob, PipelineRun } from "../src/api/types";
+import type { Alert, Alerts, Pipeline, PipelineJob, PipelineRun } from "../src/api/types";
 
 export interface Recorded {
   method: string;
@@ -108,4 +108,100 @@ export function pipeline(jobs: PipelineJob[], over: Partial<Pipeline> = {}): Pip
     jobs,
     ...over,
   };
+}
+
+// Fixtures for the alert feed (GET /alerts), shaped like rayapp/serving/alerts_api.py's answer.
+const minutesAgo = (m: number): string => new Date(Date.now() - m * 60000).toISOString();
+
+export function alert(over: Partial<Alert> = {}): Alert {
+  const name = over.alertname ?? "RayappPostgresUnreachable";
+  const severity = over.severity ?? "high";
+  const area = over.area === undefined ? "infrastructure" : over.area;
+  const summary =
+    over.summary === undefined
+      ? "PostgreSQL does not answer: predictions are not logged, the pipeline cannot write"
+      : over.summary;
+  const runbook =
+    over.runbook === undefined ? `docs/OPERATIONS.md#${name.toLowerCase()}` : over.runbook;
+  return {
+    fingerprint: "5c1b2a9e7d3f4e01",
+    alertname: name,
+    severity,
+    status: "firing",
+    summary,
+    runbook,
+    area,
+    labels: { alertname: name, severity, ...(area ? { area } : {}), instance: "serve:8000" },
+    annotations: { ...(summary ? { summary } : {}), ...(runbook ? { runbook } : {}) },
+    starts_at: minutesAgo(12),
+    ends_at: null,
+    received_at: minutesAgo(1),
+    first_received_at: minutesAgo(11),
+    notifications: 3,
+    generator_url: "http://127.0.0.1:9090/graph?g0.expr=pg_up+%3D%3D+0&g0.tab=1",
+    stale: false,
+    ...over,
+  };
+}
+
+/** A feed: `active` sorted most severe first (as the API does), counts from it. */
+export function alertFeed(active: Alert[], recent: Alert[] = []): Alerts {
+  const rank = { high: 0, medium: 1, info: 2 } as const;
+  const sorted = [...active].sort((a, b) => rank[a.severity] - rank[b.severity]);
+  const counts = { high: 0, medium: 0, info: 0 };
+  for (const a of active) counts[a.severity] += 1;
+  return { active: sorted, recent: [...sorted, ...recent], counts };
+}
+
+/** Three firing (high, medium stale, info) and two resolved, like a bad morning. */
+export function sampleAlerts(): Alerts {
+  return alertFeed(
+    [
+      alert({
+        fingerprint: "a1",
+        alertname: "RayappSourceStale",
+        severity: "medium",
+        area: "data",
+        summary: "klines_1h from binance: newest row is 3h 5m old",
+        labels: { alertname: "RayappSourceStale", severity: "medium", area: "data" },
+        starts_at: minutesAgo(190),
+        received_at: minutesAgo(45),
+        stale: true,
+      }),
+      alert({ fingerprint: "a2" }),
+      alert({
+        fingerprint: "a3",
+        alertname: "RayappDriftDetected",
+        severity: "info",
+        area: "model",
+        summary:
+          "the drift trigger fired: served features drifted from the champion's training window",
+        starts_at: minutesAgo(30),
+      }),
+    ],
+    [
+      alert({
+        fingerprint: "r1",
+        alertname: "RayappRedisDown",
+        severity: "medium",
+        status: "resolved",
+        summary:
+          "the online store (Redis) does not answer: feature lookups fall back to PostgreSQL",
+        starts_at: minutesAgo(300),
+        ends_at: minutesAgo(240),
+        received_at: minutesAgo(239),
+      }),
+      alert({
+        fingerprint: "r2",
+        alertname: "RayappPipelineRunsFailing",
+        severity: "medium",
+        area: "pipeline",
+        status: "resolved",
+        summary: "the last run of job refresh failed",
+        starts_at: minutesAgo(80),
+        ends_at: minutesAgo(20),
+        received_at: minutesAgo(19),
+      }),
+    ],
+  );
 }

@@ -12,6 +12,9 @@ import { parseFeature, symbolError, validateVector } from "../src/lib/validation
 import type { ModelInfo, Report } from "../src/api/types";
 import { clockElapsedS, clockNow, cronPeriodS, speedLabel } from "../src/lib/clock";
 import { FRESH_WARN_S, jobWarnS, staleLevel } from "../src/lib/health";
+import { grafanaLinks } from "../src/lib/grafana";
+import { alertBadgeLabel, alertSummary, isWebUrl, recentlyResolved } from "../src/lib/alerts";
+import { alert } from "./apiServer";
 
 describe("validation", () => {
   it("checks symbols like the API does", () => {
@@ -241,5 +244,80 @@ describe("system clock and job staleness", () => {
     expect(clockNow(r, 999_000)).toBe(Date.parse("2021-06-01T12:00:00Z"));
     expect(speedLabel(120)).toBe("120×");
     expect(speedLabel(0.5)).toBe("0.5×");
+  });
+});
+
+describe("grafanaLinks", () => {
+  it("builds base/d/uid for the four dashboards, in order", () => {
+    const links = grafanaLinks({
+      links: { grafana: "http://127.0.0.1:3000" },
+      grafana_dashboards: {
+        model: "m-uid",
+        serving: "s-uid",
+        data: "d-uid",
+        pipeline: "p-uid",
+      },
+    });
+    expect(links.map((l) => [l.label, l.href])).toEqual([
+      ["Model performance", "http://127.0.0.1:3000/d/m-uid"],
+      ["Serving", "http://127.0.0.1:3000/d/s-uid"],
+      ["Data and drift", "http://127.0.0.1:3000/d/d-uid"],
+      ["Pipeline", "http://127.0.0.1:3000/d/p-uid"],
+    ]);
+  });
+  it("falls back to the provisioned uids, drops trailing slashes and escapes the uid", () => {
+    expect(
+      grafanaLinks({ links: { grafana: "https://g.example/grafana/" } }).map((l) => l.href),
+    ).toEqual([
+      "https://g.example/grafana/d/rayapp-model",
+      "https://g.example/grafana/d/rayapp-serving",
+      "https://g.example/grafana/d/rayapp-data",
+      "https://g.example/grafana/d/rayapp-pipeline",
+    ]);
+    const some = grafanaLinks({
+      links: { grafana: "http://g" },
+      grafana_dashboards: { data: "a b", pipeline: " " },
+    });
+    expect(some.map((l) => l.uid)).toEqual([
+      "rayapp-model",
+      "rayapp-serving",
+      "a b",
+      "rayapp-pipeline",
+    ]);
+    expect(some[2].href).toBe("http://g/d/a%20b");
+  });
+  it("gives no links without a Grafana base URL", () => {
+    expect(grafanaLinks(null)).toEqual([]);
+    expect(grafanaLinks({})).toEqual([]);
+    expect(
+      grafanaLinks({ links: { mlflow: "http://m" }, grafana_dashboards: { model: "x" } }),
+    ).toEqual([]);
+    expect(grafanaLinks({ links: { grafana: "  " } })).toEqual([]);
+  });
+});
+
+describe("alerts", () => {
+  it("summarises the firing counts by their most severe alert", () => {
+    expect(alertSummary({ high: 0, medium: 2, info: 1 })).toEqual({ total: 3, severity: "medium" });
+    expect(alertSummary({ high: 1, medium: 0, info: 4 })).toEqual({ total: 5, severity: "high" });
+    expect(alertSummary({ high: 0, medium: 0, info: 0 })).toEqual({ total: 0, severity: null });
+    expect(alertSummary(undefined)).toEqual({ total: 0, severity: null });
+    expect(alertBadgeLabel(3, "high")).toBe("3 active alerts, most severe: high");
+    expect(alertBadgeLabel(1, "info")).toBe("1 active alert, most severe: info");
+  });
+  it("keeps the resolved ones, newest resolution first, up to n", () => {
+    const at = (h: number) => `2026-01-01T${String(h).padStart(2, "0")}:00:00Z`;
+    const recent = [
+      alert({ fingerprint: "f", status: "firing" }),
+      alert({ fingerprint: "a", status: "resolved", ends_at: at(3) }),
+      alert({ fingerprint: "b", status: "resolved", ends_at: at(9) }),
+      // no end time: when the feed heard of it
+      alert({ fingerprint: "c", status: "resolved", ends_at: null, received_at: at(5) }),
+    ];
+    expect(recentlyResolved(recent).map((a) => a.fingerprint)).toEqual(["b", "c", "a"]);
+    expect(recentlyResolved(recent, 1).map((a) => a.fingerprint)).toEqual(["b"]);
+    expect(isWebUrl("https://wiki/x")).toBe(true);
+    expect(isWebUrl("docs/OPERATIONS.md#x")).toBe(false);
+    expect(isWebUrl(null)).toBe(false);
   });
 });

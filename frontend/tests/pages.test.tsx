@@ -4,14 +4,23 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { ReactNode } from "react";
 import { MemoryRouter } from "react-router-dom";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setApiBase } from "../src/api/client";
 import { shouldRetry } from "../src/api/queries";
 import { ApiBanner } from "../src/components/ApiBanner";
 import { applyTheme, THEME_KEY } from "../src/hooks/useTheme";
 import Predict from "../src/pages/Predict";
 import App from "../src/App";
-import { type ApiServer, pipeline, pipelineJob, pipelineRun, startApi } from "./apiServer";
+import {
+  alert,
+  alertFeed,
+  type ApiServer,
+  pipeline,
+  pipelineJob,
+  pipelineRun,
+  sampleAlerts,
+  startApi,
+} from "./apiServer";
 import { prediction } from "./wsServer";
 
 let api: ApiServer;
@@ -196,6 +205,54 @@ describe("shell", () => {
     expect(screen.getByRole("link", { name: "Predict" })).toHaveAttribute("aria-current", "page");
     await user.keyboard("?");
     expect(screen.getByRole("dialog", { name: "Keyboard shortcuts" })).toBeInTheDocument();
+  });
+});
+
+describe("alert badge", () => {
+  it("shows how many alerts fire, coloured by the most severe, and links to System", async () => {
+    api.route("GET", "/health", () => ({ body: { status: "ok" } }));
+    api.route("GET", "/alerts", () => ({ body: sampleAlerts() }));
+    wrap(<App />, "/analytics");
+    const badge = await screen.findByTestId("alert-badge");
+    expect(badge).toHaveTextContent("3");
+    expect(badge).toHaveAccessibleName("3 active alerts, most severe: high");
+    expect(badge).toHaveAttribute("data-severity", "high");
+    expect(badge).toHaveClass("bg-red-700");
+    expect(api.requests.find((r) => r.path === "/alerts")).toBeDefined();
+    await userEvent.click(badge);
+    expect(await screen.findByTestId("alerts-card")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "System" })).toHaveAttribute("aria-current", "page");
+  });
+
+  it("takes the colour of a medium alert when nothing worse fires", async () => {
+    api.route("GET", "/health", () => ({ body: { status: "ok" } }));
+    api.route("GET", "/alerts", () => ({
+      body: alertFeed([
+        alert({ fingerprint: "m", alertname: "RayappRedisDown", severity: "medium" }),
+      ]),
+    }));
+    wrap(<App />, "/analytics");
+    const badge = await screen.findByTestId("alert-badge");
+    expect(badge).toHaveAccessibleName("1 active alert, most severe: medium");
+    expect(badge).toHaveClass("bg-amber-300");
+  });
+
+  it("shows nothing when no alert fires, or when the API has no /alerts", async () => {
+    api.route("GET", "/health", () => ({ body: { status: "ok" } }));
+    api.route("GET", "/alerts", () => ({ body: alertFeed([]) }));
+    const first = wrap(<App />, "/system");
+    const card = await screen.findByTestId("alerts-card");
+    expect(await within(card).findByText("No active alerts")).toBeInTheDocument();
+    expect(screen.queryByTestId("alert-badge")).toBeNull();
+    first.unmount();
+
+    api.route("GET", "/alerts", () => ({ status: 404, body: { detail: "Not Found" } }));
+    wrap(<App />, "/system");
+    const card2 = await screen.findByTestId("alerts-card");
+    expect(await within(card2).findByRole("alert")).toHaveTextContent(
+      "not exposed by this API version (/alerts)",
+    );
+    expect(screen.queryByTestId("alert-badge")).toBeNull();
   });
 });
 
@@ -442,6 +499,114 @@ describe("System", () => {
     wrap(<System />);
     await waitFor(() => expect(freshRow("Latest forecast").detail).toBe("60 min old"));
     expect(screen.queryByTestId("clock-note")).toBeNull();
+  });
+
+  it("lists active alerts most severe first, with the recently resolved below", async () => {
+    const System = (await import("../src/pages/System")).default;
+    serveSystem({ pipe: { body: pipeline([]) } });
+    api.route("GET", "/alerts", () => ({ body: sampleAlerts() }));
+    wrap(<System />);
+    const card = await screen.findByTestId("alerts-card");
+    expect(card).toBe(screen.getByRole("region", { name: "Alerts" }));
+    const items = await within(card).findAllByTestId("alert-row");
+    expect(
+      items.map((r) => [
+        r.getAttribute("data-severity"),
+        r.querySelector("[data-severity]")?.textContent,
+        r.querySelector(".font-medium")?.textContent,
+      ]),
+    ).toEqual([
+      ["high", "high", "RayappPostgresUnreachable"],
+      ["medium", "medium", "RayappSourceStale"],
+      ["info", "info", "RayappDriftDetected"],
+    ]);
+    expect(items[0]).toHaveTextContent(
+      "PostgreSQL does not answer: predictions are not logged, the pipeline cannot write",
+    );
+    expect(items[0]).toHaveTextContent(
+      /area infrastructure · started \d\d-\d\d \d\d:\d\d UTC \(12 min ago\)/,
+    );
+    expect(items[0]).toHaveTextContent("runbook docs/OPERATIONS.md#rayapppostgresunreachable");
+    expect(within(items[0]).getByRole("link", { name: "source ↗" })).toHaveAttribute(
+      "href",
+      expect.stringContaining("http://127.0.0.1:9090/graph"),
+    );
+    expect(items[1]).toHaveTextContent("klines_1h from binance: newest row is 3h 5m old");
+    expect(items[1]).toHaveTextContent("(3.2 h ago)");
+    // only the alert Alertmanager stopped repeating is marked stale
+    expect(within(items[1]).getByTestId("alert-stale")).toHaveTextContent("stale");
+    expect(within(card).getAllByTestId("alert-stale")).toHaveLength(1);
+    expect(within(card).getByTestId("alert-counts")).toHaveTextContent(
+      "firing: 1 high · 1 medium · 1 info",
+    );
+    const resolved = within(card).getAllByTestId("alert-resolved");
+    expect(resolved.map((r) => r.querySelector(".font-medium")?.textContent)).toEqual([
+      "RayappPipelineRunsFailing",
+      "RayappRedisDown",
+    ]);
+    expect(resolved[0]).toHaveTextContent("resolved 20 min ago · lasted 60 min");
+  });
+
+  it("says when no alert fires and nothing resolved, and shows a failing feed's error", async () => {
+    const System = (await import("../src/pages/System")).default;
+    serveSystem({ pipe: { body: pipeline([]) } });
+    api.route("GET", "/alerts", () => ({ body: alertFeed([]) }));
+    const first = wrap(<System />);
+    const card = await screen.findByTestId("alerts-card");
+    expect(await within(card).findByText("No active alerts")).toBeInTheDocument();
+    expect(within(card).getByText("None recently.")).toBeInTheDocument();
+    expect(within(card).queryAllByTestId("alert-row")).toHaveLength(0);
+    first.unmount();
+
+    api.route("GET", "/alerts", () => ({
+      status: 422,
+      body: { detail: [{ loc: ["query", "limit"], msg: "too large", type: "less_than_equal" }] },
+    }));
+    wrap(<System />);
+    const card2 = await screen.findByTestId("alerts-card");
+    expect(await within(card2).findByRole("alert")).toHaveTextContent(
+      "/alerts: HTTP 422: query.limit: too large",
+    );
+    api.route("GET", "/alerts", () => ({ body: sampleAlerts() }));
+    await userEvent.click(within(card2).getByRole("button", { name: "Retry" }));
+    expect(await within(card2).findAllByTestId("alert-row")).toHaveLength(3);
+  });
+
+  it("links each Grafana dashboard by uid under the configured base URL", async () => {
+    const System = (await import("../src/pages/System")).default;
+    serveSystem({ pipe: { body: pipeline([]) } });
+    const realFetch = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation((input, init) =>
+      String(input).endsWith("config.json")
+        ? Promise.resolve(
+            new Response(
+              JSON.stringify({
+                links: { grafana: "http://grafana.local:3000/" },
+                grafana_dashboards: { serving: "custom-serving" },
+              }),
+            ),
+          )
+        : realFetch(input, init),
+    );
+    try {
+      wrap(<System />);
+      const g = await screen.findByTestId("grafana-links");
+      expect(
+        within(g)
+          .getAllByRole("link")
+          .map((a) => [a.textContent, a.getAttribute("href")]),
+      ).toEqual([
+        ["Model performance ↗", "http://grafana.local:3000/d/rayapp-model"],
+        ["Serving ↗", "http://grafana.local:3000/d/custom-serving"],
+        ["Data and drift ↗", "http://grafana.local:3000/d/rayapp-data"],
+        ["Pipeline ↗", "http://grafana.local:3000/d/rayapp-pipeline"],
+      ]);
+      // no MLflow URL in this config: named, not linked
+      const links = screen.getByTestId("links");
+      expect(within(links).getByText("MLflow")).not.toHaveAttribute("href");
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it("says when no scheduler has run yet", async () => {

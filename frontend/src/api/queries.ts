@@ -3,6 +3,7 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { ApiError, get, getStatic } from "./client";
 import type {
+  Alerts,
   Freshness,
   ModelInfo,
   Pipeline,
@@ -33,6 +34,7 @@ export const keys = {
   freshness: ["freshness"] as const,
   pipeline: ["pipeline"] as const,
   pipelineRuns: (job: string | null, limit: number) => ["pipeline", "runs", job, limit] as const,
+  alerts: (limit: number) => ["alerts", limit] as const,
 };
 
 /** Poll every `ms`, except once the route answered 404 (an API without it: asking again won't help). */
@@ -130,7 +132,10 @@ export const usePrices = (symbol: string, hours: number, enabled = true) =>
   });
 
 export interface DashboardConfig {
+  /** Base URLs of the tools (no trailing slash needed). */
   links?: Partial<Record<"ray_dashboard" | "mlflow" | "grafana", string>>;
+  /** Grafana dashboard uids by role (deploy/grafana); missing ones fall back to lib/grafana's. */
+  grafana_dashboards?: Partial<Record<"model" | "serving" | "data" | "pipeline", string>>;
 }
 export const useDashboardConfig = () =>
   useQuery({
@@ -167,4 +172,16 @@ export const usePipelineRuns = (job?: string, limit = 20, enabled = true) =>
     refetchInterval: pollUnless404(10000),
     queryFn: ({ signal }) =>
       get<PipelineRuns, "/pipeline/runs">("/pipeline/runs", { job, limit }, signal),
+  });
+
+/**
+ * The alert feed (GET /alerts): firing alerts, most severe first, and the newest `limit` of any
+ * status. One query for the header badge and the System page (same key: one request per poll).
+ */
+export const useAlerts = (limit = 50) =>
+  useQuery({
+    queryKey: keys.alerts(limit),
+    retry: shouldRetry,
+    refetchInterval: pollUnless404(15000),
+    queryFn: ({ signal }) => get<Alerts, "/alerts">("/alerts", { limit }, signal),
   });

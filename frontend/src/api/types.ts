@@ -23,6 +23,10 @@ export type PipelineJob = S["PipelineJob"];
 export type PipelineRun = S["PipelineRun"];
 export type PipelineRuns = S["PipelineRuns"];
 export type RunStatus = PipelineRun["status"];
+export type Alert = S["Alert"];
+export type Alerts = S["Alerts"];
+export type AlertCounts = S["AlertCounts"];
+export type AlertSeverity = Alert["severity"];
 
 export type ApiPath = keyof paths;
 /** Query parameters of a GET route, straight from the OpenAPI document. */

@@ -7,17 +7,20 @@ export function Card({
   actions,
   className = "",
   id,
+  testId,
 }: {
   title?: ReactNode;
   children: ReactNode;
   actions?: ReactNode;
   className?: string;
   id?: string;
+  testId?: string;
 }) {
   const headingId = id ? `${id}-title` : undefined;
   return (
     <section
       aria-labelledby={headingId}
+      data-testid={testId}
       className={`min-w-0 rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900 ${className}`}
     >
       {(title || actions) && (

@@ -1,10 +1,13 @@
-// System: each component's health, the scheduler's jobs, data freshness, live serving metrics,
-// and links to the Ray dashboard, MLflow and Grafana (URLs from config.json beside index.html).
-// Ages are on the system clock the API reports (/freshness, /pipeline): wall time normally, the
-// replay server's market clock during an offline demo, so a replayed 2021 is not "1611 d old".
+// System: active alerts, each component's health, the scheduler's jobs, data freshness, live
+// serving metrics, and links to the Ray dashboard, MLflow and Grafana's dashboards (URLs from
+// config.json beside index.html). Ages are on the system clock the API reports (/freshness,
+// /pipeline): wall time normally, the replay server's market clock during an offline demo, so a
+// replayed 2021 is not "1611 d old". Alerts are Alertmanager's, on wall time: their ages are the
+// browser's.
 import { type ReactNode, useState } from "react";
 import { ApiError } from "../api/client";
 import {
+  useAlerts,
   useDashboardConfig,
   useFreshness,
   useHealth,
@@ -14,19 +17,21 @@ import {
   usePipelineRuns,
   useReady,
 } from "../api/queries";
-import type { Pipeline } from "../api/types";
+import type { Alert, Pipeline } from "../api/types";
 import { btn, Card, Dot, Empty, ErrorNote, type Level, Loading } from "../components/ui";
 import { useMetricsFeed } from "../hooks/useMetricsFeed";
 import { useNow } from "../hooks/useNow";
+import { alertSummary, isWebUrl, recentlyResolved, resolvedAt, SEVERITY_PILL } from "../lib/alerts";
 import { type ClockReading, clockElapsedS, clockNow, speedLabel } from "../lib/clock";
 import { ago, duration, num, utcHour } from "../lib/format";
+import { grafanaLinks } from "../lib/grafana";
 import { FRESH_WARN_S, jobState, runLevel, staleLevel, statusText, truncate } from "../lib/health";
 import { DEFAULT_SYMBOL } from "../lib/symbol";
 
 const LINKS = [
   { key: "ray_dashboard", label: "Ray dashboard", what: "cluster, Serve deployments, jobs" },
   { key: "mlflow", label: "MLflow", what: "runs, registered models, artifacts" },
-  { key: "grafana", label: "Grafana", what: "serving and pipeline metrics" },
+  { key: "grafana", label: "Grafana", what: "model, serving, data and pipeline dashboards" },
 ] as const;
 
 function Row({
@@ -226,6 +231,161 @@ function RecentRuns() {
   );
 }
 
+const ALERT_LINK = "text-blue-700 underline dark:text-blue-300";
+
+function SeverityPill({ severity }: { severity: Alert["severity"] }) {
+  return (
+    <span
+      data-severity={severity}
+      className={`inline-block rounded-full px-2 py-0.5 text-xs font-semibold uppercase ${SEVERITY_PILL[severity]}`}
+    >
+      {severity}
+    </span>
+  );
+}
+
+function Runbook({ runbook }: { runbook: string | null }) {
+  if (!runbook) return null;
+  return (
+    <>
+      runbook{" "}
+      {isWebUrl(runbook) ? (
+        <a className={ALERT_LINK} href={runbook} target="_blank" rel="noreferrer">
+          {runbook} ↗
+        </a>
+      ) : (
+        <code className="rounded bg-slate-100 px-1 font-mono break-all dark:bg-slate-800">
+          {runbook}
+        </code>
+      )}
+    </>
+  );
+}
+
+/** One firing alert: severity, name, summary, area, start (wall time), stale flag, runbook. */
+function AlertRow({ a, now }: { a: Alert; now: number }) {
+  const meta: ReactNode[] = [];
+  if (a.area) meta.push(`area ${a.area}`);
+  meta.push(`started ${utcHour(a.starts_at)} (${ago(Date.parse(a.starts_at), now)})`);
+  if (a.runbook) meta.push(<Runbook runbook={a.runbook} />);
+  if (isWebUrl(a.generator_url))
+    meta.push(
+      <a className={ALERT_LINK} href={a.generator_url} target="_blank" rel="noreferrer">
+        source ↗
+      </a>,
+    );
+  return (
+    <li
+      data-testid="alert-row"
+      data-severity={a.severity}
+      className="border-b border-slate-200 py-2 last:border-b-0 dark:border-slate-800"
+    >
+      <div className="flex flex-wrap items-center gap-2">
+        <SeverityPill severity={a.severity} />
+        <span className="font-medium">{a.alertname}</span>
+        {a.stale && (
+          <span
+            data-testid="alert-stale"
+            title={`not repeated by Alertmanager since ${utcHour(a.received_at)}: it may have resolved unseen`}
+            className="rounded border border-amber-500 px-1.5 text-xs text-amber-800 dark:text-amber-300"
+          >
+            stale
+          </span>
+        )}
+      </div>
+      {a.summary && <p className="mt-0.5 text-sm">{a.summary}</p>}
+      <p className="mt-0.5 text-xs text-slate-600 dark:text-slate-400">
+        {meta.map((m, i) => (
+          <span key={i}>
+            {i > 0 && " · "}
+            {m}
+          </span>
+        ))}
+      </p>
+    </li>
+  );
+}
+
+/** GET /alerts: the firing alerts, then the recently resolved ones (newest first, up to 10). */
+function AlertsCard({ now }: { now: number }) {
+  const alerts = useAlerts();
+  const missing = alerts.error instanceof ApiError && alerts.error.status === 404;
+  const { total } = alertSummary(alerts.data?.counts);
+  const counts = alerts.data?.counts;
+  const active = alerts.data?.active ?? [];
+  const resolved = recentlyResolved(alerts.data?.recent ?? [], 10);
+  return (
+    <Card
+      id="alerts"
+      title="Alerts"
+      testId="alerts-card"
+      actions={
+        counts && (
+          <span className="text-xs text-slate-600 dark:text-slate-400" data-testid="alert-counts">
+            firing: {counts.high} high · {counts.medium} medium · {counts.info} info
+          </span>
+        )
+      }
+    >
+      {alerts.isLoading ? (
+        <Loading what="alerts" />
+      ) : alerts.isError && !alerts.data ? (
+        missing ? (
+          <ErrorNote error="Alerts: not exposed by this API version (/alerts)." />
+        ) : (
+          <ErrorNote error={alerts.error} retry={() => void alerts.refetch()} />
+        )
+      ) : (
+        <>
+          {alerts.isError && <ErrorNote error={alerts.error} retry={() => void alerts.refetch()} />}
+          {active.length === 0 ? (
+            <Empty>No active alerts</Empty>
+          ) : (
+            <>
+              <ul aria-label="Active alerts, most severe first">
+                {active.map((a) => (
+                  <AlertRow key={`${a.fingerprint}/${a.starts_at}`} a={a} now={now} />
+                ))}
+              </ul>
+              {total > active.length && (
+                <p className="mt-1 text-xs text-slate-600 dark:text-slate-400">
+                  Showing {active.length} of {total} firing alerts.
+                </p>
+              )}
+            </>
+          )}
+          <h3 className="mt-3 mb-1 text-xs font-semibold text-slate-700 uppercase dark:text-slate-300">
+            Recently resolved
+          </h3>
+          {resolved.length === 0 ? (
+            <p className="text-xs text-slate-600 dark:text-slate-400">None recently.</p>
+          ) : (
+            <ul className="text-sm" aria-label="Recently resolved alerts, newest first">
+              {resolved.map((a) => {
+                const lasted = (Date.parse(resolvedAt(a)) - Date.parse(a.starts_at)) / 1000;
+                return (
+                  <li
+                    key={`${a.fingerprint}/${a.starts_at}`}
+                    data-testid="alert-resolved"
+                    className="flex flex-wrap items-center gap-x-2 py-0.5"
+                  >
+                    <SeverityPill severity={a.severity} />
+                    <span className="font-medium">{a.alertname}</span>
+                    <span className="text-xs text-slate-600 dark:text-slate-400">
+                      resolved {ago(Date.parse(resolvedAt(a)), now)} · lasted {duration(lasted)}
+                      {a.summary ? ` · ${a.summary}` : ""}
+                    </span>
+                  </li>
+                );
+              })}
+            </ul>
+          )}
+        </>
+      )}
+    </Card>
+  );
+}
+
 export default function System() {
   const health = useHealth();
   const ready = useReady();
@@ -252,10 +412,12 @@ export default function System() {
   const latestAge = latest.data?.ts ? (sysNow - Date.parse(latest.data.ts)) / 1000 : null;
   const dataEnd = model.data?.data_range?.[1];
   const pipeMissing = pipe.error instanceof ApiError && pipe.error.status === 404;
+  const grafana = grafanaLinks(cfg.data);
 
   return (
     <div className="grid gap-4">
       <h1 className="sr-only">System</h1>
+      <AlertsCard now={now} />
       <Card id="components" title="Components">
         {ready.isLoading ? (
           <Loading what="health" />
@@ -460,6 +622,34 @@ export default function System() {
         <ul className="grid gap-2 sm:grid-cols-3" data-testid="links">
           {LINKS.map((l) => {
             const href = cfg.data?.links?.[l.key];
+            if (l.key === "grafana" && grafana.length > 0)
+              return (
+                <li
+                  key={l.key}
+                  className="rounded-lg border border-slate-200 p-3 dark:border-slate-800"
+                  data-testid="grafana-links"
+                >
+                  <span className="font-medium">{l.label}</span>
+                  <ul className="my-0.5 flex flex-wrap gap-x-3 gap-y-0.5 text-sm">
+                    {grafana.map((g) => (
+                      <li key={g.key}>
+                        <a
+                          className="font-medium text-blue-700 underline dark:text-blue-300"
+                          href={g.href}
+                          title={`Grafana dashboard ${g.uid}`}
+                          target="_blank"
+                          rel="noreferrer"
+                        >
+                          {g.label} ↗
+                        </a>
+                      </li>
+                    ))}
+                  </ul>
+                  <div className="text-xs text-slate-600 dark:text-slate-400">
+                    {href} · {l.what}
+                  </div>
+                </li>
+              );
             return (
               <li
                 key={l.key}

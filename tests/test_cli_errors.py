@@ -49,6 +49,8 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "schedule resume": (["refresh", DEAD_PG, FAST], 3, "PostgreSQL is unreachable"),
     "schedule stop": ([], 2, "no cluster to stop"),
     "models history": ([DEAD_PG, FAST], 3, "PostgreSQL is unreachable"),
+    "alerting render": (["alerting.deploy_dir=/nonexistent/deploy"], 2, "has no prometheus.yml"),
+    "alerting check": (["alerting.email.smarthost=no-port"], 2, "host:port"),
 }
 
 

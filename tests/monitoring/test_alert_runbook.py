@@ -111,3 +111,13 @@ def test_the_rendered_configs_pass_promtool_and_amtool(tmp_path, amtool):
     rules = yaml.safe_load((r.out_dir / "rules" / "infrastructure.yml").read_text())
     redis = next(x for x in rules["groups"][0]["rules"] if x["alert"] == "RayappRedisDown")
     assert redis["for"] == "15s"  # 30 s x 0.5
+
+
+def test_check_reports_a_config_the_tools_refuse(tmp_path, amtool):
+    from rayapp.config import load_settings
+    from rayapp.monitoring import check_configs, render_configs
+
+    r = render_configs(load_settings([f"state_dir={tmp_path}"]), tmp_path / "out")
+    r.alertmanager.write_text(r.alertmanager.read_text().replace("group_wait: 10s", "group_wait: soon"))
+    am = next(c for c in check_configs(r) if c.tool == "amtool")
+    assert am.ok is False and "soon" in am.output

@@ -105,7 +105,7 @@ def run_stack(s: Any, url: str, workdir: Path, interval_s: float, rounds: int, r
         stack.stop()
         slack.close()
         smtp.close()
-    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    med = {k: round(statistics.median(r[k] for r in results), 2) for k in results[0]}
     return {
         "scrape_interval_s": interval_s,
         "evaluation_interval_s": interval_s,

@@ -410,7 +410,6 @@ class AlertingSettings(_Section):
     )
     live_window: int = Field(336, ge=10)  # resolved forecasts per version the live metrics cover
     metrics_cache_s: float = Field(2.0, ge=0)  # reuse a scrape's store reads this long
-    grafana_url: str | None = None  # the System page links dashboards by uid under this URL
 
 
 BUILTIN_JOBS = ("refresh", "resolve", "drift", "retrain", "noop")

@@ -183,6 +183,7 @@ class AblationSettings(_Section):
 class TuneSettings(_Section):
     num_samples: int = Field(20, ge=1)
     max_concurrent: int = Field(2, ge=1)
+    max_failures: int = Field(2, ge=0)  # restarts of a trial whose worker or node died (Tune FailureConfig)
     metric: str = "mean_accuracy"
     mode: Literal["min", "max"] = "max"
     seed: int = 42

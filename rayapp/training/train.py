@@ -187,6 +187,7 @@ def search(ctx: RunContext, run_id: str) -> dict[str, Any]:
             base_params=ctx.settings.model.params,
             storage_path=ctx.settings.state_path / "tune",
             name=f"tune_{run_id}",
+            max_failures=ts.max_failures,
         )
         log_trials(sr.trials, ts.metric)
         best = sr.best_params

@@ -158,6 +158,7 @@ def run_search(
     storage_path: str | Path | None = None,
     use_asha: bool = True,
     name: str = "rayapp_tune",
+    max_failures: int = 2,
 ) -> SearchResult:
     import time
 
@@ -217,7 +218,14 @@ def run_search(
             max_concurrent_trials=max_concurrent,
             reuse_actors=True,
         ),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage) if storage else None, verbose=0),
+        # A trial whose node or worker dies is restarted (from scratch: trials keep no checkpoint)
+        # up to max_failures times, on whichever node has room; the search goes on meanwhile.
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(storage) if storage else None,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+        ),
     )
     t0 = time.perf_counter()
     with (
@@ -229,11 +237,11 @@ def run_search(
     trials = []
     for i in range(len(grid)):
         r = grid[i]
-        if r.error is not None:
-            log.warning("trial failed", error=str(r.error)[:300])
-            continue
         cfg, met = r.config or {}, r.metrics or {}
         rows = list(met.get("fold_history") or [])
+        error = None if r.error is None else f"{type(r.error).__name__}: {r.error}"[:500]
+        if error:
+            log.warning("trial failed", error=error[:300])
         trials.append(
             {
                 "params": {k: cfg[k] for k in space if k in cfg},
@@ -241,19 +249,24 @@ def run_search(
                 "folds": rows,
                 "completed_folds": len(rows),
                 "trial_id": met.get("trial_id", ""),
+                "node_ip": met.get("node_ip"),  # where its last result came from
+                "error": error,
             }
         )
-    if not trials:
+    ok = [t for t in trials if t["error"] is None]
+    if not ok:
         raise RuntimeError("every Tune trial failed; see the warnings above")
     # Only trials that ran every fold compete: a stopped trial's score covers fewer folds.
-    full = [t for t in trials if t["completed_folds"] == len(folds)] or trials
+    full = [t for t in ok if t["completed_folds"] == len(folds)] or ok
     pick = max if mode == "max" else min
     best = pick(full, key=lambda t: t["score"])
     log.info(
         "search done",
         trials=len(trials),
         complete=len(full),
-        stopped_early=len(trials) - len(full),
+        stopped_early=len(ok) - len(full),
+        failed=len(trials) - len(ok),
+        nodes=len({t["node_ip"] for t in trials if t["node_ip"]}),
         best=round(best["score"], 4),
         wall_s=round(wall, 1),
         device=dev,
@@ -262,13 +275,25 @@ def run_search(
 
 
 def log_trials(trials: list[dict[str, Any]], metric: str) -> int:
-    """One nested run per Tune trial: its params and per-fold metrics (step = fold)."""
+    """One nested run per Tune trial: its params, the node it ran on and its per-fold metrics
+    (step = fold). A trial that failed (after its restarts) is a FAILED run with its error, so
+    every trial the search started is accounted for."""
     import mlflow
 
-    n = 0
     for i, t in enumerate(trials):
-        with mlflow.start_run(run_name=f"trial_{i:03d}", nested=True):
+        mlflow.start_run(run_name=f"trial_{i:03d}", nested=True)
+        try:
             mlflow.log_params({k: v for k, v in t["params"].items()})
+            mlflow.set_tags(
+                {
+                    "trial_id": t.get("trial_id") or "",
+                    "node_ip": t.get("node_ip") or "",
+                    "trial_status": "error" if t.get("error") else "ok",
+                }
+            )
+            if t.get("error"):
+                mlflow.set_tag("trial_error", t["error"])
+                continue
             for row in t["folds"]:
                 step = int(row.get("fold", 0))
                 mlflow.log_metrics(
@@ -280,5 +305,6 @@ def log_trials(trials: list[dict[str, Any]], metric: str) -> int:
                     step=step,
                 )
             mlflow.log_metrics({metric: t["score"], "completed_folds": t["completed_folds"]})
-        n += 1
-    return n
+        finally:
+            mlflow.end_run(status="FAILED" if t.get("error") else "FINISHED")
+    return len(trials)

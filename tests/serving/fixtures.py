@@ -14,6 +14,7 @@ through the rest of the session.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ def make_serving_settings(settings: Any, pg_url: str, serving_redis: RedisProces
     )
     s.database.url = pg_url
     s.redis.url = serving_redis.url
+    # the alert feed's bearer token (as `rayapp alerting render` creates it): its webhook is on
+    token = s.alert_token_path
+    if not token.exists():
+        token.parent.mkdir(parents=True, exist_ok=True)
+        token.write_text(secrets.token_urlsafe(32) + "\n")
     return resolve_settings(s)
 
 

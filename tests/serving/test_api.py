@@ -307,4 +307,4 @@ def test_pipeline_metrics_come_from_the_run_history(app_url: str, pool) -> None:
     assert f'rayapp_pipeline_runs_total{{pipeline_job="{job}",status="skipped"}} 1.0' in text
     assert f'rayapp_pipeline_last_success_timestamp_seconds{{pipeline_job="{job}"}}' in text
     assert f'rayapp_pipeline_run_duration_seconds_count{{pipeline_job="{job}"}} 3.0' in text
-    assert f'rayapp_pipeline_run_duration_seconds_bucket{{pipeline_job="{job}",le="+Inf"}} 3.0' in text
+    assert f'rayapp_pipeline_run_duration_seconds_bucket{{le="+Inf",pipeline_job="{job}"}} 3.0' in text

@@ -79,6 +79,12 @@ class ReplayClock:
             return self._m0 + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
 
 
+def is_wall_clock(settings: Settings) -> bool:
+    """True when `system_clock` is wall time without asking a replay server (no I/O)."""
+    mode = settings.schedule.clock
+    return mode == "wall" or (mode == "auto" and (settings.sources.mode != "replay" or not settings.sources.replay_url))
+
+
 def system_clock(settings: Settings) -> Clock:
     """The clock the scheduler and the status views use for these settings.
 

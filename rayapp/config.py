@@ -141,6 +141,9 @@ class IngestSettings(_Section):
     workers: int = Field(4, ge=1)  # Ray Data tasks fetching partitions concurrently (I/O bound)
     max_attempts: int = Field(5, ge=1, le=20)
     timeout_s: float = Field(30, gt=0)
+    # `rayapp demo`/`rayapp run` with live sources: one request per enabled source, in parallel,
+    # at most this long each, before anything is fetched (0 = no check).
+    reachability_timeout_s: float = Field(5, ge=0)
     backfill_lag_min: dict[str, float] = Field(default_factory=lambda: {"default": 5.0})
 
 
@@ -203,7 +206,7 @@ class ServingSettings(_Section):
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(65536, ge=1024)
     champion_poll_s: float = Field(30, gt=0)
-    feature_staleness_s: float = Field(7200, gt=0)
+    feature_staleness_s: float = Field(10800, gt=0)  # forecasts older than this are stale
     # Ray Serve application (rayapp/serving); see conf/serving/default.yaml for the why of each.
     app_name: str = "rayapp"
     api_key_header: str = "X-API-Key"

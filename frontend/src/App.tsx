@@ -1,9 +1,10 @@
-// The shell: header with navigation, the active-alert badge and theme switch, the API-down
-// banner, keyboard shortcuts, and the routes (each page is its own lazily loaded chunk).
+// The shell: header with navigation, the active-alert badge and theme switch, the API-down and
+// stale-data banners, keyboard shortcuts, and the routes (each page is its own lazily loaded chunk).
 import { lazy, Suspense, useState } from "react";
 import { NavLink, Route, Routes, useNavigate } from "react-router-dom";
 import { AlertBadge } from "./components/AlertBadge";
 import { ApiBanner } from "./components/ApiBanner";
+import { StaleBanner } from "./components/StaleBanner";
 import { Loading } from "./components/ui";
 import { SHORTCUTS, useShortcuts } from "./hooks/useShortcuts";
 import { useTheme } from "./hooks/useTheme";
@@ -106,6 +107,7 @@ export default function App() {
         </div>
       </header>
       <ApiBanner />
+      <StaleBanner />
       {help && (
         <div
           role="dialog"

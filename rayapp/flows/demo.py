@@ -7,22 +7,32 @@ fresh (refresh every 15 minutes: new candles → new feature row → a pushed pr
 drift hourly). With `sources=replay` the scheduler follows the replay server's market clock, at
 120x unless replay.speed says otherwise, so a 15-minute slot comes every 7.5 s. Each stage is
 called through its public function, exactly as its own command would.
+
+Before it fetches anything (rayapp/flows/preflight.py) the demo takes the state directory of its
+sources mode (a live demo never trains on an earlier offline demo's replayed history) and, with
+live sources, checks the markets answer at all: when no price source does, it stops with one
+error naming each source's cause and the ways on; when some do, it goes on without the others.
+Every forecast says how old its data is (`stale` past serving.feature_staleness_s, against the
+market clock in replay mode), and so does the first one the demo announces.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
 
 from rayapp.log import get_logger
 
+if TYPE_CHECKING:
+    from rayapp.ingest import Reachability
+
 log = get_logger(__name__)
 out = Console()
 REPLAY_SPEED = 120.0  # market seconds per wall second while serving: an hour every 30 s
-REPLAY_STALENESS_S = 10 * 365 * 86400.0
+OFFLINE_HINT = "`rayapp demo sources=replay replay.data=DIR` (the CSV history in DIR, e.g. ../shared/data)"
 
 
 def _step(name: str) -> float:
@@ -60,18 +70,24 @@ def start_replay(settings: Any) -> tuple[Any, Any, pd.Timestamp]:
         if name.endswith("_url") and isinstance(value, str) and old and value.startswith(old):
             setattr(s.sources, name, url + value[len(old) :])
     s.sources.replay_url = url
-    # Replayed history is years old by the wall clock; staleness is meaningless here.
-    s.serving.feature_staleness_s = REPLAY_STALENESS_S
     out.print(f"replay server {url}: market clock starts {start.isoformat()} at {rs.speed:g}x")
     return server, s, start
 
 
-def ingest(settings: Any, start: Any, end: Any) -> None:
-    from rayapp.ingest import run_ingest
+def ingest(settings: Any, start: Any, end: Any, reach: Reachability | None = None) -> None:
+    """Ingest every enabled source that answered the reachability check; the ones that did not
+    are in the summary as failed, with the check's cause, without spending their retries."""
+    from rayapp.ingest import SourceSummary, client_class, print_summaries, run_ingest
 
-    report = run_ingest(settings, start=start, end=end)
-    for name, s in report.summaries.items():
-        out.print(f"  {name}: {s}")
+    names = list(settings.ingest.sources or settings.sources.enabled)
+    down = {r.source: r for r in reach.unreachable} if reach is not None else {}
+    fetch = [n for n in names if n not in down]
+    summaries = dict(run_ingest(settings, sources=fetch, start=start, end=end).summaries) if fetch else {}
+    for name, r in down.items():
+        summaries[name] = SourceSummary(
+            source=name, table=client_class(name).table, errors=[f"unreachable, not fetched: {r.describe()}"]
+        )
+    print_summaries(out, [summaries[n] for n in names if n in summaries], f"ingest {start:%Y-%m-%d} → {end:%Y-%m-%d}")
 
 
 def train_and_promote(settings: Any, trials: int) -> str:
@@ -119,19 +135,47 @@ def _has_champion(settings: Any) -> bool:
 
 
 def wait_first_prediction(base: str, timeout_s: float = 120) -> dict[str, Any] | None:
-    """The first logged prediction (the ingress predicts as soon as it sees the feature row)."""
+    """The first logged prediction whose data is fresh now (the ingress predicts as soon as it
+    sees a feature row; under replay the scheduler's first refresh catches up with the market
+    clock, which ran on while the demo trained), else the newest stale one at the deadline."""
     import json
     import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout_s
+    newest: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{base}/predictions/latest", timeout=5) as r:
-                return dict(json.loads(r.read()))
+                newest = dict(json.loads(r.read()))
+            if not newest.get("stale_now"):
+                return newest
         except (urllib.error.URLError, OSError, ValueError):
-            time.sleep(1)
-    return None
+            pass
+        time.sleep(1)
+    return newest
+
+
+def announce(first: dict[str, Any] | None, elapsed_s: float, base: str) -> None:
+    """The demo's result line; a forecast from stale data says so, loudly, never passing for live."""
+    from rayapp.serving import human_age
+
+    if first is None:
+        out.print("[red]no prediction logged within 120 s: see /ready and the Serve logs[/red]")
+        return
+    age = first.get("data_age_now_s")
+    old = f", data {human_age(age)} old" if age is not None else ""
+    line = (
+        f"{first['ts']} {first['direction_label']} p_up={first['p_up']:.3f} model v{first['model_version']}"
+        f"{old} (GET {base}/predictions/latest)"
+    )
+    if first.get("stale_now"):
+        out.print(
+            f"[bold red]STALE: the newest prediction is from old data, not a live forecast:[/bold red] {line}\n"
+            f"  no fresh data has arrived: see GET {base}/ready and {base}/freshness"
+        )
+    else:
+        out.print(f"[bold]first prediction served {elapsed_s:.0f} s after start:[/bold] {line}")
 
 
 def run_demo(
@@ -141,15 +185,21 @@ def run_demo(
     trials: int = 4,
     duration_s: float | None = None,
     skip_sentiment: bool = False,
+    reuse_state: bool = False,
 ) -> int:
     from rayapp.features import run_build
+    from rayapp.flows.preflight import check_sources, mark, state_for_mode
     from rayapp.flows.run import print_schedule, start_system, wait_and_stop
     from rayapp.serving import print_urls, resolve_settings, start_ray
 
     t_start = time.monotonic()
     server = None
     t0 = _step("services and Ray")
+    settings = state_for_mode(settings, reuse=reuse_state)
     settings = resolve_settings(settings)
+    # before Ray and before any fetch: SourcesUnreachable (exit 1) when no price source answers
+    reach = check_sources(settings, offline_hint=OFFLINE_HINT)
+    mark(settings, by="rayapp demo")
     start_ray(settings)
     if settings.sources.mode == "replay":
         server, settings, now = start_replay(settings)
@@ -158,7 +208,7 @@ def run_demo(
     _done(t0, f"PostgreSQL, Redis, Ray ready ({settings.sources.mode} sources)")
     try:
         t0 = _step(f"1/5 ingest {days} days up to {now.isoformat()}")
-        ingest(settings, now - pd.Timedelta(days=days), now)
+        ingest(settings, now - pd.Timedelta(days=days), now, reach)
         _done(t0, "ingested")
         if not skip_sentiment:
             from rayapp.sentiment import run_score
@@ -181,15 +231,7 @@ def run_demo(
         _done(t0, "Ray Serve application and scheduler running")
         print_urls(running.serving)
         print_schedule(running)
-        first = wait_first_prediction(running.base_url)
-        if first is None:
-            out.print("[red]no prediction logged within 120 s: see /ready and the Serve logs[/red]")
-        else:
-            out.print(
-                f"[bold]first prediction served {time.monotonic() - t_start:.0f} s after start:"
-                f"[/bold] {first['ts']} {first['direction_label']} p_up={first['p_up']:.3f} "
-                f"model v{first['model_version']} (GET {running.base_url}/predictions/latest)"
-            )
+        announce(wait_first_prediction(running.base_url), time.monotonic() - t_start, running.base_url)
         return wait_and_stop(running, duration_s)
     except KeyboardInterrupt:
         out.print("[yellow]stopping[/yellow]")

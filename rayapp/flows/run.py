@@ -4,6 +4,10 @@ Starts or joins Ray (`ray.address`), deploys the Serve application, starts the s
 (rayapp/flows/scheduler.py) and prints the URLs and the schedule. In the foreground, Ctrl-C (or
 `--duration`) stops the scheduler, cancelling what is in flight, and Serve; with `--detach` both
 keep running on the cluster and `rayapp schedule stop` ends them.
+
+When its refresh job fetches from the sources, it first takes the state directory of its sources
+mode and, with live sources, checks the markets answer (rayapp/flows/preflight.py): no price
+source answering stops it with one error saying why and the ways on.
 """
 
 from __future__ import annotations
@@ -48,17 +52,28 @@ def for_scheduler(settings: Settings) -> Settings:
     return s
 
 
-def start_system(settings: Settings, *, resolved: bool = False, detach: bool = False) -> Running:
-    """Resolve the settings, start or join Ray, deploy Serve, start the scheduler."""
-    from rayapp.flows.scheduler import start_scheduler
+def _check_detach(settings: Settings, detach: bool) -> None:
     from rayapp.runtime import joins_cluster
-    from rayapp.serving import start
 
     if detach and not joins_cluster(settings):
         raise InputError(
             "--detach needs a cluster that outlives this command: `ray start --head`, then "
             "ray.address=auto (or RAY_ADDRESS); a local cluster ends with its driver"
         )
+
+
+def fetches_sources(settings: Settings) -> bool:
+    """The scheduler's refresh job is on: this run brings source data in."""
+    refresh = settings.schedule.jobs.get("refresh")
+    return refresh is not None and refresh.enabled
+
+
+def start_system(settings: Settings, *, resolved: bool = False, detach: bool = False) -> Running:
+    """Resolve the settings, start or join Ray, deploy Serve, start the scheduler."""
+    from rayapp.flows.scheduler import start_scheduler
+    from rayapp.serving import start
+
+    _check_detach(settings, detach)
     serving = start(for_scheduler(settings), resolved=resolved)
     return Running(serving, start_scheduler(serving.settings))
 
@@ -100,11 +115,25 @@ def stop_system(settings: Settings) -> dict[str, Any]:
     return result
 
 
+OFFLINE_HINT = "`rayapp replay --data DIR` (the CSV history in DIR), then `rayapp run sources=replay`"
+
+
 def run_system(
-    settings: Settings, *, detach: bool = False, duration_s: float | None = None, resolved: bool = False
+    settings: Settings,
+    *,
+    detach: bool = False,
+    duration_s: float | None = None,
+    resolved: bool = False,
+    reuse_state: bool = False,
 ) -> int:
+    from rayapp.flows.preflight import check_sources, mark, state_for_mode
     from rayapp.serving import print_urls
 
+    _check_detach(settings, detach)
+    if fetches_sources(settings):
+        settings = state_for_mode(settings, reuse=reuse_state)
+        check_sources(settings, offline_hint=OFFLINE_HINT)  # SourcesUnreachable: exit 1
+        mark(settings, by="rayapp run")
     running = start_system(settings, resolved=resolved, detach=detach)
     print_urls(running.serving)
     print_schedule(running)

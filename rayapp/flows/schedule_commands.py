@@ -219,7 +219,7 @@ def _stop(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from rayapp.flows.run import run_system
 
-    return run_system(settings, detach=args.detach, duration_s=args.duration)
+    return run_system(settings, detach=args.detach, duration_s=args.duration, reuse_state=args.reuse_state)
 
 
 def register(subparsers: Any) -> None:
@@ -234,6 +234,12 @@ def register(subparsers: Any) -> None:
         "--detach", action="store_true", help="leave the scheduler and Serve on the cluster (`rayapp schedule stop`)"
     )
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument(
+        "--reuse-state",
+        action="store_true",
+        help="use the state directory even when its data came from the other sources mode (live vs "
+        "replay); without it such a run uses <state_dir>/<mode>/ (docs/OPERATIONS.md)",
+    )
     add_overrides(p)
     p.set_defaults(handler=_run)
 

@@ -41,6 +41,12 @@ Per source: ``binance`` (candles, history, 1000 bars a call), ``coinbase`` (cand
 ``reddit`` (articles of kind ``social`` per page + one derived ``social_counts`` result with
 hourly mention counts; no history beyond Reddit's newest ~1000 posts).
 
+Reachability (``rayapp.ingest.reachability``): ``check_reachability(settings)`` sends one cheap
+request per enabled source, in parallel, within ``ingest.reachability_timeout_s``, and names why
+a source did not answer (DNS failure, connection refused, timeout, proxy, TLS, HTTP status);
+``require_reachable`` raises ``SourcesUnreachable`` when no price source answers. Every request
+(probes and clients) honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``.
+
 ``first_seen_at`` of live rows is when we saw them: the fetch time, or the server's clock when that
 is earlier (so history replayed at ``--speed`` is "seen" at its simulated time and point-in-time
 features work offline). Upserts must not overwrite it on conflict.
@@ -82,18 +88,32 @@ def client_class(name: str) -> type[SourceClient]:
 # The rest of the public API loads on first use (the fan-out pulls in Ray Data).
 if TYPE_CHECKING:
     from rayapp.ingest.backfill import BackfillError, backfill_file
-    from rayapp.ingest.commands import summary_table
+    from rayapp.ingest.commands import print_summaries, summaries_json, summary_table
     from rayapp.ingest.fanout import IngestReport, run_ingest
     from rayapp.ingest.plan import Partition, Plan, source_now
+    from rayapp.ingest.reachability import (
+        Reachability,
+        SourceReach,
+        SourcesUnreachable,
+        check_reachability,
+        require_reachable,
+    )
     from rayapp.ingest.silver import SourceSummary
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "rayapp.ingest.backfill": ("BackfillError", "backfill_file"),
-        "rayapp.ingest.commands": ("summary_table",),
+        "rayapp.ingest.commands": ("print_summaries", "summaries_json", "summary_table"),
         "rayapp.ingest.fanout": ("IngestReport", "run_ingest"),
         "rayapp.ingest.plan": ("Partition", "Plan", "source_now"),
+        "rayapp.ingest.reachability": (
+            "Reachability",
+            "SourceReach",
+            "SourcesUnreachable",
+            "check_reachability",
+            "require_reachable",
+        ),
         "rayapp.ingest.silver": ("SourceSummary",),
     },
 )
@@ -104,11 +124,18 @@ __all__ = [
     "IngestReport",
     "Partition",
     "Plan",
+    "Reachability",
     "SourceClient",
+    "SourceReach",
     "SourceSummary",
+    "SourcesUnreachable",
     "backfill_file",
+    "check_reachability",
     "client_class",
+    "print_summaries",
+    "require_reachable",
     "run_ingest",
     "source_now",
+    "summaries_json",
     "summary_table",
 ]

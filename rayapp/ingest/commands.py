@@ -6,7 +6,11 @@ import argparse
 import glob
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from rich import box
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rayapp.config import Settings
@@ -27,27 +31,60 @@ BACKFILL_KINDS = {
 }
 
 
-def summary_table(summaries: Iterable[SourceSummary], title: str, *, requests: bool = True) -> Table:
-    cols = [
-        "source",
-        "table",
-        "read",
-        "written",
-        "unchanged",
-        "quarantined",
-        "skipped",
-        *(["requests"] if requests else []),
-        "status",
-    ]
-    table = Table(*cols, title=title)
+SUMMARY_COLUMNS = ("read", "written", "unchanged", "quarantined", "skipped")
+
+
+def summary_table(summaries: Iterable[SourceSummary], title: str, *, requests: bool = False) -> Table:
+    """One row per source: the counts, how many errors and a short status. The errors themselves
+    are printed whole below the table by :func:`print_summaries` (a table cell would cut them);
+    the tables each source wrote and its request count are in the JSON (`summaries_json`)."""
+    summaries = list(summaries)
+    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table.add_column("source", no_wrap=True, min_width=max([6, *(len(s.source) for s in summaries)]))
+    counts_cols = [*SUMMARY_COLUMNS, *(["requests"] if requests else []), "errors"]
+    for col in counts_cols:  # numbers and their headers are never cut
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    table.add_column("status", overflow="fold", min_width=8)
     for s in summaries:
         if not s.ok:
-            status = f"[red]failed[/red] ({len(s.errors)}): " + "; ".join(s.errors)[:200]
+            status = "[red]failed[/red]"
         else:
-            status = f"[yellow]{s.note}[/yellow]" if s.note else "[green]ok[/green]"
+            status = f"[yellow]{escape(s.note)}[/yellow]" if s.note else "[green]ok[/green]"
         counts = [s.read, s.written, s.unchanged, s.quarantined, s.skipped, *([s.requests] if requests else [])]
-        table.add_row(s.source, s.table, *(f"{n:,}" for n in counts), status)
+        table.add_row(s.source, *(f"{n:,}" for n in counts), f"{len(s.errors):,}", status)
     return table
+
+
+def first_errors(summaries: Iterable[SourceSummary]) -> list[str]:
+    """`source: first error (+N more)` per failed source, each whole."""
+    lines = []
+    for s in summaries:
+        if s.errors:
+            more = f" (+{len(s.errors) - 1} more)" if len(s.errors) > 1 else ""
+            lines.append(f"{s.source}: {s.errors[0]}{more}")
+    return lines
+
+
+def print_summaries(
+    console: Console, summaries: Iterable[SourceSummary], title: str, *, requests: bool = False
+) -> None:
+    """The summary table, then each failed source's first error on a line of its own, untruncated."""
+    summaries = list(summaries)
+    console.print(summary_table(summaries, title, requests=requests))
+    for line in first_errors(summaries):
+        # soft_wrap: never cut or folded, so it can be copied and searched for whole
+        console.print(f"[red]error[/red] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def summaries_json(summaries: Iterable[SourceSummary]) -> list[dict[str, Any]]:
+    """The same as the table, as JSON-ready dicts (every error, not only the first)."""
+    rows = []
+    for s in summaries:
+        d = s.as_dict()
+        d["ok"] = s.ok
+        d["first_error"] = s.errors[0] if s.errors else None
+        rows.append(d)
+    return rows
 
 
 def _named_like(kind: str, path: Path) -> bool:
@@ -111,7 +148,7 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
                 s = SourceSummary(source=path.name, errors=[str(exc)])
             summaries.setdefault(s.source, SourceSummary(source=s.source)).add(s)
             bar.advance(task)
-    out.print(summary_table(summaries.values(), f"backfill {args.kind} ({len(paths)} file(s))", requests=False))
+    print_summaries(out, summaries.values(), f"backfill {args.kind} ({len(paths)} file(s))")
     return 1 if failed else 0
 
 

@@ -1,7 +1,8 @@
 """The policy every source client shares: one aiohttp session, one retry policy, rate limiters.
 
 * :func:`open_session` - the one ``aiohttp.ClientSession`` of a process/event loop (timeouts from
-  ``settings.ingest.timeout_s``), passed to every client.
+  ``settings.ingest.timeout_s``; the ``HTTPS_PROXY``/``HTTP_PROXY`` variables honoured), passed to
+  every client.
 * :func:`request` - one logical GET/POST under the tenacity policy: exponential backoff with full
   jitter (``sources.backoff_initial_s`` ... ``backoff_max_s``), at least ``Retry-After`` when the
   server sends it, at most ``settings.ingest.max_attempts`` attempts. Only timeouts, connection
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import email.utils
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,13 +47,20 @@ BINANCE_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 
 # ---- session -----------------------------------------------------------------------------------
 def make_session(settings: Settings, *, limit: int = 32) -> aiohttp.ClientSession:
-    """A new session; create it inside the event loop that will use it."""
+    """A new session; create it inside the event loop that will use it.
+
+    ``trust_env``: the standard ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` variables (and
+    ``~/.netrc``) apply, so a machine that reaches the public APIs only through a proxy ingests
+    through it. Ray workers inherit the variables from the process that starts a local cluster;
+    on a cluster, set them on every node (or in the job's runtime_env).
+    """
     timeout = aiohttp.ClientTimeout(total=settings.ingest.timeout_s, sock_connect=min(10.0, settings.ingest.timeout_s))
     return aiohttp.ClientSession(
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
         connector=aiohttp.TCPConnector(limit=limit),
         raise_for_status=False,
+        trust_env=True,
     )
 
 
@@ -220,6 +229,35 @@ class HttpResponse:
             return None
 
 
+def describe_failure(exc: BaseException, timeout_s: float | None = None) -> tuple[str, str]:
+    """(kind, what a person reads) for a request that got no HTTP answer.
+
+    kind is one of ``timeout``, ``proxy``, ``dns``, ``refused``, ``tls``, ``connect``,
+    ``disconnected``, ``error``: the cause named the way an operator fixes it (a DNS failure is
+    not a firewall dropping packets, which is not a server refusing the port).
+    """
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one too
+        return "timeout", f"timeout: no answer within {timeout_s:g} s" if timeout_s else "timeout: no answer"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return "proxy", f"the proxy refused the request: HTTP {exc.status} {exc.message}".rstrip()
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return "proxy", f"cannot connect to the proxy {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns", f"DNS failure: cannot resolve {exc.host} ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "tls", f"TLS error: {exc}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        err = exc.os_error
+        if isinstance(err, ConnectionRefusedError):
+            return "refused", f"connection refused by {exc.host}:{exc.port}"
+        if isinstance(err, socket.gaierror):
+            return "dns", f"DNS failure: cannot resolve {exc.host} ({err.strerror or err})"
+        return "connect", f"cannot connect to {exc.host}:{exc.port}: {err.strerror or err}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "disconnected", "the server closed the connection without an answer"
+    return "error", f"{type(exc).__name__}: {exc}"
+
+
 class RetriesExhausted(IngestError):
     """Every allowed attempt failed with a retryable error; the last one is ``__cause__``."""
 
@@ -306,6 +344,14 @@ async def _attempt(
         raise RetryableError(
             f"{source}: timeout after {settings.ingest.timeout_s}s on {url}", source=source, url=url
         ) from exc
+    except aiohttp.ClientHttpProxyError as exc:  # the proxy answered CONNECT with an error
+        _, what = describe_failure(exc)
+        if exc.status >= 500 or exc.status == 429:
+            raise RetryableError(f"{source}: {what} ({url})", source=source, url=url) from exc
+        raise IngestError(f"{source}: {what} ({url})", source=source, url=url, status=exc.status) from exc
+    except aiohttp.ClientConnectorError as exc:  # DNS, refused, proxy, TLS: said as such
+        _, what = describe_failure(exc)
+        raise RetryableError(f"{source}: {what} ({url})", source=source, url=url) from exc
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
         raise RetryableError(f"{source}: {type(exc).__name__}: {exc} on {url}", source=source, url=url) from exc
     if observe is not None:

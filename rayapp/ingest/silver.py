@@ -81,6 +81,17 @@ class SourceSummary:
         self.note = self.note or other.note
         return self
 
+    def __str__(self) -> str:
+        # What a person reads wherever a summary ends up in text (never the dataclass repr).
+        head = (
+            f"{self.source}: read {self.read:,}, written {self.written:,}, unchanged {self.unchanged:,}, "
+            f"quarantined {self.quarantined:,}, skipped {self.skipped:,}"
+        )
+        if self.errors:
+            more = f" (+{len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            return f"{head}; failed: {self.errors[0]}{more}"
+        return f"{head}; {self.note}" if self.note else head
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["written"] = self.written

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rayapp.serving.deployments import apply_serve_env, build_app, resolve_settings, run, serve_env
     from rayapp.serving.launch import Serving, print_urls, serve_forever, start, start_ray, with_api_key
     from rayapp.serving.prediction_log import resolve_outcomes
+    from rayapp.serving.staleness import human_age, staleness
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -19,6 +20,7 @@ __getattr__, __dir__ = lazy_exports(
         "rayapp.serving.deployments": ("apply_serve_env", "build_app", "resolve_settings", "run", "serve_env"),
         "rayapp.serving.launch": ("Serving", "print_urls", "serve_forever", "start", "start_ray", "with_api_key"),
         "rayapp.serving.prediction_log": ("resolve_outcomes",),
+        "rayapp.serving.staleness": ("human_age", "staleness"),
     },
 )
 
@@ -26,12 +28,14 @@ __all__ = [
     "Serving",
     "apply_serve_env",
     "build_app",
+    "human_age",
     "print_urls",
     "resolve_outcomes",
     "resolve_settings",
     "run",
     "serve_env",
     "serve_forever",
+    "staleness",
     "start",
     "start_ray",
     "with_api_key",

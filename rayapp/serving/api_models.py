@@ -65,6 +65,27 @@ class Prediction(BaseModel):
     prediction_id: str | None = Field(description="null for an explicit (what-if) vector, which is not logged")
     symbol: str
     ts: str | None = Field(description="the feature hour (UTC) the forecast is for")
+    as_of: str | None = Field(
+        None, description="the feature hour (UTC) whose data the forecast used (null for an explicit vector)"
+    )
+    data_age_s: float | None = Field(
+        None,
+        description="seconds from as_of to now on the system clock (wall time with live sources, the "
+        "replay's market clock in replay mode) when the forecast was served",
+    )
+    stale: bool = Field(
+        False,
+        description="data_age_s was past serving.feature_staleness_s when served: the sources were not "
+        "feeding the stores; never take a stale forecast for a live one",
+    )
+    data_age_now_s: float | None = Field(
+        None, description="how old the forecast's data is at the time of this answer (same clock)"
+    )
+    stale_now: bool | None = Field(
+        None,
+        description="data_age_now_s is past serving.feature_staleness_s: true for the newest forecast "
+        "means no fresh data is arriving (null where not computed)",
+    )
     horizon_h: int
     expected_return: float = Field(description="expected log return over the horizon")
     direction: Literal[-1, 1]
@@ -78,7 +99,7 @@ class Prediction(BaseModel):
     explanation: Explanation | None = None
     created_at: str | None = None
     feature_source: FeatureSource | None = None
-    degraded: bool = Field(False, description="served from a fallback store or from stale features")
+    degraded: bool = Field(False, description="served from a fallback store or from stale data")
     logged: bool = Field(False, description="written to the predictions table")
     realized_return: float | None = None
     realized_direction: int | None = None
@@ -94,12 +115,26 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class DataFreshness(BaseModel):
+    symbol: str
+    as_of: str | None = Field(description="the newest feature hour (UTC) in the stores")
+    data_age_s: float | None = Field(description="seconds from as_of to now on the system clock")
+    stale: bool = Field(description="past serving.feature_staleness_s, or no feature vector at all")
+
+
 class Ready(BaseModel):
-    ready: bool
+    ready: bool = Field(
+        description="serving, and with live sources serving live data: false (HTTP 503) with stale "
+        "features under live sources, so load balancers stop routing to it"
+    )
+    live_data: bool = Field(False, description="live sources and fresh features: the forecasts are live")
+    sources: Literal["live", "replay"] = "live"
+    reason: str | None = Field(None, description="why not ready, or why not live data, in words")
     model_loaded: bool
     model_version: str | None
     redis: bool
     postgres: bool
+    data: list[DataFreshness] = Field(default_factory=list, description="the newest features per served symbol")
     detail: dict[str, Any] = Field(default_factory=dict)
 
 

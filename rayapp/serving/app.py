@@ -86,6 +86,60 @@ def static_dir(settings: Settings) -> Path | None:
     return p if (p / "index.html").is_file() else None
 
 
+def readiness(
+    settings: Settings,
+    info: dict[str, Any],
+    stores: dict[str, Any],
+    data: list[dict[str, Any]],
+    data_error: str | None = None,
+) -> dict[str, Any]:
+    """The /ready body: serving at all (model, stores), and serving live data (live sources,
+    fresh features); `reason` says what is missing, in words."""
+    from rayapp.serving.staleness import human_age
+
+    live = settings.sources.mode == "live"
+    loaded, redis_ok, pg_ok = bool(info.get("loaded")), bool(stores.get("redis")), bool(stores.get("postgres"))
+    serving = loaded and redis_ok and pg_ok
+    stale = [d for d in data if d["stale"]]
+    fresh = serving and bool(data) and not stale and data_error is None
+    reason = None
+    if not loaded:
+        reason = f"no model loaded: {info.get('last_error') or 'no champion'}"
+    elif not serving:
+        down = [n for n, ok in (("Redis", redis_ok), ("PostgreSQL", pg_ok)) if not ok]
+        reason = f"{' and '.join(down)} not answering"
+    elif data_error is not None:
+        reason = f"the newest features could not be read ({data_error})"
+    elif stale:
+        limit = settings.serving.feature_staleness_s
+        parts = [
+            f"{d['symbol']} as of {d['as_of']} is {human_age(d['data_age_s'])} old"
+            if d["as_of"]
+            else f"{d['symbol']} has no feature vector"
+            for d in stale
+        ]
+        why = (
+            "the live sources are not feeding the stores (unreachable? see GET /freshness)"
+            if live
+            else "the replay feed is not advancing (see GET /freshness)"
+        )
+        reason = f"stale features: {'; '.join(parts)} (serving.feature_staleness_s={limit:g} s): {why}"
+    elif not live:
+        reason = "replay sources: the forecasts are of replayed history, not live data"
+    return {
+        "ready": serving and (fresh or not live),
+        "live_data": live and fresh,
+        "sources": settings.sources.mode,
+        "reason": reason,
+        "model_loaded": loaded,
+        "model_version": info.get("version"),
+        "redis": redis_ok,
+        "postgres": pg_ok,
+        "data": data,
+        "detail": {"model_error": info.get("last_error"), "stores": stores, "data_error": data_error},
+    }
+
+
 def build_api(
     settings: Settings, service: PredictionService, metrics: ServingMetrics, *, background: bool = True
 ) -> FastAPI:
@@ -122,6 +176,7 @@ def build_api(
     require_key = Depends(security.api_key_dependency(settings.serving))
     symbols = set(settings.symbols)
     default_symbol = settings.symbols[0]
+    max_age_s = settings.serving.feature_staleness_s
 
     def _known(symbol: str, where: str) -> None:
         if symbol not in symbols:
@@ -167,6 +222,10 @@ def build_api(
 
     @app.get("/ready", response_model=m.Ready, tags=["ops"], responses={503: {"model": m.Ready}})
     async def ready() -> JSONResponse:
+        """200 when a model is loaded, the stores answer and, with live sources, the newest
+        features are fresh (serving live data); else 503 with the reason. A load balancer or a
+        Kubernetes readiness probe on it stops routing traffic to an app serving stale data as
+        live. With replay sources stale data does not make it unready (`live_data` stays false)."""
         try:
             info = await service.refresh_model()
         except Exception as exc:
@@ -175,16 +234,15 @@ def build_api(
             stores = await service.call("FeatureLookup", service.lookup, "health")
         except Exception as exc:
             stores = {"redis": False, "postgres": False, "error": type(exc).__name__}
-        ok = bool(info.get("loaded") and stores["redis"] and stores["postgres"])
-        body = {
-            "ready": ok,
-            "model_loaded": bool(info.get("loaded")),
-            "model_version": info.get("version"),
-            "redis": bool(stores["redis"]),
-            "postgres": bool(stores["postgres"]),
-            "detail": {"model_error": info.get("last_error"), "stores": stores},
-        }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        data: list[dict[str, Any]] = []
+        data_error = None
+        if info.get("loaded") and stores["postgres"]:
+            try:
+                data = await service.data_freshness(info["feature_set_version"])
+            except Exception as exc:
+                data_error = type(exc).__name__
+        body = readiness(settings, info, stores, data, data_error)
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/model", response_model=m.ModelInfo, tags=["model"])
     async def model() -> dict[str, Any]:
@@ -282,7 +340,7 @@ def build_api(
         row = await service.db(prediction_log.latest, symbol)
         if row is None:
             raise NotFound(f"no prediction logged for {symbol} yet")
-        return row_to_prediction(row)
+        return row_to_prediction(row, await service.now(), max_age_s)
 
     @app.get("/predictions", response_model=m.PredictionList, tags=["predictions"])
     async def predictions(
@@ -291,7 +349,8 @@ def build_api(
         symbol: SymbolQ | None = None,
     ) -> dict[str, Any]:
         rows = await service.db(prediction_log.since, symbol, _utc(since), limit)
-        return {"count": len(rows), "items": [row_to_prediction(r) for r in rows]}
+        now = await service.now()
+        return {"count": len(rows), "items": [row_to_prediction(r, now, max_age_s) for r in rows]}
 
     @app.get(
         "/explain/{prediction_id}",

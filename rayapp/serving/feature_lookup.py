@@ -1,7 +1,8 @@
 """FeatureLookup: the latest feature vector, online first, offline when Redis cannot answer.
 
 Redis (the online store) is read first. When it is down, has no vector, or the vector is older than
-`serving.feature_staleness_s`, the newest row of the offline store (PostgreSQL `features`) is used
+`serving.feature_staleness_s` (on the system clock the ingress passes: wall time, or the replay's
+market clock), the newest row of the offline store (PostgreSQL `features`) is used
 instead if it is newer; the answer then says where it came from and why (`source`, `fallback`,
 `reason`), and `stale` stays true when even the best vector is too old. Nothing is invented: if
 neither store has the vector, the lookup says so and the API answers 404.
@@ -72,9 +73,16 @@ class FeatureLookup:
         }
 
     # ---- API -----------------------------------------------------------------------------------
-    def lookup(self, symbol: str, feature_set_version: str) -> dict[str, Any]:
-        """{found, values, ts, source, fallback, reason, stale, age_s} for the newest vector."""
-        now = pd.Timestamp.now(tz="UTC")
+    def lookup(self, symbol: str, feature_set_version: str, now: str | None = None) -> dict[str, Any]:
+        """{found, values, ts, source, fallback, reason, stale, age_s} for the newest vector.
+
+        `now`: ISO time on the system clock (the ingress's: the replay's market clock in replay
+        mode); default wall time."""
+        return self._lookup(
+            symbol, feature_set_version, pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+        )
+
+    def _lookup(self, symbol: str, feature_set_version: str, now: pd.Timestamp) -> dict[str, Any]:
         vec, reason = self._online(symbol, feature_set_version)
         if vec is not None:
             fresh = fresh_online(vec, self.max_age_s, now)

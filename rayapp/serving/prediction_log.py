@@ -1,5 +1,8 @@
 """The `predictions` table: every served forecast, its realised outcome, and the track record.
 
+Each champion row also records how old its data was when it was served (`data_age_s`, on the
+system clock) and whether that was past `serving.feature_staleness_s` (`stale`).
+
 A forecast's id is derived from (symbol, feature hour, horizon, model version), the table's natural
 key, so serving the same hour twice (two ingress replicas, a retry, a reconnect) writes one row;
 the first forecast logged for an hour is the one the track record scores. Every statement is
@@ -51,6 +54,8 @@ COLUMNS = (
     "realized_direction",
     "resolved_at",
     "role",
+    "data_age_s",
+    "stale",
 )
 ROLES = ("champion", "shadow")
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM predictions"
@@ -66,10 +71,11 @@ def prediction_id(symbol: str, ts: str, horizon_h: int, model_name: str, model_v
 _INSERT = """
     INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,
         feature_set_version, expected_return, p_up, direction, interval_low, interval_high,
-        features, explanation, role)
+        features, explanation, role, data_age_s, stale)
     VALUES (%(prediction_id)s, %(symbol)s, %(ts)s, %(horizon_h)s, %(model_name)s,
         %(model_version)s, %(feature_set_version)s, %(expected_return)s, %(p_up)s,
-        %(direction)s, %(interval_low)s, %(interval_high)s, %(features)s, %(explanation)s, %(role)s)
+        %(direction)s, %(interval_low)s, %(interval_high)s, %(features)s, %(explanation)s, %(role)s,
+        %(data_age_s)s, %(stale)s)
     ON CONFLICT DO NOTHING
 """
 # The version scored this hour in shadow before it was promoted: the row becomes the champion's,
@@ -78,7 +84,7 @@ _RELABEL = """
     UPDATE predictions SET role = 'champion', feature_set_version = %(feature_set_version)s,
         expected_return = %(expected_return)s, p_up = %(p_up)s, direction = %(direction)s,
         interval_low = %(interval_low)s, interval_high = %(interval_high)s, features = %(features)s,
-        explanation = %(explanation)s, created_at = now()
+        explanation = %(explanation)s, created_at = now(), data_age_s = %(data_age_s)s, stale = %(stale)s
     WHERE symbol = %(symbol)s AND ts = %(ts)s AND horizon_h = %(horizon_h)s AND model_name = %(model_name)s
       AND model_version = %(model_version)s AND role = 'shadow'
 """
@@ -92,6 +98,8 @@ def insert(conn: psycopg.Connection, row: dict[str, Any]) -> bool:
     if role not in ROLES:
         raise ValueError(f"unknown prediction role {role!r} (one of {', '.join(ROLES)})")
     params = {
+        "data_age_s": None,  # how old the data was when served (None: a shadow row)
+        "stale": None,
         **row,
         "role": role,
         "features": Jsonb(json_safe(row["features"])),

@@ -38,6 +38,7 @@ from rayapp.log import get_logger
 from rayapp.serving import prediction_log
 from rayapp.serving.explainer import with_probability
 from rayapp.serving.predictor import FeatureSetMismatch
+from rayapp.serving.staleness import as_utc, staleness
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -141,6 +142,9 @@ class PredictionService:
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow-log") if shadow is not None else None
         )
         self._clock: Any = None
+        from rayapp.clock import is_wall_clock
+
+        self._wall_clock = is_wall_clock(settings)  # live: no clock to ask, now is datetime.now
         self.hub: Hub | None = None
         self._seen_ts: dict[str, str | None] = {}
         self._retry_on = _retryable()
@@ -209,8 +213,20 @@ class PredictionService:
         return info
 
     # ---- the pipeline --------------------------------------------------------------------------
-    async def _lookup(self, symbol: str, fsv: str) -> dict[str, Any]:
+    async def now(self) -> Any:
+        """Now on the system clock: wall time, or the replay server's market clock (asked in a
+        thread, as it reads its server now and then)."""
+        from datetime import UTC, datetime
+
+        if self._wall_clock:
+            return datetime.now(UTC)
+        now, _ = await asyncio.to_thread(self.clock_now)
+        return now
+
+    async def _lookup(self, symbol: str, fsv: str, now: Any) -> dict[str, Any]:
         """A fresh online vector read here, else the FeatureLookup deployment's decision."""
+        import pandas as pd
+
         from rayapp.serving.feature_lookup import fresh_online
 
         if self.online is not None and time.monotonic() >= self._online_retry_at:
@@ -220,10 +236,25 @@ class PredictionService:
                 self._online_retry_at = time.monotonic() + 5.0
                 log.warning("online store read failed; using FeatureLookup", error=type(exc).__name__)
                 vec = None
-            fresh = None if vec is None else fresh_online(vec, self.settings.serving.feature_staleness_s)
+            fresh = (
+                None if vec is None else fresh_online(vec, self.settings.serving.feature_staleness_s, pd.Timestamp(now))
+            )
             if fresh is not None:
                 return fresh
-        return await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv)
+        return await self.call("FeatureLookup", self.lookup, "lookup", symbol, fsv, now.isoformat())
+
+    async def data_freshness(self, fsv: str) -> list[dict[str, Any]]:
+        """{symbol, as_of, data_age_s, stale} of the newest feature vector per served symbol."""
+        now = await self.now()
+        max_age = self.settings.serving.feature_staleness_s
+        rows = []
+        for symbol in self.settings.symbols:
+            ts = await self.call("FeatureLookup", self.lookup, "latest_ts", symbol, fsv)
+            row = {"symbol": symbol, **staleness(ts, now, max_age)}
+            if ts is None:
+                row["stale"] = True  # no vector at all: nothing is being fed
+            rows.append(row)
+        return rows
 
     async def _model_outputs(
         self, meta: dict[str, Any], values: dict[str, Any], fsv: str, explain: bool
@@ -279,6 +310,7 @@ class PredictionService:
 
                 raise ModelNotLoaded(meta.get("last_error") or "no champion model loaded")
             fsv = meta["feature_set_version"]
+            now = await self.now()
             if features is not None:
                 _check_vector(features, meta["feature_names"])
                 found: dict[str, Any] = {
@@ -291,7 +323,7 @@ class PredictionService:
                     "age_s": None,
                 }
             else:
-                found = await self._lookup(symbol, fsv)
+                found = await self._lookup(symbol, fsv, now)
                 if not found["found"]:
                     raise NotFound(f"no features for {symbol} (feature set {fsv}): {found['reason']}")
             try:
@@ -306,6 +338,9 @@ class PredictionService:
             self.metrics.fallbacks.labels(found["reason"] or "unknown").inc()
         self.metrics.observe_prediction(symbol, pred, found["source"], found.get("age_s"))
         out = _response(symbol, found, pred, explanation)
+        age = staleness(found["ts"], now, self.settings.serving.feature_staleness_s)
+        out.update(age, data_age_now_s=age["data_age_s"], stale_now=age["stale"])
+        out["degraded"] = bool(out["degraded"] or age["stale"])
         if found["ts"] is not None:
             pid = prediction_log.prediction_id(
                 symbol, found["ts"], pred["horizon_h"], pred["model_name"], pred["model_version"]
@@ -341,6 +376,8 @@ class PredictionService:
             "features": out["features"],
             "explanation": out["explanation"],
             "role": "champion",
+            "data_age_s": out["data_age_s"],
+            "stale": out["stale"],
         }
         pool = self.pool
         try:
@@ -412,7 +449,7 @@ class PredictionService:
     ) -> str:
         shadow_fsv = meta["feature_set_version"]
         if shadow_fsv != fsv:  # a challenger on another feature set: its own vector, same hour
-            found = await self._lookup(symbol, shadow_fsv)
+            found = await self._lookup(symbol, shadow_fsv, await self.now())
             if not found["found"] or found["ts"] != ts:
                 return "no_features"
             values, fsv = found["values"], shadow_fsv
@@ -600,13 +637,28 @@ def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def row_to_prediction(row: dict[str, Any]) -> dict[str, Any]:
-    """A `predictions` row in the API's Prediction shape."""
+def row_to_prediction(row: dict[str, Any], now: Any = None, max_age_s: float | None = None) -> dict[str, Any]:
+    """A `predictions` row in the API's Prediction shape.
+
+    `data_age_s`/`stale` are as logged when the forecast was served; with `now` (the system
+    clock), `data_age_now_s`/`stale_now` say how old its data is at the time of this answer."""
     d = int(row["direction"])
+    age, stale = row.get("data_age_s"), row.get("stale")
+    written = as_utc(row.get("created_at"))
+    if stale is None and max_age_s is not None and written is not None:
+        # logged before forecasts carried it: judged by when it was written (wall time)
+        at_logging = staleness(row["ts"], written, max_age_s)
+        age, stale = at_logging["data_age_s"], at_logging["stale"]
+    current = staleness(row["ts"], now, max_age_s) if now is not None and max_age_s is not None else None
     return {
         "prediction_id": row["prediction_id"],
         "symbol": row["symbol"],
         "ts": row["ts"],
+        "as_of": row["ts"],
+        "data_age_s": age,
+        "stale": bool(stale),
+        "data_age_now_s": current["data_age_s"] if current else None,
+        "stale_now": current["stale"] if current else None,
         "horizon_h": row["horizon_h"],
         "expected_return": row["expected_return"],
         "direction": d,
@@ -620,6 +672,7 @@ def row_to_prediction(row: dict[str, Any]) -> dict[str, Any]:
         "explanation": row["explanation"],
         "created_at": row["created_at"],
         "logged": True,
+        "degraded": bool(stale),
         "realized_return": row["realized_return"],
         "realized_direction": row["realized_direction"],
         "resolved_at": row["resolved_at"],

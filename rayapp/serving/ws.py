@@ -1,7 +1,9 @@
 """WebSocket channels: /ws/predictions (push on new features) and /ws/metrics.
 
 Every message is JSON with a `type` (`prediction`, `heartbeat`, `metrics`, `pong`) and a
-per-connection `seq`. Reconnecting is safe: a client passes `since=<ts of the last prediction it
+per-connection `seq`. A prediction carries its staleness like every forecast (`as_of`,
+`data_age_s`, `stale`; a replayed one also how old its data is now: `data_age_now_s`, `stale_now`).
+Reconnecting is safe: a client passes `since=<ts of the last prediction it
 got>` and first receives every logged prediction after it (from the table, not from memory), then
 live pushes; prediction ids are stable, so a client dedups by id. Sends to one client are
 serialised by a lock, and a client too slow to take a message within the send timeout is dropped
@@ -100,8 +102,10 @@ class Hub:
                     rows = [latest] if latest else []
                 from rayapp.serving.service import row_to_prediction
 
+                now, max_age = await self.service.now(), self.service.settings.serving.feature_staleness_s
                 for row in rows:
-                    await client.send("prediction", {"data": row_to_prediction(row), "replay": True})
+                    data = row_to_prediction(row, now, max_age)
+                    await client.send("prediction", {"data": data, "replay": True})
             hb = self.service.settings.serving.ws_heartbeat_s
 
             async def heartbeat() -> None:

@@ -5,17 +5,23 @@ newer feature vector in the online store, exactly as the feature pipeline does, 
 must see the forecast the server makes from it arrive over /ws/predictions. It then submits the
 Predict form and reads the explanation, switches the theme (and checks it is remembered), and
 saves screenshots of every page under frontend/e2e-artifacts/ (gitignored).
+
+A second driver (frontend/e2e/stale.e2e.mjs) opens the dashboard on a symbol whose newest
+forecast comes from data four years old, served by the same routes and deployment classes
+in-process (`build_local_api` under uvicorn, beside the Serve app, on the same stores and
+champion): every page must show the stale-data banner and the feed must mark the forecast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -36,9 +42,15 @@ def _reader(stream: Any, q: queue.Queue[str | None]) -> None:
 
 
 def run_driver(
-    base_url: str, api_key: str, timeout_ms: int, on_event: Callable[[dict[str, Any]], None] | None = None
+    base_url: str,
+    api_key: str,
+    timeout_ms: int,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    script: str = "e2e/dashboard.e2e.mjs",
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any], str]:
-    """Run the Playwright driver; returns (exit code, events by name, its output)."""
+    """Run a Playwright driver; returns (exit code, events by name, its output)."""
     out_dir = FRONTEND / "e2e-artifacts"
     env = {
         **os.environ,
@@ -46,9 +58,10 @@ def run_driver(
         "API_KEY": api_key,
         "OUT_DIR": str(out_dir),
         "TIMEOUT_MS": str(timeout_ms),
+        **(extra_env or {}),
     }
     proc = subprocess.Popen(
-        ["node", "e2e/dashboard.e2e.mjs"],
+        ["node", script],
         cwd=FRONTEND,
         env=env,
         text=True,
@@ -128,3 +141,77 @@ def test_dashboard_against_running_server(e2e_ready: None) -> None:
     rc, events, log = run_driver(url.rstrip("/"), key, int(timeout_s * 1000))
     check(rc, events, log)
     assert events["ws-prediction"]["ts"] > (events["ws-open"]["newest_ts"] or ""), log
+
+
+STALE = "STALEUSDT"
+
+
+@contextlib.contextmanager
+def local_app(settings: Any) -> Iterator[str]:
+    """The app's routes over the same stores and champion in-process, on a loopback port."""
+    import httpx
+    import uvicorn
+
+    from rayapp.services import free_port
+    from rayapp.serving.deployments import build_local_api
+    from rayapp.testing import wait_until
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_local_api(settings, background=False, shadow=False, poll=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200,
+            60,
+            ignore=(httpx.HTTPError,),
+            what="the in-process app to answer /health",
+        )
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_stale_data_banner_on_every_page_and_marked_in_the_feed(
+    e2e_ready: None, world: Any, pool: Any, serving_redis: Any
+) -> None:
+    import httpx
+
+    from rayapp.testing.serving import make_market, write_offline, write_online
+
+    end = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=4 * 365 + 1)
+    market = make_market(30, end, seed=13)
+    write_offline(pool, market, fsv=FSV, symbol=STALE)
+    ts = write_online(serving_redis.url, market, FSV, STALE)
+    s = world.settings.model_copy(deep=True)
+    s.symbols = [STALE]
+    try:
+        with local_app(s) as url:
+            p = httpx.post(f"{url}/predict", json={"symbol": STALE}, headers={"X-API-Key": API_KEY}, timeout=60).json()
+            assert p["stale"] and p["logged"], p  # the newest forecast of STALEUSDT, from 4-year-old data
+            rc, events, log = run_driver(url, API_KEY, 60_000, script="e2e/stale.e2e.mjs", extra_env={"SYMBOL": STALE})
+    finally:
+        with pool.connection() as conn:
+            for table in ("predictions", "features", "candles"):
+                conn.execute(f"DELETE FROM {table} WHERE symbol = %s", (STALE,))
+            conn.commit()
+    assert rc == 0 and "done" in events, log
+    d = events["dashboard"]
+    assert "data is 4.0 years old — sources unreachable?" in d["banner"], log
+    assert f"forecast is for {ts:%Y-%m-%d %H:%M} UTC: it is not a live forecast" in d["banner"], log
+    assert d["role"] == "alert" and d["a11y"] == [], log
+    assert (d["feed_stale"], d["mark"]) == ("true", "stale data"), log
+    assert pd.Timestamp(d["feed_ts"]) == ts and "4.0 years old" in d["mark_title"], log
+    assert set(events["pages"]["banners"]) == {"predict", "analytics", "system"}, log
+    assert all("data is 4.0 years old" in b for b in events["pages"]["banners"].values()), log
+    for shot in ("stale-dashboard.png", "stale-system.png"):
+        assert (FRONTEND / "e2e-artifacts" / shot).stat().st_size > 10_000, shot

@@ -14,6 +14,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly detail: unknown,
     readonly path: string,
+    /** the whole answer (a 503 from /ready is a Ready body whose `detail` is only a part) */
+    readonly body: unknown = detail,
   ) {
     super(describe(status, detail, path));
     this.name = "ApiError";
@@ -81,7 +83,7 @@ async function send<T>(path: string, init: RequestInit, signal?: AbortSignal): P
       body && typeof body === "object" && "detail" in body
         ? (body as { detail: unknown }).detail
         : body;
-    throw new ApiError(res.status, detail, path.split("?")[0]);
+    throw new ApiError(res.status, detail, path.split("?")[0], body);
   }
   return body as T;
 }

@@ -60,7 +60,7 @@ export const useReady = () =>
       try {
         return await get<Ready>("/ready", undefined, signal);
       } catch (e) {
-        if (e instanceof ApiError && e.status === 503 && e.detail === undefined) throw e;
+        if (e instanceof ApiError && e.status === 503 && e.body == null) throw e;
         if (e instanceof ApiError && e.status === 503) return readyFrom503(e);
         throw e;
       }
@@ -69,14 +69,18 @@ export const useReady = () =>
   });
 
 function readyFrom503(e: ApiError): Ready {
-  // The ready body has no `detail` wrapper at top level, so ApiError kept the whole body.
-  const b = (e.detail ?? {}) as Partial<Ready>;
+  // The whole answer, not `detail`: the ready body's own `detail` is only a part of it.
+  const b = (typeof e.body === "object" && e.body !== null ? e.body : {}) as Partial<Ready>;
   return {
     ready: false,
     model_loaded: !!b.model_loaded,
     model_version: b.model_version ?? null,
     redis: !!b.redis,
     postgres: !!b.postgres,
+    live_data: !!b.live_data,
+    sources: b.sources ?? "live",
+    reason: b.reason ?? null,
+    data: b.data ?? [],
     detail: (b.detail as Record<string, unknown>) ?? {},
   };
 }
@@ -95,6 +99,7 @@ export const useReport = () =>
     staleTime: 5 * 60000,
   });
 
+/** The newest logged forecast; polled, so `stale_now` (the stale-data banner) follows the clock. */
 export const useLatest = (symbol: string, enabled = true) =>
   useQuery({
     queryKey: keys.latest(symbol),
@@ -102,6 +107,7 @@ export const useLatest = (symbol: string, enabled = true) =>
     queryFn: ({ signal }) =>
       get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
     retry: shouldRetry,
+    refetchInterval: 60000,
   });
 
 /** Forecasts logged since `since` (ISO), oldest first, up to the API's page limit. */

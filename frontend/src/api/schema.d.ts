@@ -298,7 +298,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ready */
+        /**
+         * Ready
+         * @description 200 when a model is loaded, the stores answer and, with live sources, the newest
+         *     features are fresh (serving live data); else 503 with the reason. A load balancer or a
+         *     Kubernetes readiness probe on it stops routing traffic to an app serving stale data as
+         *     live. With replay sources stale data does not make it unready (`live_data` stays false).
+         */
         get: operations["ready_ready_get"];
         put?: never;
         post?: never;
@@ -512,6 +518,26 @@ export interface components {
              * @description clock seconds per wall second (1 for wall time)
              */
             speed: number;
+        };
+        /** DataFreshness */
+        DataFreshness: {
+            /**
+             * As Of
+             * @description the newest feature hour (UTC) in the stores
+             */
+            as_of: string | null;
+            /**
+             * Data Age S
+             * @description seconds from as_of to now on the system clock
+             */
+            data_age_s: number | null;
+            /**
+             * Stale
+             * @description past serving.feature_staleness_s, or no feature vector at all
+             */
+            stale: boolean;
+            /** Symbol */
+            symbol: string;
         };
         /** ErrorBody */
         ErrorBody: {
@@ -885,11 +911,26 @@ export interface components {
         };
         /** Prediction */
         Prediction: {
+            /**
+             * As Of
+             * @description the feature hour (UTC) whose data the forecast used (null for an explicit vector)
+             */
+            as_of?: string | null;
             /** Created At */
             created_at?: string | null;
             /**
+             * Data Age Now S
+             * @description how old the forecast's data is at the time of this answer (same clock)
+             */
+            data_age_now_s?: number | null;
+            /**
+             * Data Age S
+             * @description seconds from as_of to now on the system clock (wall time with live sources, the replay's market clock in replay mode) when the forecast was served
+             */
+            data_age_s?: number | null;
+            /**
              * Degraded
-             * @description served from a fallback store or from stale features
+             * @description served from a fallback store or from stale data
              * @default false
              */
             degraded: boolean;
@@ -945,6 +986,17 @@ export interface components {
             realized_return?: number | null;
             /** Resolved At */
             resolved_at?: string | null;
+            /**
+             * Stale
+             * @description data_age_s was past serving.feature_staleness_s when served: the sources were not feeding the stores; never take a stale forecast for a live one
+             * @default false
+             */
+            stale: boolean;
+            /**
+             * Stale Now
+             * @description data_age_now_s is past serving.feature_staleness_s: true for the newest forecast means no fresh data is arriving (null where not computed)
+             */
+            stale_now?: boolean | null;
             /** Symbol */
             symbol: string;
             /**
@@ -1006,20 +1058,45 @@ export interface components {
         };
         /** Ready */
         Ready: {
+            /**
+             * Data
+             * @description the newest features per served symbol
+             */
+            data?: components["schemas"]["DataFreshness"][];
             /** Detail */
             detail?: {
                 [key: string]: unknown;
             };
+            /**
+             * Live Data
+             * @description live sources and fresh features: the forecasts are live
+             * @default false
+             */
+            live_data: boolean;
             /** Model Loaded */
             model_loaded: boolean;
             /** Model Version */
             model_version: string | null;
             /** Postgres */
             postgres: boolean;
-            /** Ready */
+            /**
+             * Ready
+             * @description serving, and with live sources serving live data: false (HTTP 503) with stale features under live sources, so load balancers stop routing to it
+             */
             ready: boolean;
+            /**
+             * Reason
+             * @description why not ready, or why not live data, in words
+             */
+            reason?: string | null;
             /** Redis */
             redis: boolean;
+            /**
+             * Sources
+             * @default live
+             * @enum {string}
+             */
+            sources: "live" | "replay";
         };
         /** RegisteredVersion */
         RegisteredVersion: {

@@ -1,8 +1,9 @@
-// The live feed over /ws/predictions: connection state, pause/resume, newest forecast first.
+// The live feed over /ws/predictions: connection state, pause/resume, newest forecast first;
+// a forecast served from stale data is marked so.
 import type { Prediction } from "../api/types";
 import type { LiveFeed } from "../hooks/useLiveFeed";
 import { useNow } from "../hooks/useNow";
-import { ago, logRetPct, pct, utcHour } from "../lib/format";
+import { ago, humanAge, logRetPct, pct, utcHour } from "../lib/format";
 import { btn, Card, Dot, type Level } from "./ui";
 
 function stateOf(feed: LiveFeed, now: number): { level: Level; text: string } {
@@ -95,6 +96,7 @@ export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?
                 data-testid="feed-item"
                 data-ts={p.ts ?? ""}
                 data-source={live ? "live" : "history"}
+                data-stale={p.stale ? "true" : "false"}
                 title={live ? "received over the WebSocket" : "from the predictions history"}
                 className="grid grid-cols-[auto_1fr_auto] items-center gap-3 py-2 text-sm"
               >
@@ -110,10 +112,20 @@ export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?
                     +{p.horizon_h}h · exp {logRetPct(p.expected_return)} · [
                     {logRetPct(p.interval.low)}, {logRetPct(p.interval.high)}]
                   </span>
-                  {p.degraded && (
-                    <span className="ml-1 rounded bg-amber-200 px-1 text-xs text-amber-900">
-                      degraded
+                  {p.stale ? (
+                    <span
+                      data-testid="stale-mark"
+                      title={`served from data ${humanAge(p.data_age_s)} old: not a live forecast`}
+                      className="ml-1 rounded bg-red-700 px-1 text-xs font-semibold text-white"
+                    >
+                      stale data
                     </span>
+                  ) : (
+                    p.degraded && (
+                      <span className="ml-1 rounded bg-amber-200 px-1 text-xs text-amber-900">
+                        degraded
+                      </span>
+                    )
                   )}
                 </span>
                 <span className="tabular text-right font-semibold">P(up) {pct(p.p_up)}</span>

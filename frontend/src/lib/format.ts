@@ -25,6 +25,10 @@ export const usd = (v: number | null | undefined): string =>
     ? "–"
     : v.toLocaleString("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
 
+/** "2022-07-05 09:00 UTC": with the year, for times that may be long past. */
+export const utcDateTime = (iso: string | null | undefined): string =>
+  iso ? `${new Date(iso).toISOString().slice(0, 16).replace("T", " ")} UTC` : "–";
+
 /** "14:00 UTC" style; every time on the dashboard is UTC, like the data. */
 export const utcHour = (iso: string | null | undefined): string =>
   iso ? `${new Date(iso).toISOString().slice(5, 16).replace("T", " ")} UTC` : "–";
@@ -44,4 +48,18 @@ export function duration(seconds: number | null | undefined): string {
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
   return `${(seconds / 86400).toFixed(1)} d`;
+}
+
+/** "4.2 years", "3.0 days", "5.0 hours", "12 minutes": how old data is, as a person says it. */
+export function humanAge(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const steps: [string, number, number][] = [
+    ["years", 365.25 * 86400, 1],
+    ["days", 86400, 2],
+    ["hours", 3600, 1],
+  ];
+  for (const [unit, n, atLeast] of steps) {
+    if (seconds >= atLeast * n) return `${(seconds / n).toFixed(1)} ${unit}`;
+  }
+  return `${Math.round(seconds / 60)} minutes`;
 }

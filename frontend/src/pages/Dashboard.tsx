@@ -17,7 +17,7 @@ import { LiveFeedPanel } from "../components/LiveFeedPanel";
 import { Card, Dot, ErrorNote, Loading, Stat } from "../components/ui";
 import { useLiveFeed } from "../hooks/useLiveFeed";
 import { useShortcuts } from "../hooks/useShortcuts";
-import { logRetPct, pct, utcHour } from "../lib/format";
+import { humanAge, logRetPct, pct, utcHour } from "../lib/format";
 import { currentSymbol } from "../lib/symbol";
 
 const DAYS = 7;
@@ -92,6 +92,11 @@ export default function Dashboard() {
               />
               <p className="col-span-2 text-xs text-slate-600 dark:text-slate-400">
                 for {utcHour(latest.ts)}
+                {latest.stale && (
+                  <span className="ml-1 font-semibold text-red-800 dark:text-red-300">
+                    · stale data ({humanAge(latest.data_age_s)} old)
+                  </span>
+                )}
               </p>
             </div>
           ) : history.isLoading ? (
@@ -129,6 +134,20 @@ export default function Dashboard() {
                 <Dot
                   level={ready.data?.ready ? "ok" : "bad"}
                   label={ready.data?.ready ? "Ready" : "Not ready"}
+                />
+              </li>
+              <li title={ready.data?.reason ?? undefined}>
+                <Dot
+                  level={
+                    ready.data?.live_data ? "ok" : ready.data?.sources === "replay" ? "idle" : "bad"
+                  }
+                  label={
+                    ready.data?.live_data
+                      ? "Live data"
+                      : ready.data?.sources === "replay"
+                        ? "Replay data (not live)"
+                        : "No live data"
+                  }
                 />
               </li>
               <li>

@@ -405,3 +405,11 @@ def test_dockerignore() -> None:
         assert needed in patterns, f".dockerignore should exclude {needed}"
     assert "frontend/dist" in patterns and "**/__pycache__" in patterns and "**/*.env" in patterns
     assert "deploy/k8s" in patterns, "manifests and the example Secret stay out of the image"
+
+
+def test_serving_workers_are_ready_only_while_serving_live_data() -> None:
+    spec = _one("rayservice.yaml")["spec"]["rayClusterConfig"]
+    for group in spec["workerGroupSpecs"]:
+        (container,) = group["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8000}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": 8000}

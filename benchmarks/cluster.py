@@ -41,6 +41,7 @@ from rayapp.testing.cluster import (  # noqa: E402
     Load,
     LocalCluster,
     cluster_serve_config,
+    missing_data,
     missing_prerequisite,
     promote_newest,
     replica_nodes,
@@ -130,7 +131,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20, help="measured seconds of serving load")
     args = ap.parse_args()
-    why = missing_prerequisite()
+    why = missing_data() or missing_prerequisite()
     if why:
         sys.exit(f"cluster benchmark: {why}")
     c = LocalCluster(DIR)

@@ -17,6 +17,13 @@ NAMESPACES = ("rayapp-svc", "rayapp-head", "rayapp-w1", "rayapp-w2", "rayapp-fee
 HEAD, W1, W2, FEED_IP = "10.88.0.10", "10.88.0.11", "10.88.0.12", "10.88.0.20"
 
 
+def missing_data() -> str | None:
+    """Why the feed cannot run (the real data is absent: a skip, never a failure)."""
+    if not (ROOT.parent / "shared" / "data").is_dir():
+        return "../shared/data is absent: the replay feed has no history to serve"
+    return None
+
+
 def missing_prerequisite() -> str | None:
     if os.geteuid() != 0:
         return "the local cluster needs root (network namespaces)"
@@ -26,8 +33,6 @@ def missing_prerequisite() -> str | None:
         return "Debian postgresql is not installed (apt-get install postgresql)"
     if shutil.which("redis-server") is None:
         return "redis-server is not installed (apt-get install redis-server)"
-    if not (ROOT.parent / "shared" / "data").is_dir():
-        return "../shared/data is absent: the replay feed has no history to serve"
     probe = subprocess.run(["ip", "netns", "add", "rayapp-probe"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"cannot create network namespaces here: {probe.stderr.strip()}"

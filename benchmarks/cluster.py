@@ -46,6 +46,7 @@ from rayapp.testing.cluster import (  # noqa: E402
     promote_newest,
     replica_nodes,
     search_wall_s,
+    wait_serving,
 )
 from rayapp.testing.wait import wait_until  # noqa: E402
 
@@ -101,21 +102,8 @@ def serve_local(c: LocalCluster, seconds: float) -> dict[str, Any]:
         start_new_session=True,
     )
     try:
-        import httpx
-
         key = c.env["RAYAPP_API_KEY"]
-        wait_until(
-            lambda: (
-                httpx.post(
-                    f"{url}/predict", json={"symbol": "BTCUSDT"}, headers={"X-API-Key": key}, timeout=10
-                ).status_code
-                == 200
-            ),
-            300,
-            interval_s=2,
-            ignore=(httpx.HTTPError,),
-            what="the local Serve app",
-        )
+        wait_serving(url, key, "the local Serve app")
         with Load(url, key) as load:
             time.sleep(3)
             since = time.time()
@@ -179,18 +167,7 @@ def main() -> None:
         key = c.env["RAYAPP_API_KEY"]
         import httpx
 
-        wait_until(
-            lambda: (
-                httpx.post(
-                    f"{url}/predict", json={"symbol": "BTCUSDT"}, headers={"X-API-Key": key}, timeout=10
-                ).status_code
-                == 200
-            ),
-            300,
-            interval_s=2,
-            ignore=(httpx.HTTPError,),
-            what="the cluster's Serve app",
-        )
+        wait_serving(url, key, "the cluster's Serve app")
         wait_until(lambda: {W1, W2} <= set(replica_nodes(c).values()), 120, interval_s=2, what="replicas on both")
         with Load(url, key) as load:
             time.sleep(3)

@@ -1,9 +1,6 @@
 // Pages against a local HTTP server standing in for the API (tests/apiServer.ts).
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { ReactNode } from "react";
-import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { setApiBase } from "../src/api/client";
 import { shouldRetry } from "../src/api/queries";
@@ -21,6 +18,7 @@ import {
   sampleAlerts,
   startApi,
 } from "./apiServer";
+import { wrap } from "./harness";
 import { prediction } from "./wsServer";
 
 let api: ApiServer;
@@ -32,17 +30,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await api.close();
 });
-
-function wrap(ui: ReactNode, path = "/") {
-  const qc = new QueryClient({
-    defaultOptions: { queries: { retry: false }, mutations: { retry: false } },
-  });
-  return render(
-    <QueryClientProvider client={qc}>
-      <MemoryRouter initialEntries={[path]}>{ui}</MemoryRouter>
-    </QueryClientProvider>,
-  );
-}
 
 const NAMES = ["rsi", "sma_20"];
 const explained = {

@@ -1,10 +1,7 @@
 // Stale data never passes for live: the banner on every page while the newest forecast is stale,
 // the live feed's mark on forecasts served from stale data, and the readiness card's live-data row.
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { ReactNode } from "react";
-import { MemoryRouter } from "react-router-dom";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { setApiBase } from "../src/api/client";
 import type { Prediction } from "../src/api/types";
@@ -13,6 +10,7 @@ import { LiveFeedPanel } from "../src/components/LiveFeedPanel";
 import type { LiveFeed } from "../src/hooks/useLiveFeed";
 import { humanAge } from "../src/lib/format";
 import { type ApiServer, startApi } from "./apiServer";
+import { wrap } from "./harness";
 import { prediction } from "./wsServer";
 
 const YEAR = 365.25 * 86400;
@@ -25,17 +23,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await api.close();
 });
-
-function wrap(ui: ReactNode, path = "/") {
-  const qc = new QueryClient({
-    defaultOptions: { queries: { retry: false }, mutations: { retry: false } },
-  });
-  return render(
-    <QueryClientProvider client={qc}>
-      <MemoryRouter initialEntries={[path]}>{ui}</MemoryRouter>
-    </QueryClientProvider>,
-  );
-}
 
 /** A forecast for an hour four years ago, served when its data was already that old. */
 function fourYearsOld(): Prediction {

@@ -157,6 +157,19 @@ class LocalCluster:
         }
 
 
+def wait_serving(url: str, api_key: str, what: str, timeout_s: float = 300) -> None:
+    """Until POST /predict (latest vector) answers 200: a model loaded and features served."""
+    import httpx
+
+    from rayapp.testing.wait import wait_until
+
+    def answers() -> bool:
+        r = httpx.post(f"{url}/predict", json={"symbol": "BTCUSDT"}, headers={"X-API-Key": api_key}, timeout=10)
+        return r.status_code == 200
+
+    wait_until(answers, timeout_s, interval_s=2, ignore=(httpx.HTTPError,), what=what)
+
+
 def replica_nodes(c: LocalCluster, app: str = "rayapp") -> dict[str, str]:
     """replica id -> node ip of the application's RUNNING replicas (the Serve controller's view)."""
     import httpx

@@ -30,6 +30,7 @@ from rayapp.testing.cluster import (
     promote_newest,
     replica_nodes,
     train_run_id,
+    wait_serving,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
@@ -165,20 +166,8 @@ def served(cluster: LocalCluster, pipeline: dict[str, Any], tmp_path_factory: py
     )
     _ok(p)
     url = f"http://{HEAD}:8000"
-    wait_until(
-        lambda: _predict(url, cluster.env["RAYAPP_API_KEY"]).status_code == 200 or None,
-        300,
-        interval_s=2,
-        ignore=(httpx.HTTPError,),
-        what="the Serve app on the cluster to answer /predict",
-    )
+    wait_serving(url, cluster.env["RAYAPP_API_KEY"], "the Serve app on the cluster to answer /predict")
     return url
-
-
-def _predict(url: str, key: str, explain: bool = True) -> httpx.Response:
-    return httpx.post(
-        f"{url}/predict", json={"symbol": "BTCUSDT", "explain": explain}, headers={"X-API-Key": key}, timeout=30
-    )
 
 
 def test_serve_on_the_workers_answers_from_another_host(cluster: LocalCluster, served: str):

@@ -30,18 +30,22 @@ def closed_port() -> int:
     return free_port()
 
 
-class SilentListener:
-    """Accepts TCP connections on loopback and never sends anything back."""
+class _Acceptor:
+    """A loopback TCP listener whose accept loop runs in a thread while the block runs; each
+    accepted connection goes to `on_connection`."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.accepted: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def on_connection(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def _accept(self) -> None:
         self.sock.settimeout(0.2)
@@ -52,18 +56,33 @@ class SilentListener:
                 continue
             except OSError:
                 return
-            self.accepted.append(conn)  # held open, never answered
+            self.on_connection(conn)
 
-    def __enter__(self) -> SilentListener:
+    def __enter__(self) -> Any:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class SilentListener(_Acceptor):
+    """Accepts TCP connections on loopback and never sends anything back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepted: list[socket.socket] = []
+
+    def on_connection(self, conn: socket.socket) -> None:
+        self.accepted.append(conn)  # held open, never answered
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
         for c in self.accepted:
             c.close()
-        self.sock.close()
 
 
 class ServerThread:
@@ -97,29 +116,15 @@ def _read_head(conn: socket.socket) -> bytes:
     return data
 
 
-class LocalProxy:
+class LocalProxy(_Acceptor):
     """A forward proxy on loopback that records what it is asked (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        super().__init__()
         self.lines: list[str] = []  # the request line of everything asked of the proxy
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def _serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+    def on_connection(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
@@ -147,16 +152,6 @@ class LocalProxy:
             up.sendall(request)
             while chunk := up.recv(65536):
                 conn.sendall(chunk)
-
-    def __enter__(self) -> LocalProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
 
 def proxy_env(monkeypatch: Any, proxy_url: str) -> None:

@@ -165,7 +165,7 @@ def test_ingest_fans_out_keeps_going_when_one_source_is_down(db, ray_cluster, re
         "sources.backoff_initial_s=0.05",
         "sources.backoff_max_s=0.1",
     )
-    rc = _ingest(argparse.Namespace(no_progress=True), s)
+    rc = _ingest(argparse.Namespace(no_progress=True, json=False, reuse_state=False), s)
     out, err = capsys.readouterr()
     assert rc == 1, out
     assert "failed sources: coinbase" in err and "ingest (13 partitions)" in out

@@ -8,14 +8,14 @@ per alert) only read the YAML and always run.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.monitoring.tools import required_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO_ROOT / "deploy" / "rules"
@@ -49,13 +49,7 @@ def _alert_cases(path: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        reason = "promtool is not on PATH (install Prometheus' promtool, e.g. the Debian `prometheus` package)"
-        if os.environ.get("RAYAPP_ALERTING_REQUIRED") == "1":
-            pytest.fail(f"RAYAPP_ALERTING_REQUIRED=1 but {reason}")
-        pytest.skip(reason)
-    return path
+    return required_tool("promtool", "Debian: apt-get install prometheus")
 
 
 def _run(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:

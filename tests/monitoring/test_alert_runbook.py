@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.monitoring.tools import required_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,12 +40,7 @@ def test_every_alert_has_a_runbook_entry_and_no_entry_is_orphaned():
 
 @pytest.fixture(scope="module")
 def amtool() -> str:
-    exe = shutil.which("amtool")
-    if exe is None:
-        if os.environ.get("RAYAPP_ALERTING_REQUIRED") == "1":
-            pytest.fail("amtool is not installed (Debian: apt-get install prometheus-alertmanager)")
-        pytest.skip("amtool is not installed (Debian: apt-get install prometheus-alertmanager)")
-    return exe
+    return required_tool("amtool", "Debian: apt-get install prometheus-alertmanager")
 
 
 def test_the_repository_alertmanager_config_is_valid(amtool):

@@ -7,8 +7,6 @@ the serving app's /metrics. Running the queries against a real Prometheus is an 
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from tests.monitoring.grafana_dashboards import (
     panel_queries,
     variables,
 )
+from tests.monitoring.tools import required_tool
 
 UIDS = {
     "rayapp-model": "rayapp · Model performance",
@@ -41,12 +40,7 @@ DASHBOARDS = load_dashboards()
 
 
 def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("RAYAPP_ALERTING_REQUIRED") == "1":
-            pytest.fail("promtool is not on PATH and RAYAPP_ALERTING_REQUIRED=1")
-        pytest.skip("promtool is not on PATH (install Prometheus' promtool to check the dashboards' PromQL)")
-    return path
+    return required_tool("promtool", "Debian: apt-get install prometheus")
 
 
 def test_exactly_the_four_dashboards() -> None:

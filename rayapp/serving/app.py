@@ -473,9 +473,9 @@ def build_api(
     # ---- dashboard -----------------------------------------------------------------------------
     dist = static_dir(settings)
     if dist is not None:
-        from fastapi.staticfiles import StaticFiles
+        from rayapp.serving import spa
 
-        app.mount("/", StaticFiles(directory=str(dist), html=True), name="dashboard")
+        spa.install(app, dist)  # its files, and index.html for its pages (deep links, reloads)
     else:
 
         @app.get("/", include_in_schema=False)

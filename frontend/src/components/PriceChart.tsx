@@ -177,24 +177,30 @@ export function PriceChart({
                 isAnimationActive={false}
               />
             )}
-            <Scatter
-              yAxisId="p"
-              data={ups}
-              dataKey="p_up"
-              name="P(up), up call"
-              fill={c.up}
-              shape={(p: object) => <Triangle {...p} up />}
-              isAnimationActive={false}
-            />
-            <Scatter
-              yAxisId="p"
-              data={downs}
-              dataKey="p_up"
-              name="P(up), down call"
-              fill={c.down}
-              shape={(p: object) => <Triangle {...p} up={false} />}
-              isAnimationActive={false}
-            />
+            {/* A Scatter given no points draws the chart's own rows instead (a flat row of
+                markers at 100 %): a series with nothing to show is left out. */}
+            {ups.length > 0 && (
+              <Scatter
+                yAxisId="p"
+                data={ups}
+                dataKey="p_up"
+                name="P(up), up call"
+                fill={c.up}
+                shape={(p: object) => <Triangle {...p} up />}
+                isAnimationActive={false}
+              />
+            )}
+            {downs.length > 0 && (
+              <Scatter
+                yAxisId="p"
+                data={downs}
+                dataKey="p_up"
+                name="P(up), down call"
+                fill={c.down}
+                shape={(p: object) => <Triangle {...p} up={false} />}
+                isAnimationActive={false}
+              />
+            )}
           </ComposedChart>
         </ResponsiveContainer>
       </div>

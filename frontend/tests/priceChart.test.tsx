@@ -1,0 +1,63 @@
+// The price chart drawn (jsdom has no layout: the chart's box is given a size), counting what
+// Recharts puts on the P(up) axis.
+import { render } from "@testing-library/react";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { PriceChart } from "../src/components/PriceChart";
+import { prediction } from "./wsServer";
+
+const H = 3600e3;
+const T = Date.parse("2026-01-08T10:00:00Z");
+const prices = Array.from({ length: 168 }, (_, i) => ({
+  ts: new Date(T - (167 - i) * H).toISOString(),
+  close: 40000 + i,
+}));
+
+// only the chart's own box has a size (a legend as tall as the chart would leave no plot area)
+const box = (w: number, h: number) =>
+  ({
+    width: w,
+    height: h,
+    top: 0,
+    left: 0,
+    right: w,
+    bottom: h,
+    x: 0,
+    y: 0,
+    toJSON: () => ({}),
+  }) as DOMRect;
+beforeEach(() => {
+  vi.spyOn(HTMLElement.prototype, "getBoundingClientRect").mockImplementation(function (
+    this: HTMLElement,
+  ) {
+    return this.classList.contains("recharts-responsive-container") ? box(800, 320) : box(0, 0);
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+const symbols = (c: HTMLElement) => c.querySelectorAll(".recharts-scatter-symbol").length;
+
+describe("PriceChart", () => {
+  it("draws one marker for one forecast, not a row of them across the week", async () => {
+    const one = [prediction(new Date(T).toISOString(), 0.62)];
+    const { container, findByTestId } = render(
+      <PriceChart prices={prices} preds={one} from={T - 7 * 24 * H} to={T + 2 * H} />,
+    );
+    await findByTestId("price-chart");
+    await vi.waitFor(() => expect(container.querySelector(".recharts-line")).not.toBeNull());
+    // before the fix the empty "down call" series fell back to the chart's 168 price rows and
+    // drew a flat line of markers at 100 %
+    expect(symbols(container)).toBe(1);
+  });
+
+  it("draws one marker per forecast, up and down", async () => {
+    const preds = [
+      prediction(new Date(T - 2 * H).toISOString(), 0.3),
+      prediction(new Date(T - H).toISOString(), 0.7),
+      prediction(new Date(T).toISOString(), 0.6),
+    ];
+    const { container } = render(
+      <PriceChart prices={prices} preds={preds} from={T - 7 * 24 * H} to={T + 2 * H} />,
+    );
+    await vi.waitFor(() => expect(symbols(container)).toBe(3));
+  });
+});

@@ -7,7 +7,9 @@ files are loaded from and the `model_id` every score is stored under:
 - hub id: `<name>@<commit>` where commit is the snapshot actually resolved (a branch name such as
   `main` is resolved to its commit, so the id changes when the weights do);
 - local directory: `<dirname>@sha256:<16 hex>`, a hash of the files that determine the scores
-  (the weights actually loaded, config, tokenizer files).
+  (the weights actually loaded, config, tokenizer files);
+- the VADER fallback: `vader-lexicon@<mapping>`, naming how its output becomes class
+  probabilities (`vader.py`); the revision records the vaderSentiment version.
 
 Loading refuses anything that would quietly score with random numbers: a checkpoint that lacks
 weights the architecture needs (transformers would initialise them randomly with a warning), a
@@ -26,7 +28,10 @@ from typing import Any, Literal
 from rayapp.errors import InputError
 
 LABELS = ("Bearish", "Neutral", "Bullish")
-VADER_MODEL_ID = "vader-lexicon"
+# The revision after the @ is the mapping from VADER's output to probabilities. `vader-lexicon`
+# alone was the token-share mapping (neg/neu/pos taken as probabilities), replaced in issue 19:
+# a new id, so that `rayapp score` re-scores every text and no feature set mixes the two.
+VADER_MODEL_ID = "vader-lexicon@compound-0.05"
 _ALIASES = {"bearish": 0, "negative": 0, "neutral": 1, "bullish": 2, "positive": 2}
 _WEIGHT_GLOBS = ("*.safetensors", "pytorch_model*.bin")
 _TOKENIZER_FILES = (

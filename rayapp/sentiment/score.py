@@ -26,7 +26,7 @@ import pandas as pd
 from rayapp.config import SentimentModelSettings, Settings
 from rayapp.log import get_logger
 from rayapp.runtime import ensure_ray
-from rayapp.sentiment.model import HubUnavailable, ModelSpec, load, resolve, vader_spec
+from rayapp.sentiment.model import VADER_MODEL_ID, HubUnavailable, ModelSpec, load, resolve, vader_spec
 from rayapp.sentiment.pool import order_for_scoring, plan_pool, score_dataset, to_dataset
 
 log = get_logger(__name__)
@@ -84,7 +84,7 @@ def choose_model(cfg: SentimentModelSettings, preflight: bool = True) -> ModelSp
             model=cfg.name,
             revision=cfg.revision,
             reason=str(exc),
-            model_id="vader-lexicon",
+            model_id=VADER_MODEL_ID,
         )
         return vader_spec(cfg.max_length)
 

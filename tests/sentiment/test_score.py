@@ -14,6 +14,8 @@ from rayapp.sentiment.model import VADER_MODEL_ID, HubUnavailable, ModelLoadErro
 from rayapp.sentiment.pool import PoolPlan, order_for_scoring, plan_pool, rows_per_block, score_dataset, to_dataset
 from rayapp.sentiment.score import run_score
 from rayapp.sentiment.scorer import SentimentScorer
+from rayapp.sentiment.vader import VaderBackend
+from tests.sentiment.helpers import OLD_VADER_MODEL_ID, token_share_probs
 
 
 def _stored(db) -> pd.DataFrame:
@@ -133,21 +135,71 @@ def test_score_is_idempotent_and_matches_the_scorer(
     assert all(r.levelno == logging.INFO for r in pipeline_log)
 
 
-def test_offline_hub_model_falls_back_to_vader(
+def _old_fallback_scores(db, titles: dict[str, str]) -> pd.DataFrame:
+    """What `rayapp score` stored before issue 19: token-share probabilities under the old id."""
+    from rayapp.warehouse import upsert_frame
+
+    ids = sorted(titles)
+    p = token_share_probs([titles[a] for a in ids])
+    rows = pd.DataFrame(
+        {
+            "article_id": ids,
+            "model_id": OLD_VADER_MODEL_ID,
+            "model_revision": "vaderSentiment==3.3.2",
+            "p_bearish": p[:, 0],
+            "p_neutral": p[:, 1],
+            "p_bullish": p[:, 2],
+            "score": p[:, 2] - p[:, 0],
+            "scored_at": pd.Timestamp("2026-01-02", tz="UTC"),
+        }
+    )
+    upsert_frame(db, "article_sentiment", rows, key=["article_id", "model_id"])
+    db.commit()
+    return _stored(db)
+
+
+def test_offline_hub_model_falls_back_to_vader_and_rescores_the_old_mapping(
     ray_cluster, db, load_articles, sentiment_settings, tmp_path: Path, monkeypatch, pipeline_log
 ):
+    from rayapp.features.definitions import feature_set_from_settings
+    from rayapp.features.offline_store import read_inputs
+    from rayapp.warehouse import upsert_frame
+    from tests.features import factories as F
+
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     ids = load_articles(1000, 1100)
-    summary = run_score(sentiment_settings("ElKulako/cryptobert"))
-    assert (summary.model_id, summary.backend, summary.scored) == (VADER_MODEL_ID, "vader", 100)
+    titles = dict(db.execute("SELECT article_id, title FROM articles").fetchall())
+    old = _old_fallback_scores(db, titles)  # an earlier `rayapp score` with the fallback
+    assert (old[["p_bearish", "p_neutral", "p_bullish"]].to_numpy().argmax(axis=1) == 1).mean() > 0.9
+
+    settings = sentiment_settings("ElKulako/cryptobert")
+    summary = run_score(settings)
+    # The new mapping has a new id: every text is scored again, none counts as already done.
+    assert (summary.model_id, summary.backend, summary.scored, summary.skipped) == (VADER_MODEL_ID, "vader", 100, 0)
     stored = _stored(db)
-    assert sorted(stored["article_id"]) == sorted(ids)
-    assert set(stored["model_id"]) == {VADER_MODEL_ID}  # every row says what scored it
-    np.testing.assert_allclose(stored[["p_bearish", "p_neutral", "p_bullish"]].sum(axis=1), 1.0, atol=1e-9)
+    new = stored[stored["model_id"] == VADER_MODEL_ID].reset_index(drop=True)
+    assert sorted(new["article_id"]) == sorted(ids)
+    assert set(stored["model_id"]) == {VADER_MODEL_ID, OLD_VADER_MODEL_ID}  # every row says what scored it
+    pd.testing.assert_frame_equal(stored[stored["model_id"] == OLD_VADER_MODEL_ID].reset_index(drop=True), old)
+    probs = new[["p_bearish", "p_neutral", "p_bullish"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    compound = VaderBackend().compound([titles[a] for a in new["article_id"]])
+    documented = np.where(compound >= 0.05, 2, np.where(compound <= -0.05, 0, 1))
+    np.testing.assert_array_equal(probs.argmax(axis=1), documented)  # stored classes are VADER's
     warnings = [r for r in pipeline_log if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "VADER" in warnings[0].getMessage()
     assert "ElKulako/cryptobert" in warnings[0].fields["reason"]  # type: ignore[attr-defined]
-    assert run_score(sentiment_settings("ElKulako/cryptobert")).scored == 0
+    assert run_score(settings).scored == 0
+
+    # The feature build reads the new id's scores only: one model per feature set, in its version.
+    fs = feature_set_from_settings(settings, db)
+    assert fs.params.sentiment_model_id == VADER_MODEL_ID
+    assert feature_set_from_settings(settings, db, sentiment_model_id=OLD_VADER_MODEL_ID).version != fs.version
+    upsert_frame(db, "candles", F.candles(24), key=["source", "symbol", "open_time"])
+    db.commit()
+    inputs = read_inputs(db, "BTCUSDT", fs.params)
+    assert len(inputs.news) == 100
+    np.testing.assert_allclose(np.sort(inputs.news["score"].to_numpy()), np.sort(new["score"].to_numpy()))
 
 
 def test_fallback_off_or_local_directory_fails_clearly(

@@ -21,7 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 
 from rayapp.log import get_logger
-from rayapp.serving import alerts_api, market, prediction_log, security
+from rayapp.serving import alerts_api, drift_api, market, models_api, prediction_log, security, system_ws
 from rayapp.serving import api_models as m
 from rayapp.serving.ops_metrics import OpsReader
 from rayapp.serving.predictor import FeatureSetMismatch, ModelNotLoaded
@@ -317,6 +317,9 @@ def build_api(
         return Response(metrics.render(), media_type=metrics.content_type)
 
     alerts_api.install(app, settings, service, metrics)
+    drift_api.install(app, service)
+    models_api.install(app, settings, service)
+    system_ws.install(app, settings, service, metrics)
 
     # ---- predictions ---------------------------------------------------------------------------
     @app.post(

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from rayapp.features.online import online_check
     from rayapp.features.online_redis import AsyncOnlineReader, RedisOnlineStore
     from rayapp.features.online_store import OnlineStore, OnlineVector, open_online_store
+    from rayapp.features.realized_vol import (
+        RV_FEATURES,
+        RV_WARMUP_H,
+        realized_vol_features,
+        realized_vol_for_rows,
+        realized_vol_from_returns,
+    )
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -31,11 +38,20 @@ __getattr__, __dir__ = lazy_exports(
         "rayapp.features.online": ("online_check",),
         "rayapp.features.online_redis": ("AsyncOnlineReader", "RedisOnlineStore"),
         "rayapp.features.online_store": ("OnlineStore", "OnlineVector", "open_online_store"),
+        "rayapp.features.realized_vol": (
+            "RV_FEATURES",
+            "RV_WARMUP_H",
+            "realized_vol_features",
+            "realized_vol_for_rows",
+            "realized_vol_from_returns",
+        ),
     },
 )
 
 __all__ = [
     "FEATURE_GROUPS",
+    "RV_FEATURES",
+    "RV_WARMUP_H",
     "AsyncOnlineReader",
     "BuildSummary",
     "FeatureInputError",
@@ -53,6 +69,9 @@ __all__ = [
     "online_check",
     "open_online_store",
     "pick_source",
+    "realized_vol_features",
+    "realized_vol_for_rows",
+    "realized_vol_from_returns",
     "run_build",
     "update_after_ingest",
 ]

@@ -183,6 +183,25 @@ class AblationSettings(_Section):
     periods: dict[str, list[str | None]] = Field(default_factory=dict)
 
 
+class IntervalSettings(_Section):
+    """The interval model (docs/INTERVALS.md): quantiles, volatility, conformal calibration, ACI."""
+
+    enabled: bool = True
+    method: Literal["vol", "quantile"] = "vol"  # XGBoost on log squared returns | multi-quantile
+    quantiles: list[float] = Field(default_factory=lambda: [0.05, 0.25, 0.5, 0.75, 0.95], min_length=1)
+    levels: list[float] = Field(default_factory=lambda: [0.5, 0.8, 0.9], min_length=1)  # nominal coverages
+    aci_gamma: float = Field(0.005, gt=0, lt=1)  # adaptive conformal inference step size
+    aci_recovery_h: int = Field(720, ge=24)  # hours ACI may take to bring coverage back after a shift
+    params: dict[str, Any] = Field(default_factory=dict)  # XGBoost parameters over the defaults
+
+    @field_validator("quantiles", "levels")
+    @classmethod
+    def _probabilities(cls, v: list[float]) -> list[float]:
+        if any(not 0 < x < 1 for x in v):
+            raise ValueError("each value in (0, 1)")
+        return sorted(set(v))
+
+
 class TuneSettings(_Section):
     num_samples: int = Field(20, ge=1)
     max_concurrent: int = Field(2, ge=1)
@@ -195,6 +214,7 @@ class TuneSettings(_Section):
     fee_bps: float = Field(10.0, ge=0)
     calibration: Literal["auto", "isotonic", "platt", "identity"] = "auto"
     conformal_alpha: float = Field(0.1, gt=0, lt=1)
+    intervals: IntervalSettings = Field(default_factory=IntervalSettings)
     report_dir: str = "reports/latest"
     ablation: AblationSettings = Field(default_factory=AblationSettings)
 
@@ -271,6 +291,14 @@ class GateSettings(_Section):
     test_size_h: int = Field(168, ge=24)
     alpha: float = Field(0.05, gt=0, lt=1)
     n_boot: int = Field(1000, ge=100)
+class CoverageTriggerSettings(_Section):
+    enabled: bool = True
+    level: float = Field(0.9, gt=0, lt=1)  # the nominal level whose live coverage is watched
+    margin: float = Field(0.03, gt=0, lt=1)  # fires when live coverage < level - margin
+    window: int = Field(336, ge=24)  # the champion's last N resolved intervals
+    min_resolved: int = Field(168, ge=24)
+
+
     block_h: int = Field(24, ge=1)  # raised to the horizon when the horizon is longer
 
 
@@ -283,6 +311,7 @@ class ShadowSettings(_Section):
 
 class WatchSettings(_Section):
     hours: int = Field(336, ge=0)  # the previous champion keeps scoring in shadow this long
+    interval_score: bool = True  # the challenger must not lose to the champion on interval score
     min_resolved: int = Field(72, ge=10)
     alpha: float = Field(0.05, gt=0, lt=1)  # one-sided: the new champion significantly worse
     n_boot: int = Field(1000, ge=100)
@@ -309,6 +338,7 @@ BacktestPolicy = Literal["never", "weekly", "triggered"]
 
 def _all_policies() -> list[BacktestPolicy]:
     return ["never", "weekly", "triggered"]
+    coverage: CoverageTriggerSettings = Field(default_factory=CoverageTriggerSettings)
 
 
 class BacktestSettings(_Section):

@@ -10,10 +10,12 @@ out-of-fold predictions of the training run.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
+from rayapp.registry.intervals import IntervalModel, legacy_interval
 
 BUNDLE_ARTIFACT = "serving/bundle.json"
 MODEL_ARTIFACT = "model"
@@ -68,9 +70,15 @@ class ModelBundle:
     baselines: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] = field(default_factory=dict)
     data_range: list[str] = field(default_factory=list)
+    # Quantiles, volatility and calibrated intervals (rayapp.registry.intervals). None in bundles
+    # written before them: those serve the constant-width band, labelled as legacy.
+    intervals: IntervalModel | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=float)
+        # asdict would deep-copy the interval model's loaded booster: it serialises itself
+        d = asdict(replace(self, intervals=None))
+        d["intervals"] = None if self.intervals is None else self.intervals.as_dict()
+        return json.dumps(d, indent=2, default=float)
 
     @classmethod
     def from_json(cls, text: str) -> ModelBundle:
@@ -86,7 +94,39 @@ class ModelBundle:
             baselines=d.get("baselines", {}),
             gate=d.get("gate", {}),
             data_range=d.get("data_range", []),
+            intervals=IntervalModel.from_dict(d["intervals"]) if d.get("intervals") else None,
         )
+
+    @property
+    def interval_method(self) -> str:
+        """What interval this bundle serves: the conformalized quantiles, or the legacy band."""
+        return f"cqr_{self.intervals.method}" if self.intervals is not None else "constant_conformal_legacy"
+
+    def forecast_intervals(
+        self, interval_row: Any = None, expected_return: float | None = None, aci: Any = None
+    ) -> dict[str, Any]:
+        """One row's quantiles, volatility and intervals, whichever bundle this is. A bundle with
+        `intervals` needs the interval model's feature row (`intervals.feature_names` order; `aci`:
+        level -> AciState); an older one serves its constant band around `expected_return`."""
+        if self.intervals is not None and interval_row is not None:
+            return self.intervals.forecast(interval_row, aci)[0]
+        er = 0.0 if expected_return is None else float(expected_return)
+        band = legacy_interval(self.conformal, er)
+        return {
+            "method": band["method"],
+            "horizon_h": self.horizon_h,
+            "quantiles": None,
+            "volatility": None,
+            "intervals": [
+                {
+                    "level": band["level"],
+                    "low": float(band["low"]),
+                    "high": float(band["high"]),
+                    "alpha_t": None,
+                    "coverage": None,
+                }
+            ],
+        }
 
     def predict(self, raw_p_up: np.ndarray) -> dict[str, np.ndarray]:
         """Calibrated P(up), direction, expected return and interval from raw booster output."""

@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# the id `rayapp score` records for the fallback's scores (the mapping's revision after the @)
+from rayapp.sentiment import VADER_MODEL_ID
+
 if TYPE_CHECKING:
     import numpy as np
     import psycopg
@@ -18,8 +21,7 @@ if TYPE_CHECKING:
 PRICES = "btc_usd_1h_2019-11_2025-05.csv"
 NEWS = "cryptonews_2021-10_2022-07.csv"
 FEAR_GREED = "fear_greed_index_2018-02_2024-11.csv"
-VADER_MODEL_ID = "vaderSentiment/lexicon"
-VADER_REVISION = "3.3.2"
+VADER_REVISION = "3.3.2"  # the vaderSentiment version, as `rayapp score` records it
 
 
 def load_real_silver(

@@ -71,6 +71,23 @@ describe("Predict", () => {
     expect(api.requests.filter((r) => r.path === "/predict")).toHaveLength(0);
   });
 
+  it("says nothing about fields before a submit, then names and highlights the ones to fix", async () => {
+    serveModel();
+    const user = userEvent.setup();
+    wrap(<Predict />);
+    await screen.findByTestId("predict-form");
+    // nothing was submitted: no "fix the fields" summary, and no field marked
+    expect(screen.queryByText(/Fix the highlighted fields/)).not.toBeInTheDocument();
+    const key = screen.getByLabelText("API key (X-API-Key)");
+    expect(key).toHaveAttribute("aria-invalid", "false");
+    await user.click(screen.getByTestId("predict-submit"));
+    expect(screen.getByRole("alert")).toHaveTextContent("Fix the highlighted fields: API key.");
+    expect(key).toHaveAttribute("aria-invalid", "true");
+    expect(api.requests.filter((r) => r.path === "/predict")).toHaveLength(0);
+    await user.type(key, "k");
+    expect(screen.queryByText(/Fix the highlighted fields/)).not.toBeInTheDocument();
+  });
+
   it("submits a symbol with the API key and shows P(up), interval and the explanation", async () => {
     serveModel();
     api.route("POST", "/predict", (r) =>

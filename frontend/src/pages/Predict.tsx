@@ -32,6 +32,8 @@ export default function Predict() {
   const [apiKey, setApiKey] = useState(loadKey);
   const [raw, setRaw] = useState<Record<string, string>>({});
   const [touched, setTouched] = useState<Record<string, boolean>>({});
+  // the "fix the fields" summary speaks only after a submit was refused, never on an empty form
+  const [refused, setRefused] = useState(false);
   const latest = useLatest(symbol, symbolError(symbol) === null);
   const first = useRef<HTMLInputElement>(null);
   useShortcuts({ "/": () => first.current?.focus() });
@@ -43,6 +45,13 @@ export default function Predict() {
     !!symErr ||
     !!keyErr ||
     (mode === "vector" && (Object.keys(vec.errors).length > 0 || names.length === 0));
+
+  const fieldsToFix = [
+    ...(symErr ? ["symbol"] : []),
+    ...(keyErr ? ["API key"] : []),
+    ...(mode === "vector" ? names.filter((n) => vec.errors[n]) : []),
+    ...(mode === "vector" && (vec.errors._form || names.length === 0) ? ["features"] : []),
+  ];
 
   const predict = useMutation({
     mutationFn: (body: PredictRequest) =>
@@ -58,6 +67,7 @@ export default function Predict() {
     setTouched(
       Object.fromEntries([["symbol", true], ["key", true], ...names.map((n) => [n, true])]),
     );
+    setRefused(invalid);
     if (invalid) return;
     try {
       sessionStorage.setItem(KEY_STORE, apiKey.trim());
@@ -65,9 +75,10 @@ export default function Predict() {
       /* ignore */
     }
     predict.mutate({
-      symbol,
+      // validated above (SYMBOL_RE; the API answers 422 for a symbol it does not serve)
+      symbol: symbol as PredictRequest["symbol"],
       explain: true,
-      ...(mode === "vector" ? { features: vec.values } : {}),
+      ...(mode === "vector" ? { features: vec.values as PredictRequest["features"] } : {}),
     });
   };
 
@@ -190,9 +201,9 @@ export default function Predict() {
             >
               {predict.isPending ? "Predicting…" : "Predict"}
             </button>
-            {invalid && (
-              <span className="text-sm text-slate-600 dark:text-slate-400">
-                Fix the highlighted fields.
+            {refused && invalid && (
+              <span role="alert" className="text-sm text-red-700 dark:text-red-300">
+                Fix the highlighted fields: {fieldsToFix.join(", ")}.
               </span>
             )}
           </div>

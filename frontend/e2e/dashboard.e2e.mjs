@@ -35,7 +35,8 @@ async function a11y(page, name) {
   );
   if (overflow > 1)
     a11yFailures.push({ page: name, violations: [`page scrolls sideways by ${overflow}px`] });
-  await page.addScriptTag({ content: AXE });
+  // evaluated, not an inline <script>: the app's CSP refuses inline scripts, as it should
+  await page.evaluate(AXE);
   const violations = await page.evaluate(async () => {
     const r = await window.axe.run(document, {
       runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] },
@@ -193,6 +194,81 @@ try {
   await page.screenshot({ path: join(OUT, "dashboard-phone.png"), fullPage: true });
   if (overflow > 1) fail(`page scrolls sideways at phone width (${overflow}px)`);
   emit("phone", { overflow });
+
+  // 7. Interaction on the Dashboard: range presets, zoom and pan, the forecast filter, and the
+  // live-panel pause and refresh rate (the setting is remembered).
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByTestId("range-24h").click();
+  await page.locator('[data-testid="range-24h"][aria-pressed="true"]').waitFor({ timeout: T });
+  await page.getByTestId("zoom-in").click();
+  await page.getByTestId("pan-back").click();
+  await page.locator('[data-testid="zoom-reset"]:not([disabled])').waitFor({ timeout: T });
+  const chartLabel = await page.getByTestId("price-chart").getAttribute("aria-label");
+  await page.getByTestId("zoom-reset").click();
+  await page.getByTestId("range-7d").click();
+  await page.getByTestId("filter-direction").selectOption("down");
+  const filtered = (await page.getByTestId("filter-count").textContent())?.trim();
+  await page.getByTestId("filter-direction").selectOption("all");
+  await page.getByTestId("refresh-rate").selectOption("5000");
+  await page.getByTestId("live-pause").click();
+  await page.locator('[data-testid="live-pause"][aria-pressed="true"]').waitFor({ timeout: T });
+  await page.getByTestId("live-pause").click();
+  const rate = await page.evaluate(() => localStorage.getItem("rayapp.refresh"));
+  emit("interaction", { chart: chartLabel, filtered, rate });
+
+  // 8. Every page by its own URL (a deep link), then a reload, in both themes: the SPA fallback
+  // answers index.html, the page renders from the live API, axe finds nothing, a screenshot.
+  const PAGES = [
+    { name: "dashboard", path: "/", ready: '[data-testid="latest-pup"]' },
+    { name: "predict", path: "/predict", ready: '[data-testid="predict-form"]' },
+    { name: "analytics", path: "/analytics", ready: "text=Walk-forward folds" },
+    { name: "system", path: "/system", ready: '[data-testid="components"]' },
+    { name: "models", path: "/models", ready: '[data-testid="model-version-row"]' },
+  ];
+  const deep = {};
+  for (const dark of [false, true]) {
+    await page.evaluate((d) => localStorage.setItem("rayapp.theme", d ? "dark" : "light"), dark);
+    const theme = dark ? "dark" : "light";
+    for (const pg of PAGES) {
+      const res = await page.goto(`${BASE}${pg.path}`, { waitUntil: "domcontentloaded" });
+      await page.locator(pg.ready).first().waitFor({ timeout: T });
+      const again = await page.reload({ waitUntil: "domcontentloaded" });
+      await page.locator(pg.ready).first().waitFor({ timeout: T });
+      if (pg.name === "system") {
+        await page
+          .locator('[data-testid="system-channel"] [data-level="ok"]')
+          .waitFor({ timeout: T });
+        await page
+          .getByTestId("drift-empty")
+          .or(page.getByTestId("drift-chart"))
+          .first()
+          .waitFor({ timeout: T });
+      }
+      if (pg.name === "models") await page.getByTestId("timeline").waitFor({ timeout: T });
+      const isDark = await page.evaluate(() => document.documentElement.classList.contains("dark"));
+      if (isDark !== dark) fail(`${pg.path}: theme ${theme} not applied`);
+      deep[`${pg.name}-${theme}`] = {
+        status: res?.status(),
+        reload: again?.status(),
+        type: res?.headers()["content-type"],
+        url: new URL(page.url()).pathname,
+      };
+      await page.screenshot({ path: join(OUT, `page-${pg.name}-${theme}.png`), fullPage: true });
+      await a11y(page, `${pg.name} (${theme})`);
+    }
+  }
+  const roles = await page
+    .locator('[data-testid="model-version-row"]')
+    .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-role")));
+  // an unknown API path stays the API's JSON 404 (no index.html)
+  const unknown = await page.request.get(`${BASE}/predictions/no/such`, {
+    headers: { Accept: "text/html" },
+  });
+  emit("deep-links", {
+    pages: deep,
+    model_roles: roles,
+    unknown_api: { status: unknown.status(), body: await unknown.json().catch(() => null) },
+  });
 
   if (consoleErrors.length) fail(`console errors: ${consoleErrors.join(" | ")}`);
   if (badResponses.length) fail(`failed requests: ${badResponses.join(" | ")}`);

@@ -4,10 +4,12 @@ import { lazy, Suspense, useState } from "react";
 import { NavLink, Route, Routes, useNavigate } from "react-router-dom";
 import { AlertBadge } from "./components/AlertBadge";
 import { ApiBanner } from "./components/ApiBanner";
+import { RefreshControl } from "./components/RefreshControl";
 import { StaleBanner } from "./components/StaleBanner";
 import { Loading } from "./components/ui";
 import { SHORTCUTS, useShortcuts } from "./hooks/useShortcuts";
 import { useTheme } from "./hooks/useTheme";
+import PAGES from "./pages.json";
 
 // The landing page is in the entry chunk (no second round trip before it can render); its
 // charts and the other pages load lazily.
@@ -15,13 +17,11 @@ import Dashboard from "./pages/Dashboard";
 const Predict = lazy(() => import("./pages/Predict"));
 const Analytics = lazy(() => import("./pages/Analytics"));
 const System = lazy(() => import("./pages/System"));
+const Models = lazy(() => import("./pages/Models"));
 
-const NAV = [
-  { to: "/", label: "Dashboard", key: "1" },
-  { to: "/predict", label: "Predict", key: "2" },
-  { to: "/analytics", label: "Analytics", key: "3" },
-  { to: "/system", label: "System", key: "4" },
-];
+// The pages (path, label, shortcut) in one file: the build copies it to dist/pages.json, from
+// which the ingress knows which paths are pages (deep links and reloads; rayapp/serving/spa.py).
+const NAV = PAGES.map((p) => ({ to: p.path, label: p.label, key: p.key }));
 
 export default function App() {
   const [theme, toggleTheme] = useTheme();
@@ -82,8 +82,9 @@ export default function App() {
               </NavLink>
             ))}
           </nav>
-          <div className="ml-auto flex items-center gap-2">
+          <div className="ml-auto flex flex-wrap items-center gap-2">
             <AlertBadge />
+            <RefreshControl />
             <button
               type="button"
               onClick={() => setHelp((h) => !h)}
@@ -137,6 +138,7 @@ export default function App() {
             <Route path="/predict" element={<Predict />} />
             <Route path="/analytics" element={<Analytics />} />
             <Route path="/system" element={<System />} />
+            <Route path="/models" element={<Models />} />
             <Route path="*" element={<p className="py-10 text-center">Page not found.</p>} />
           </Routes>
         </Suspense>

@@ -2,6 +2,7 @@
 // Recharts puts on the P(up) axis.
 import { render } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Prediction } from "../src/api/types";
 import { PriceChart } from "../src/components/PriceChart";
 import { prediction } from "./wsServer";
 
@@ -38,7 +39,7 @@ const symbols = (c: HTMLElement) => c.querySelectorAll(".recharts-scatter-symbol
 
 describe("PriceChart", () => {
   it("draws one marker for one forecast, not a row of them across the week", async () => {
-    const one = [prediction(new Date(T).toISOString(), 0.62)];
+    const one = [prediction(new Date(T).toISOString(), 0.62)] as Prediction[];
     const { container, findByTestId } = render(
       <PriceChart prices={prices} preds={one} from={T - 7 * 24 * H} to={T + 2 * H} />,
     );
@@ -54,7 +55,7 @@ describe("PriceChart", () => {
       prediction(new Date(T - 2 * H).toISOString(), 0.3),
       prediction(new Date(T - H).toISOString(), 0.7),
       prediction(new Date(T).toISOString(), 0.6),
-    ];
+    ] as Prediction[];
     const { container } = render(
       <PriceChart prices={prices} preds={preds} from={T - 7 * 24 * H} to={T + 2 * H} />,
     );

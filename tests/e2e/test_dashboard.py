@@ -4,7 +4,9 @@ The driver opens the dashboard and reports when its WebSocket is open; this test
 newer feature vector in the online store, exactly as the feature pipeline does, and the driver
 must see the forecast the server makes from it arrive over /ws/predictions. It then submits the
 Predict form and reads the explanation, switches the theme (and checks it is remembered), and
-saves screenshots of every page under frontend/e2e-artifacts/ (gitignored).
+saves screenshots of every page under frontend/e2e-artifacts/ (gitignored). Last, every page is
+opened by its own URL and reloaded in both themes (the SPA fallback), checked with axe-core and
+saved as `page-<name>-<theme>.png`.
 
 A second driver (frontend/e2e/stale.e2e.mjs) opens the dashboard on a symbol whose newest
 forecast comes from data four years old, served by the same routes and deployment classes
@@ -33,6 +35,7 @@ from tests.serving.factories import API_KEY
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # Chromium against the Serve app
 DRIVER_TIMEOUT_S = 240
+PAGES = ("dashboard", "predict", "analytics", "system", "models")
 
 
 def _reader(stream: Any, q: queue.Queue[str | None]) -> None:
@@ -105,10 +108,33 @@ def check(rc: int, events: dict[str, Any], log: str) -> None:
     assert events["theme"]["remembered"] == events["theme"]["dark"], log
     for shot in ("dashboard-light.png", "predict.png", "analytics.png", "system.png", "dashboard-phone.png"):
         assert (out_dir / shot).stat().st_size > 10_000, shot
+    # every page by its own URL and after a reload, in both themes (the SPA fallback), with a
+    # screenshot of each; an unknown API path is still the API's JSON 404
+    deep = events["deep-links"]
+    for page in PAGES:
+        for theme in ("light", "dark"):
+            got = deep["pages"][f"{page}-{theme}"]
+            path = "/" if page == "dashboard" else f"/{page}"
+            assert (got["status"], got["reload"], got["url"]) == (200, 200, path), (page, theme, got)
+            assert got["type"].startswith("text/html"), got
+            assert (out_dir / f"page-{page}-{theme}.png").stat().st_size > 10_000, (page, theme)
+    assert deep["unknown_api"] == {"status": 404, "body": {"detail": "Not Found"}}, deep
+    assert "champion" in deep["model_roles"], deep
+    inter = events["interaction"]
+    assert '"rate":5000' in (inter["rate"] or ""), inter
 
 
 def test_dashboard_end_to_end(e2e_ready: None, app_url: str, world: Any, serving_redis: Any) -> None:
+    import mlflow
+
     from rayapp.features import RedisOnlineStore
+    from rayapp.registry import setup_mlflow
+
+    # the champion's global SHAP importance, as training logs it (the Models page charts it)
+    setup_mlflow(world.settings)
+    client = mlflow.MlflowClient()
+    run_id = client.get_model_version(world.settings.mlflow.registered_model, world.version).run_id
+    client.log_dict(run_id, {"rsi": 0.12, "sma_20": 0.07, "volume_ratio": 0.03}, "explain/shap_importance.json")
 
     new_ts = pd.Timestamp(world.latest_ts) + pd.Timedelta(hours=1)
 

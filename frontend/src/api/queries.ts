@@ -1,19 +1,24 @@
 // React Query hooks, one per API route the pages read. Retries: a 4xx is an answer (no retry),
 // a network error or 5xx is retried with backoff, so a restarting server heals on its own.
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { useRefresh } from "../hooks/useRefresh";
 import { ApiError, get, getStatic } from "./client";
 import type {
   Alerts,
+  Drift,
   Freshness,
+  Importance,
   ModelInfo,
   Pipeline,
   PipelineRuns,
   Prediction,
   PredictionList,
   PriceSeries,
+  Models,
   Ready,
   Report,
   TrackRecord,
+  VersionScores,
 } from "./types";
 
 export function shouldRetry(failures: number, error: unknown): boolean {
@@ -35,11 +40,15 @@ export const keys = {
   pipeline: ["pipeline"] as const,
   pipelineRuns: (job: string | null, limit: number) => ["pipeline", "runs", job, limit] as const,
   alerts: (limit: number) => ["alerts", limit] as const,
+  models: ["models"] as const,
+  modelScores: ["models", "scores"] as const,
+  importance: (limit: number) => ["models", "importance", limit] as const,
+  drift: ["drift"] as const,
 };
 
 /** Poll every `ms`, except once the route answered 404 (an API without it: asking again won't help). */
 const pollUnless404 =
-  (ms: number) =>
+  (ms: number | false) =>
   (q: { state: { error: unknown } }): number | false =>
     q.state.error instanceof ApiError && q.state.error.status === 404 ? false : ms;
 
@@ -65,7 +74,7 @@ export const useReady = () =>
         throw e;
       }
     },
-    refetchInterval: 15000,
+    refetchInterval: useRefresh(15000),
   });
 
 function readyFrom503(e: ApiError): Ready {
@@ -107,7 +116,7 @@ export const useLatest = (symbol: string, enabled = true) =>
     queryFn: ({ signal }) =>
       get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
     retry: shouldRetry,
-    refetchInterval: 60000,
+    refetchInterval: useRefresh(60000),
   });
 
 /** Forecasts logged since `since` (ISO), oldest first, up to the API's page limit. */
@@ -118,14 +127,14 @@ export const useHistory = (symbol: string, since: string, enabled = true) =>
     placeholderData: keepPreviousData,
     queryFn: ({ signal }) =>
       get<PredictionList, "/predictions">("/predictions", { symbol, since, limit: 1000 }, signal),
-    refetchInterval: 60000,
+    refetchInterval: useRefresh(60000),
   });
 
 export const useTrackRecord = (symbol: string) =>
   useQuery({
     queryKey: keys.track(symbol),
     queryFn: ({ signal }) => get<TrackRecord, "/track-record">("/track-record", { symbol }, signal),
-    refetchInterval: 60000,
+    refetchInterval: useRefresh(60000),
   });
 
 /** Hourly closes for the price chart (the newest `hours` candles in the store). */
@@ -155,7 +164,7 @@ export const useFreshness = () =>
   useQuery({
     queryKey: keys.freshness,
     retry: shouldRetry,
-    refetchInterval: 60000,
+    refetchInterval: useRefresh(60000),
     queryFn: ({ signal }) => get<Freshness, "/freshness">("/freshness", undefined, signal),
   });
 
@@ -164,7 +173,7 @@ export const usePipeline = () =>
   useQuery({
     queryKey: keys.pipeline,
     retry: shouldRetry,
-    refetchInterval: pollUnless404(10000),
+    refetchInterval: pollUnless404(useRefresh(10000)),
     queryFn: ({ signal }) => get<Pipeline, "/pipeline">("/pipeline", undefined, signal),
   });
 
@@ -175,7 +184,7 @@ export const usePipelineRuns = (job?: string, limit = 20, enabled = true) =>
     enabled,
     retry: shouldRetry,
     placeholderData: keepPreviousData,
-    refetchInterval: pollUnless404(10000),
+    refetchInterval: pollUnless404(useRefresh(10000)),
     queryFn: ({ signal }) =>
       get<PipelineRuns, "/pipeline/runs">("/pipeline/runs", { job, limit }, signal),
   });
@@ -188,6 +197,44 @@ export const useAlerts = (limit = 50) =>
   useQuery({
     queryKey: keys.alerts(limit),
     retry: shouldRetry,
-    refetchInterval: pollUnless404(15000),
+    refetchInterval: pollUnless404(useRefresh(15000)),
     queryFn: ({ signal }) => get<Alerts, "/alerts">("/alerts", { limit }, signal),
+  });
+
+/** The registered versions, aliases, what is served and the lifecycle (GET /models). */
+export const useModels = () =>
+  useQuery({
+    queryKey: keys.models,
+    retry: shouldRetry,
+    refetchInterval: useRefresh(30000),
+    queryFn: ({ signal }) => get<Models, "/models">("/models", undefined, signal),
+  });
+
+/** Live accuracy and log loss with 95% intervals per version and role. */
+export const useModelScores = () =>
+  useQuery({
+    queryKey: keys.modelScores,
+    retry: shouldRetry,
+    refetchInterval: useRefresh(60000),
+    queryFn: ({ signal }) =>
+      get<VersionScores, "/models/scores">("/models/scores", undefined, signal),
+  });
+
+/** Global SHAP importance of the newest `limit` versions (each version's training run). */
+export const useImportance = (limit = 10) =>
+  useQuery({
+    queryKey: keys.importance(limit),
+    retry: shouldRetry,
+    staleTime: 5 * 60000,
+    queryFn: ({ signal }) =>
+      get<Importance, "/models/importance">("/models/importance", { limit }, signal),
+  });
+
+/** PSI per feature from the newest drift check (GET /drift). */
+export const useDrift = () =>
+  useQuery({
+    queryKey: keys.drift,
+    retry: shouldRetry,
+    refetchInterval: pollUnless404(useRefresh(60000)),
+    queryFn: ({ signal }) => get<Drift, "/drift">("/drift", undefined, signal),
   });

@@ -27,6 +27,15 @@ export type Alert = S["Alert"];
 export type Alerts = S["Alerts"];
 export type AlertCounts = S["AlertCounts"];
 export type AlertSeverity = Alert["severity"];
+export type Models = S["Models"];
+export type RegisteredVersion = S["RegisteredVersion"];
+export type ModelEvent = S["ModelEvent"];
+export type VersionScore = S["VersionScore"];
+export type VersionScores = S["VersionScores"];
+export type VersionImportance = S["VersionImportance"];
+export type Importance = S["Importance"];
+export type Drift = S["Drift"];
+export type SymbolDrift = S["SymbolDrift"];
 
 export type ApiPath = keyof paths;
 /** Query parameters of a GET route, straight from the OpenAPI document. */
@@ -43,8 +52,22 @@ export interface ValidationItem {
   type?: string;
 }
 
-/** One message of /ws/predictions or /ws/metrics (rayapp/serving/ws.py). */
+/** One component's health as /ws/system pushes it (rayapp/serving/system_ws.py). */
+export interface SystemComponent {
+  name: string;
+  ok: boolean;
+  status: string;
+  detail: string | null;
+}
+export interface SystemSnapshot {
+  components: SystemComponent[];
+  pipeline: Pipeline | null;
+  pipeline_error: string | null;
+}
+
+/** One message of /ws/predictions, /ws/metrics or /ws/system (rayapp/serving/ws.py, system_ws.py). */
 export type WsMessage =
+  | { type: "system"; seq: number; ts: number; data: SystemSnapshot }
   | { type: "prediction"; seq: number; data: Prediction; replay?: boolean }
   | { type: "heartbeat"; seq: number; ts: number; model_version?: string | null }
   | { type: "metrics"; seq: number; ts: number; data: MetricsSnapshot }

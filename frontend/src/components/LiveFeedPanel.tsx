@@ -1,6 +1,13 @@
 // The live feed over /ws/predictions: connection state, pause/resume, newest forecast first;
 // a forecast served from stale data is marked so.
 import type { Prediction } from "../api/types";
+import {
+  CONFIDENCE_STEPS,
+  type Direction,
+  type ForecastFilter,
+  NO_FILTER,
+  passes,
+} from "../lib/timeWindow";
 import type { LiveFeed } from "../hooks/useLiveFeed";
 import { useNow } from "../hooks/useNow";
 import { ago, humanAge, logRetPct, pct, utcHour } from "../lib/format";
@@ -42,10 +49,21 @@ export function feedRows(
   );
 }
 
-export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?: Prediction[] }) {
+export function LiveFeedPanel({
+  feed,
+  history = [],
+  filter = NO_FILTER,
+  onFilter,
+}: {
+  feed: LiveFeed;
+  history?: Prediction[];
+  filter?: ForecastFilter;
+  onFilter?: (f: ForecastFilter) => void;
+}) {
   const now = useNow(1000);
   const st = stateOf(feed, now);
-  const rows = feedRows(feed.items, history);
+  const all = feedRows(feed.items, history, 200);
+  const rows = all.filter(({ p }) => passes(p, filter)).slice(0, 20);
   return (
     <Card
       id="feed"
@@ -73,13 +91,52 @@ export function LiveFeedPanel({ feed, history = [] }: { feed: LiveFeed; history?
         </div>
       }
     >
+      {onFilter && (
+        <div
+          className="mb-2 flex flex-wrap items-center gap-3 text-sm"
+          role="group"
+          aria-label="Filter forecasts"
+        >
+          <label className="inline-flex items-center gap-1">
+            Direction
+            <select
+              data-testid="filter-direction"
+              className="rounded-md border border-slate-300 bg-white px-1 py-0.5 text-slate-900 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
+              value={filter.direction}
+              onChange={(e) => onFilter({ ...filter, direction: e.target.value as Direction })}
+            >
+              <option value="all">all</option>
+              <option value="up">up</option>
+              <option value="down">down</option>
+            </select>
+          </label>
+          <label className="inline-flex items-center gap-1">
+            Confidence |P(up) − 50%| ≥
+            <select
+              data-testid="filter-confidence"
+              className="rounded-md border border-slate-300 bg-white px-1 py-0.5 text-slate-900 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
+              value={String(filter.minConfidence)}
+              onChange={(e) => onFilter({ ...filter, minConfidence: Number(e.target.value) })}
+            >
+              {CONFIDENCE_STEPS.map((c) => (
+                <option key={c} value={String(c)}>
+                  {Math.round(c * 100)} pts
+                </option>
+              ))}
+            </select>
+          </label>
+          <span className="text-xs text-slate-600 dark:text-slate-400" data-testid="filter-count">
+            {rows.length} of {all.length} shown
+          </span>
+        </div>
+      )}
       <p className="mb-2 text-xs text-slate-600 dark:text-slate-400">
         Last message {ago(feed.lastMessageAt, now)}
         {feed.heartbeatVersion ? ` · server model v${feed.heartbeatVersion}` : ""}
       </p>
       {rows.length === 0 ? (
         <p className="py-4 text-sm text-slate-600 dark:text-slate-400">
-          Waiting for the first prediction…
+          {all.length > 0 ? "No forecast passes the filter." : "Waiting for the first prediction…"}
         </p>
       ) : (
         <div

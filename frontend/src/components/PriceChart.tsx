@@ -13,6 +13,7 @@ import {
   XAxis,
   YAxis,
 } from "recharts";
+import { useEffect, useEffectEvent, useRef } from "react";
 import type { PricePoint } from "../api/types";
 import type { Prediction } from "../api/types";
 import { useTheme } from "../hooks/useTheme";
@@ -58,13 +59,28 @@ export function markers(preds: Prediction[]): Marker[] {
 }
 
 /** One tick per UTC midnight in [from, to]: readable at any width, stable between renders. */
-export function dayTicks(from: number, to: number): number[] {
+export function dayTicks(from: number, to: number, stepDays = 1): number[] {
   const out: number[] = [];
-  for (let t = Math.ceil(from / 86400e3) * 86400e3; t <= to; t += 86400e3) out.push(t);
+  const step = stepDays * 86400e3;
+  for (let t = Math.ceil(from / step) * step; t <= to; t += step) out.push(t);
   return out;
 }
 
-const tick = (t: number) => new Date(t).toISOString().slice(5, 10);
+/** Ticks for a window: every 6 h up to 2 days, daily up to 2 weeks, weekly beyond. */
+export function windowTicks(from: number, to: number): number[] {
+  const days = (to - from) / 86400e3;
+  if (days <= 2) {
+    const out: number[] = [];
+    for (let t = Math.ceil(from / (6 * H)) * 6 * H; t <= to; t += 6 * H) out.push(t);
+    return out;
+  }
+  return dayTicks(from, to, days <= 14 ? 1 : 7);
+}
+
+const tickFor = (from: number, to: number) => (t: number) =>
+  to - from <= 2 * 86400e3
+    ? new Date(t).toISOString().slice(5, 13).replace("T", " ") + "h"
+    : new Date(t).toISOString().slice(5, 10);
 
 function Triangle(props: { cx?: number; cy?: number; fill?: string; up: boolean }) {
   const { cx = 0, cy = 0, fill, up } = props;
@@ -80,21 +96,42 @@ export function PriceChart({
   pricesMissing,
   from,
   to,
+  onZoom,
+  onPan,
 }: {
   prices: PricePoint[];
   preds: Prediction[];
   pricesMissing?: string;
   from: number;
   to: number;
+  /** wheel over the chart: zoom by `factor` around `at` (0..1 across the plot) */
+  onZoom?: (factor: number, at: number) => void;
+  /** drag across the chart: move by `frac` of the visible span */
+  onPan?: (frac: number) => void;
 }) {
   const [theme] = useTheme();
   const c = chartColors(theme === "dark");
-  const rows = chartRows(prices, preds);
-  const m = markers(preds);
+  const box = useRef<HTMLDivElement>(null);
+  const drag = useRef<{ x: number; moved: number } | null>(null);
+  const zoom = useEffectEvent((factor: number, at: number) => onZoom?.(factor, at));
+  useEffect(() => {
+    // a native listener: React's wheel handlers are passive and cannot stop the page scrolling
+    const el = box.current;
+    if (!el) return;
+    const onWheel = (e: WheelEvent) => {
+      e.preventDefault();
+      const r = el.getBoundingClientRect();
+      zoom(e.deltaY < 0 ? 0.8 : 1.25, r.width ? (e.clientX - r.left) / r.width : 0.5);
+    };
+    el.addEventListener("wheel", onWheel, { passive: false });
+    return () => el.removeEventListener("wheel", onWheel);
+  }, []);
+  const rows = chartRows(prices, preds).filter((r) => r.t >= from && r.t <= to);
+  const m = markers(preds).filter((x) => x.t >= from && x.t <= to);
   const ups = m.filter((x) => x.direction === 1);
   const downs = m.filter((x) => x.direction !== 1);
   const hasPrice = prices.length > 0;
-  const summary = `${prices.length} hourly closes and ${preds.length} forecasts (${ups.length} up, ${downs.length} down)`;
+  const summary = `${rows.filter((r) => r.close !== undefined).length} hourly closes and ${m.length} forecasts (${ups.length} up, ${downs.length} down) from ${new Date(from).toISOString().slice(0, 13)}h to ${new Date(to).toISOString().slice(0, 13)}h UTC`;
   return (
     <figure aria-label={`Price and forecasts chart: ${summary}`} data-testid="price-chart">
       {pricesMissing && (
@@ -102,7 +139,25 @@ export function PriceChart({
           Price history unavailable ({pricesMissing}); showing forecasts only.
         </p>
       )}
-      <div className="h-72 w-full sm:h-80">
+      <div
+        ref={box}
+        className="h-72 w-full cursor-grab touch-pan-y select-none sm:h-80"
+        data-testid="price-chart-plot"
+        onPointerDown={(e) => {
+          drag.current = { x: e.clientX, moved: 0 };
+        }}
+        onPointerMove={(e) => {
+          const d = drag.current;
+          const w = box.current?.getBoundingClientRect().width;
+          if (!d || !w || !onPan) return;
+          const dx = e.clientX - d.x;
+          if (Math.abs(dx) < 8) return;
+          d.x = e.clientX;
+          onPan(-dx / w);
+        }}
+        onPointerUp={() => (drag.current = null)}
+        onPointerLeave={() => (drag.current = null)}
+      >
         <ResponsiveContainer width="100%" height="100%">
           <ComposedChart data={rows} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
             <CartesianGrid stroke={c.grid} strokeDasharray="3 3" />
@@ -111,8 +166,8 @@ export function PriceChart({
               type="number"
               scale="time"
               domain={[from, to]}
-              tickFormatter={tick}
-              ticks={dayTicks(from, to)}
+              tickFormatter={tickFor(from, to)}
+              ticks={windowTicks(from, to)}
               stroke={c.axis}
               fontSize={11}
               minTickGap={24}

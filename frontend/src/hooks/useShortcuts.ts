@@ -8,6 +8,7 @@ export const SHORTCUTS: { key: string; what: string }[] = [
   { key: "2", what: "Predict" },
   { key: "3", what: "Analytics" },
   { key: "4", what: "System" },
+  { key: "5", what: "Models" },
   { key: "t", what: "Toggle light/dark theme" },
   { key: "p", what: "Pause/resume the live feed (Dashboard)" },
   { key: "/", what: "Focus the first field (Predict)" },

@@ -1,4 +1,5 @@
-// Dashboard: price + forecasts for the last 7 days, the live feed, model/health, track record.
+// Dashboard: price + forecasts over a chosen range (24 h / 7 d / 30 d / all; zoom and pan inside
+// it), the live feed filtered by direction and confidence, model/health, track record.
 import { useQueryClient } from "@tanstack/react-query";
 import { lazy, Suspense, useMemo, useState } from "react";
 import { useLocation } from "react-router-dom";
@@ -18,9 +19,22 @@ import { Card, Dot, ErrorNote, Loading, Stat } from "../components/ui";
 import { useLiveFeed } from "../hooks/useLiveFeed";
 import { useShortcuts } from "../hooks/useShortcuts";
 import { humanAge, logRetPct, pct, utcHour } from "../lib/format";
+import {
+  clampWindow,
+  type ForecastFilter,
+  H,
+  NO_FILTER,
+  panWindow,
+  passes,
+  PRESETS,
+  type PresetKey,
+  presetHours,
+  type Window,
+  zoomWindow,
+} from "../lib/timeWindow";
+import { btn } from "../components/ui";
 import { currentSymbol } from "../lib/symbol";
 
-const DAYS = 7;
 // Recharts is most of the JS: the charts load in parallel while the cards and the live feed
 // (which need no chart code) render first.
 const PriceChart = lazy(() =>
@@ -41,10 +55,14 @@ export default function Dashboard() {
   const latestTs = latestQ.data?.ts;
   const anchor =
     Math.floor((latestTs ? Date.parse(latestTs) : openedAt) / 3600e3) * 3600e3 + 3600e3;
-  const since = new Date(anchor - DAYS * 86400e3).toISOString();
+  const [preset, setPreset] = useState<PresetKey>("7d");
+  const [view, setView] = useState<Window | null>(null); // null: the whole range
+  const [filter, setFilter] = useState<ForecastFilter>(NO_FILTER);
+  const hours = presetHours(preset);
+  const since = new Date(anchor - hours * H).toISOString();
   const history = useHistory(symbol, since, !latestQ.isLoading);
-  // after the latest forecast: the headline numbers render first, the 168-point chart next
-  const prices = usePrices(symbol, DAYS * 24, !latestQ.isLoading);
+  // after the latest forecast: the headline numbers render first, the chart next
+  const prices = usePrices(symbol, hours, !latestQ.isLoading);
   const model = useModel();
   const ready = useReady();
   const track = useTrackRecord(symbol);
@@ -65,6 +83,14 @@ export default function Dashboard() {
     return [...byId.values()].sort((a, b) => String(a.ts).localeCompare(String(b.ts)));
   }, [history.data, feed.items, since]);
   const latest = feed.items[0] ?? latestQ.data ?? preds[preds.length - 1];
+  const shown = preds.filter((p) => passes(p, filter));
+  const full: Window = [
+    Date.parse(since),
+    Math.max(anchor, Date.parse(preds[preds.length - 1]?.ts ?? "") || 0) +
+      ((model.data?.horizon_h ?? 1) + 1) * H,
+  ];
+  const win = view ? clampWindow(view, full) : full;
+  const label = PRESETS.find((p) => p.key === preset)!.label;
   const pricesMissing =
     prices.error instanceof ApiError && prices.error.status === 404
       ? "the API has no /prices route"
@@ -162,7 +188,7 @@ export default function Dashboard() {
             </ul>
           )}
         </Card>
-        <Card id="calls" title="Last 7 days">
+        <Card id="calls" title={`Last ${label}`}>
           <Stat
             label="Forecasts"
             value={preds.length}
@@ -170,7 +196,76 @@ export default function Dashboard() {
           />
         </Card>
       </div>
-      <Card id="chart" title={`${symbol} hourly, last ${DAYS} days`}>
+      <Card
+        id="chart"
+        title={`${symbol} hourly, last ${label}`}
+        actions={
+          <div className="flex flex-wrap items-center gap-1" data-testid="chart-controls">
+            <div role="group" aria-label="Time range" className="flex gap-1">
+              {PRESETS.map((p) => (
+                <button
+                  key={p.key}
+                  type="button"
+                  className={btn}
+                  aria-pressed={preset === p.key}
+                  data-testid={`range-${p.key}`}
+                  onClick={() => {
+                    setPreset(p.key);
+                    setView(null);
+                  }}
+                >
+                  {p.label}
+                </button>
+              ))}
+            </div>
+            <div role="group" aria-label="Zoom and pan" className="flex gap-1">
+              <button
+                type="button"
+                className={btn}
+                aria-label="Zoom in"
+                data-testid="zoom-in"
+                onClick={() => setView(zoomWindow(win, full, 0.5))}
+              >
+                +
+              </button>
+              <button
+                type="button"
+                className={btn}
+                aria-label="Zoom out"
+                onClick={() => setView(zoomWindow(win, full, 2))}
+              >
+                −
+              </button>
+              <button
+                type="button"
+                className={btn}
+                aria-label="Back in time"
+                data-testid="pan-back"
+                onClick={() => setView(panWindow(win, full, -0.5))}
+              >
+                ◀
+              </button>
+              <button
+                type="button"
+                className={btn}
+                aria-label="Forward in time"
+                onClick={() => setView(panWindow(win, full, 0.5))}
+              >
+                ▶
+              </button>
+              <button
+                type="button"
+                className={btn}
+                data-testid="zoom-reset"
+                disabled={view === null}
+                onClick={() => setView(null)}
+              >
+                Reset
+              </button>
+            </div>
+          </div>
+        }
+      >
         {history.isLoading && prices.isLoading ? (
           <Loading what="chart" />
         ) : history.isError ? (
@@ -179,19 +274,23 @@ export default function Dashboard() {
           <Suspense fallback={<Loading what="chart" />}>
             <PriceChart
               prices={prices.data?.items ?? []}
-              preds={preds}
+              preds={shown}
               pricesMissing={pricesMissing}
-              from={Date.parse(since)}
-              to={
-                Math.max(anchor, Date.parse(preds[preds.length - 1]?.ts ?? "") || 0) +
-                ((model.data?.horizon_h ?? 1) + 1) * 3600e3
-              }
+              from={win[0]}
+              to={win[1]}
+              onZoom={(factor, at) => setView((v) => zoomWindow(v ?? full, full, factor, at))}
+              onPan={(frac) => setView((v) => panWindow(v ?? full, full, frac))}
             />
           </Suspense>
         )}
       </Card>
       <div className="grid gap-4 lg:grid-cols-2">
-        <LiveFeedPanel feed={feed} history={history.data?.items ?? []} />
+        <LiveFeedPanel
+          feed={feed}
+          history={history.data?.items ?? []}
+          filter={filter}
+          onFilter={setFilter}
+        />
         {track.isLoading ? (
           <Card title="Live track record">
             <Loading what="track record" />

@@ -4,11 +4,12 @@
 // /pipeline): wall time normally, the replay server's market clock during an offline demo, so a
 // replayed 2021 is not "1611 d old". Alerts are Alertmanager's, on wall time: their ages are the
 // browser's.
-import { type ReactNode, useState } from "react";
+import { lazy, type ReactNode, Suspense, useState } from "react";
 import { ApiError } from "../api/client";
 import {
   useAlerts,
   useDashboardConfig,
+  useDrift,
   useFreshness,
   useHealth,
   useLatest,
@@ -20,6 +21,7 @@ import {
 import type { Alert, Pipeline } from "../api/types";
 import { btn, Card, Dot, Empty, ErrorNote, type Level, Loading } from "../components/ui";
 import { useMetricsFeed } from "../hooks/useMetricsFeed";
+import { useSystemFeed } from "../hooks/useSystemFeed";
 import { useNow } from "../hooks/useNow";
 import { alertSummary, isWebUrl, recentlyResolved, resolvedAt, SEVERITY_PILL } from "../lib/alerts";
 import { type ClockReading, clockElapsedS, clockNow, speedLabel } from "../lib/clock";
@@ -27,6 +29,55 @@ import { ago, duration, num, utcHour } from "../lib/format";
 import { grafanaLinks } from "../lib/grafana";
 import { FRESH_WARN_S, jobState, runLevel, staleLevel, statusText, truncate } from "../lib/health";
 import { DEFAULT_SYMBOL } from "../lib/symbol";
+
+const DriftChart = lazy(() =>
+  import("../components/DriftChart").then((m) => ({ default: m.DriftChart })),
+);
+
+/** GET /drift: PSI per feature from the newest drift check, thresholds, drifted ones marked. */
+function DriftCard() {
+  const drift = useDrift();
+  const d = drift.data;
+  const missing = drift.error instanceof ApiError && drift.error.status === 404;
+  return (
+    <Card id="drift" title="Data drift (PSI per feature)" testId="drift-card">
+      {drift.isLoading ? (
+        <Loading what="drift" />
+      ) : drift.isError ? (
+        missing ? (
+          <ErrorNote error="Drift: not exposed by this API version (/drift)." />
+        ) : (
+          <ErrorNote error={drift.error} retry={() => void drift.refetch()} />
+        )
+      ) : !d || !d.checked_at || d.symbols.length === 0 ? (
+        <Empty>
+          <span data-testid="drift-empty">
+            No drift check yet: the scheduler&apos;s drift job compares served vectors with the
+            champion&apos;s training window.
+          </span>
+        </Empty>
+      ) : (
+        <>
+          <p className="mb-2 text-xs text-slate-600 dark:text-slate-400">
+            Checked {utcHour(d.checked_at)} against v{d.model_version} over {d.hours} h · warn above{" "}
+            {d.warn}, drifted above {d.alert} (⚠)
+          </p>
+          {d.symbols.map((sym) => (
+            <div key={sym.symbol} className="mb-3">
+              <h3 className="mb-1 text-xs font-semibold text-slate-700 uppercase dark:text-slate-300">
+                {sym.symbol}: {sym.drifted.length} of {sym.features.length} features drifted
+                {sym.drifted.length ? ` (${sym.drifted.join(", ")})` : ""}
+              </h3>
+              <Suspense fallback={<Loading what="chart" />}>
+                <DriftChart sym={sym} warn={d.warn} alert={d.alert} />
+              </Suspense>
+            </div>
+          ))}
+        </>
+      )}
+    </Card>
+  );
+}
 
 const LINKS = [
   { key: "ray_dashboard", label: "Ray dashboard", what: "cluster, Serve deployments, jobs" },
@@ -395,6 +446,7 @@ export default function System() {
   const pipe = usePipeline();
   const cfg = useDashboardConfig();
   const metrics = useMetricsFeed();
+  const system = useSystemFeed();
   const r = ready.data;
   const ex = model.data?.explainer as Record<string, unknown> | null | undefined;
   const now = useNow(1000);
@@ -403,8 +455,16 @@ export default function System() {
   const freshClock = fresh.data
     ? reading(fresh.data.checked_at, fresh.data.clock?.speed ?? 1, fresh.dataUpdatedAt)
     : null;
-  const pipeClock = pipe.data
-    ? reading(pipe.data.checked_at, pipe.data.clock.speed, pipe.dataUpdatedAt)
+  // the scheduler's jobs: pushed over /ws/system when that is newer than the last poll
+  const pushed = system.snapshot?.pipeline;
+  const usePushed = !!pushed && !!system.at && system.at > pipe.dataUpdatedAt;
+  const pipeData = usePushed ? pushed : pipe.data;
+  const pipeClock = pipeData
+    ? reading(
+        pipeData.checked_at,
+        pipeData.clock.speed,
+        usePushed ? (system.at ?? pipe.dataUpdatedAt) : pipe.dataUpdatedAt,
+      )
     : null;
   const clockInfo = fresh.data?.clock ?? pipe.data?.clock ?? null;
   const sysClock = (fresh.data?.clock ? freshClock : null) ?? pipeClock ?? freshClock;
@@ -469,6 +529,19 @@ export default function System() {
                   status={r?.postgres ? "up" : "down"}
                 />
                 <Row
+                  name="System channel (/ws/system)"
+                  testId="system-channel"
+                  level={system.state?.status === "open" ? "ok" : "warn"}
+                  status={system.state?.status ?? "connecting"}
+                  detail={
+                    system.snapshot
+                      ? system.snapshot.components
+                          .map((c) => `${c.name} ${c.ok ? c.status : `${c.status} ✗`}`)
+                          .join(" · ") + (system.at ? ` (pushed ${ago(system.at, now)})` : "")
+                      : undefined
+                  }
+                />
+                <Row
                   name="Metrics channel (/ws/metrics)"
                   level={metrics.state?.status === "open" ? "ok" : "warn"}
                   status={metrics.state?.status ?? "connecting"}
@@ -489,9 +562,9 @@ export default function System() {
           ) : (
             <ErrorNote error={pipe.error} retry={() => void pipe.refetch()} />
           )
-        ) : pipe.data && pipeClock && pipe.data.jobs.length > 0 ? (
+        ) : pipeData && pipeClock && pipeData.jobs.length > 0 ? (
           <>
-            <PipelineTable data={pipe.data} clock={pipeClock} now={now} />
+            <PipelineTable data={pipeData} clock={pipeClock} now={now} />
             <RecentRuns />
           </>
         ) : (
@@ -507,6 +580,7 @@ export default function System() {
           </p>
         )}
       </Card>
+      <DriftCard />
       <div className="grid gap-4 lg:grid-cols-2">
         <Card id="freshness" title="Data freshness">
           <table className="w-full text-sm" data-testid="freshness">

@@ -6,7 +6,8 @@ One step, on the scheduler's clock (market time in replay mode):
    previous champion takes the `shadow` alias for the watch period), refuse (the shadow alias is
    removed), or wait. A previous champion in its watch period: `watch_verdict` → roll back (the
    alias moves back), end the watch, or keep watching.
-2. The triggers (`evaluate_triggers`: schedule, drift, degradation, new data, maximum age, and a
+2. The triggers (`evaluate_triggers`: schedule, drift, degradation, interval coverage, new data,
+   maximum age, and a
    manual `rayapp schedule trigger retrain`), then `retrain_decision` (cooldown, a retrain in
    flight, a challenger still in shadow). Fired triggers that do not start a retrain are recorded
    as `suppressed`, never queued.
@@ -128,6 +129,8 @@ def _baseline_up(settings: Settings, model: LoadedModel, ts: list[datetime]) -> 
 
 
 def _live(settings: Settings, conn: Any, model: LoadedModel, champ: Champion) -> Live | None:
+    """The champion's resolved forecasts: what the degradation trigger reads (with the baseline
+    when that trigger is on) and the coverage trigger's interval hits."""
     from rayapp.lifecycle import Live
     from rayapp.warehouse import model_events
 
@@ -146,8 +149,27 @@ def _live(settings: Settings, conn: Any, model: LoadedModel, champ: Champion) ->
     return Live(
         p_up=np.array([float(r["p_up"]) for r in rows]),
         y=np.array([1 if float(r["realized_return"]) > 0 else 0 for r in rows]),
-        baseline_up=_baseline_up(settings, model, ts),
+        baseline_up=_baseline_up(settings, model, ts) if settings.lifecycle.degradation.enabled else None,
+        covered=_interval_hits(settings, conn, model, champ),
     )
+
+
+def _interval_hits(settings: Settings, conn: Any, model: LoadedModel, champ: Champion) -> np.ndarray | None:
+    """1/0 per resolved champion forecast with an interval: did the realised return fall inside
+    the logged interval (`predictions.interval_low/high`, the `lifecycle.coverage.level` one)."""
+    c = settings.lifecycle.coverage
+    if not c.enabled:
+        return None
+    rows = conn.execute(
+        "SELECT interval_low, interval_high, realized_return FROM predictions"
+        " WHERE model_name = %s AND model_version = %s AND role = 'champion' AND symbol = %s"
+        " AND horizon_h = %s AND realized_return IS NOT NULL AND interval_low IS NOT NULL"
+        " AND interval_high IS NOT NULL ORDER BY ts DESC LIMIT %s",
+        (model.name, str(model.version), settings.symbols[0], champ.horizon_h, c.window),
+    ).fetchall()
+    if not rows:
+        return None
+    return np.array([1.0 if float(lo) <= float(r) <= float(hi) else 0.0 for lo, hi, r in reversed(rows)])
 
 
 def _drift(settings: Settings, conn: Any, model: LoadedModel, now: datetime, seed: int) -> Any:
@@ -344,7 +366,7 @@ class Policy:
         if champ is not None:
             facts = champion_facts(champ)
             with self.pool.connection() as conn:
-                if self.cfg.degradation.enabled:
+                if self.cfg.degradation.enabled or self.cfg.coverage.enabled:
                     live = _live(self.settings, conn, champ, facts)
                 if self.cfg.drift.enabled:
                     drift = _drift(self.settings, conn, champ, self.now, self.seed)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         series_metrics,
     )
     from rayapp.lifecycle.backtest_report import log_report, render_markdown, write_report
+    from rayapp.lifecycle.interval_backtest import evaluate_intervals, run_interval_backtest, weekly_boundaries
     from rayapp.lifecycle.policy import (
         TRIGGERS,
         Champion,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         Trigger,
         Verdict,
         block_for,
+        coverage_trigger,
         degradation_trigger,
         drift_trigger,
         evaluate_triggers,
@@ -63,6 +65,7 @@ __getattr__, __dir__ = lazy_exports(
             "series_metrics",
         ),
         "rayapp.lifecycle.backtest_report": ("log_report", "render_markdown", "write_report"),
+        "rayapp.lifecycle.interval_backtest": ("evaluate_intervals", "run_interval_backtest", "weekly_boundaries"),
         "rayapp.lifecycle.settings": ("POLICIES", "BacktestSettings"),
         "rayapp.lifecycle.policy": (
             "TRIGGERS",
@@ -72,6 +75,7 @@ __getattr__, __dir__ = lazy_exports(
             "Trigger",
             "Verdict",
             "block_for",
+            "coverage_trigger",
             "degradation_trigger",
             "drift_trigger",
             "evaluate_triggers",
@@ -101,9 +105,11 @@ __all__ = [
     "Verdict",
     "backtest_horizon",
     "block_for",
+    "coverage_trigger",
     "deflated_sharpe",
     "degradation_trigger",
     "drift_trigger",
+    "evaluate_intervals",
     "evaluate_triggers",
     "finish",
     "fit_folds",
@@ -114,8 +120,10 @@ __all__ = [
     "render_markdown",
     "retrain_decision",
     "run_backtest",
+    "run_interval_backtest",
     "series_metrics",
     "shadow_verdict",
     "watch_verdict",
+    "weekly_boundaries",
     "write_report",
 ]

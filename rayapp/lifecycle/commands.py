@@ -103,12 +103,50 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
             raise InputError(str(exc)) from exc
     report_dir = Path(args.report_dir or bt.report_dir)
     write_report(result, report_dir)
+    intervals = _intervals(args, settings, bt, frames) if args.intervals else None
     if not args.no_mlflow:
         run_id = log_report(result, report_dir, settings)
+        if intervals:
+            import mlflow
+
+            from rayapp.lifecycle.interval_backtest import flat_metrics
+
+            mlflow.MlflowClient().log_batch(
+                run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0) for k, v in flat_metrics(intervals).items()]
+            )
         console.print(f"logged to MLflow run {run_id}", highlight=False)
     _print_summary(result.report)
     print(f"report: {report_dir}/backtest.md (json: {report_dir}/latest/backtest.json)")
     return 0
+
+
+def _intervals(args: argparse.Namespace, settings: Any, bt: BacktestSettings, frames: dict) -> dict[int, Any]:
+    """The interval model and its baselines walked forward weekly over the same frames
+    (docs/INTERVALS.md), written as intervals.json / intervals.md beside the backtest report."""
+    import os
+
+    from rayapp.lifecycle.interval_backtest import run_interval_backtest, write_interval_report
+    from rayapp.training import IntervalConfig
+
+    cfg = IntervalConfig.from_settings(settings.tune.intervals)
+    reports = {}
+    for h, frame in frames.items():
+        console.print(f"intervals: {h} h, weekly refits", highlight=False)
+        try:
+            reports[h] = run_interval_backtest(
+                frame,
+                cfg,
+                test_h=bt.test_h,
+                warmup=bt.calibration_weeks,
+                train_h=settings.lifecycle.retrain.window_h,
+                calibration_weeks=bt.calibration_weeks,
+                seed=bt.seed if bt.seed is not None else settings.model.seed,
+                nthread=os.cpu_count(),
+            )
+        except ValueError as exc:
+            raise InputError(f"{h} h intervals: {exc}") from exc
+    write_interval_report(reports, Path(args.report_dir or bt.report_dir))
+    return reports
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -177,6 +215,12 @@ def register(subparsers: Any) -> None:
         "--warmup-weeks", type=int, help="walk-forward weeks before the replay (default lifecycle.gate.n_splits)"
     )
     p.add_argument("--sequential", action="store_true", help="fit in a plain loop (every core), not Ray tasks")
+    p.add_argument(
+        "--intervals",
+        action="store_true",
+        help="also walk the interval model and its baselines (constant band, EWMA, GARCH, HAR-RV) forward "
+        "weekly: intervals.json / intervals.md (docs/INTERVALS.md)",
+    )
     p.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_overrides(p)

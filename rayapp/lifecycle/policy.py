@@ -84,6 +84,9 @@ class Live:
     p_up: np.ndarray
     y: np.ndarray  # 1 = the realised h-hour return was > 0
     baseline_up: np.ndarray | None = None  # the best naive baseline's forecast on the same hours
+    # 1 = the realised return fell inside the served `lifecycle.coverage.level` interval (its own
+    # resolved forecasts with an interval, time order; may be shorter than y)
+    covered: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -215,6 +218,27 @@ def degradation_trigger(
     )
 
 
+def coverage_trigger(cfg: LifecycleSettings, champ: Champion | None, live: Live | None, seed: int = 0) -> Trigger:
+    """The champion's live interval coverage (its last `coverage.window` resolved intervals) below
+    the nominal level by more than `coverage.margin`. The one-sided moving-block bootstrap p-value
+    that coverage is below nominal is recorded as evidence (blocks at least the horizon long)."""
+    c = cfg.coverage
+    if not c.enabled:
+        return Trigger("coverage", False, {"off": True})
+    cov = None if live is None or live.covered is None else np.asarray(live.covered, float)
+    if champ is None or cov is None or len(cov) < c.min_resolved:
+        return Trigger(
+            "coverage", False, {"judged": False, "resolved": 0 if cov is None else len(cov), "min": c.min_resolved}
+        )
+    x = cov[-c.window :]
+    rate = float(x.mean())
+    block = block_for(champ.horizon_h, cfg.gate.block_h)
+    p = _boot(x - c.level, block, 1000, seed, "less")
+    fired = rate < c.level - c.margin
+    ev = {"judged": True, "n": len(x), "coverage": rate, "nominal": c.level, "margin": c.margin, "block_h": block}
+    return Trigger("coverage", fired, ev, p)
+
+
 def evaluate_triggers(
     cfg: LifecycleSettings,
     now: datetime,
@@ -228,6 +252,7 @@ def evaluate_triggers(
         schedule_trigger(cfg, now, last_retrain, champ),
         drift_trigger(cfg, drift),
         degradation_trigger(cfg, champ, live, seed, cfg.gate.block_h),
+        coverage_trigger(cfg, champ, live, seed),
         new_data_trigger(cfg, now, champ),
         age_trigger(cfg, now, champ),
     ]

@@ -4,9 +4,11 @@ The gate passes a challenger only if, on the same long walk-forward (lifecycle.g
 folds by default), it beats the best naive baseline (higher mean accuracy and a one-sided
 moving-block bootstrap p-value below `lifecycle.gate.alpha` on per-hour correctness, blocks at
 least the horizon long), beats the current champion's configuration re-evaluated on those folds,
-and its calibrated P(up) does not lose to climatology (a constant P(up) equal to the training base
-rate) in Brier score on out-of-fold hours neither the calibration fit nor its selection saw. The
-decision and every reason are logged to the run.
+its calibrated P(up) does not lose to climatology (a constant P(up) equal to the training base
+rate) in Brier score on out-of-fold hours neither the calibration fit nor its selection saw, and
+its 90 % intervals do not lose to the champion's on the same out-of-fold hours: the one-sided
+Diebold-Mariano test (HAC variance) that the challenger's Winkler score is larger must not reject
+at `lifecycle.gate.alpha` (docs/INTERVALS.md). The decision and every reason are logged to the run.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def quality_gate(
     *,
     brier: float | None = None,
     brier_climatology: float | None = None,
+    interval: dict[str, Any] | None = None,
 ) -> GateDecision:
     """Decide on fold scores computed on the same folds; every failed check adds a reason."""
     ch, bl = float(np.mean(challenger_scores)), float(np.mean(baseline_scores))
@@ -79,6 +82,22 @@ def quality_gate(
             reasons.append(f"calibrated Brier {brier:.4f} loses to climatology {brier_climatology:.4f} out of sample")
         else:
             reasons.append(f"calibrated Brier {brier:.4f} <= climatology {brier_climatology:.4f}")
+    if interval is not None:
+        checks["interval"] = interval
+        if interval.get("judged"):
+            if interval["loses"]:
+                ok = False
+                reasons.append(
+                    f"90% interval score {interval['challenger']:.5f} loses to the champion's "
+                    f"{interval['champion']:.5f} (DM p={interval['p_worse']:.3f} < {alpha})"
+                )
+            else:
+                reasons.append(
+                    f"90% interval score {interval['challenger']:.5f} vs the champion's "
+                    f"{interval['champion']:.5f} (DM p={interval['p_worse']:.3f}): not worse"
+                )
+        else:
+            reasons.append(f"interval score not compared: {interval.get('note', '')}")
     if champion_scores is None:
         checks["champion_mean"] = None
         reasons.append(champion_note or "no current champion")
@@ -93,6 +112,40 @@ def quality_gate(
     return GateDecision(ok, reasons, checks)
 
 
+def interval_check(
+    challenger_rows: np.ndarray,
+    challenger_w: np.ndarray,
+    champion_rows: np.ndarray | None,
+    champion_w: np.ndarray | None,
+    horizon: int,
+    alpha: float,
+    note: str = "",
+) -> dict[str, Any]:
+    """The paired interval-score comparison on the hours both were evaluated on: the challenger
+    loses when the one-sided Diebold-Mariano test (HAC lag max(h-1, Newey-West rule of thumb):
+    hourly interval scores are autocorrelated beyond the overlap) says its Winkler score is larger."""
+    from rayapp.training.dm import auto_lag, diebold_mariano
+
+    if champion_rows is None or champion_w is None:
+        return {"judged": False, "note": note}
+    common, ia, ib = np.intersect1d(challenger_rows, champion_rows, return_indices=True)
+    if len(common) < 24:
+        return {"judged": False, "note": f"{len(common)} common hours"}
+    a, b = np.asarray(challenger_w)[ia], np.asarray(champion_w)[ib]
+    lag = max(int(horizon) - 1, auto_lag(len(common)))
+    res = diebold_mariano(a, b, horizon, alternative="greater", lag=lag)
+    return {
+        "judged": True,
+        "note": note,
+        "n": len(common),
+        "challenger": float(a.mean()),
+        "champion": float(b.mean()),
+        "p_worse": res.p_value,
+        "lag": lag,
+        "loses": bool(res.p_value < alpha and a.mean() > b.mean()),
+    }
+
+
 def champion_config(client: Any, version: Any) -> dict[str, Any] | None:
     """The champion's hyperparameters, feature names and fold scores, from its run's artifacts."""
     import mlflow
@@ -103,6 +156,23 @@ def champion_config(client: Any, version: Any) -> dict[str, Any] | None:
     except Exception as exc:  # an older or foreign version without our artifact
         log.warning("champion has no training/config.json", version=version.version, error=str(exc)[:200])
         return None
+
+
+def champion_bundle(name: str) -> tuple[Any, str]:
+    """The current champion's serving bundle (None and a note when there is none or it is unreadable)."""
+    import mlflow
+
+    from rayapp.registry import BUNDLE_ARTIFACT, ModelBundle
+
+    client = mlflow.MlflowClient()
+    champ = current_champion(client, name)
+    if champ is None:
+        return None, "no current champion: no interval comparison"
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=champ.run_id, artifact_path=BUNDLE_ARTIFACT)
+        return ModelBundle.from_json(Path(path).read_text()), f"champion v{champ.version}"
+    except Exception as exc:  # a foreign version without our bundle
+        return None, f"champion v{champ.version} has no readable bundle ({type(exc).__name__})"
 
 
 def champion_scores(

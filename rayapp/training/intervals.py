@@ -6,9 +6,10 @@ volatility group, rayapp.features.RV_FEATURES):
 - "quantile": one multi-quantile booster (`objective="reg:quantileerror"` with a `quantile_alpha`
   list), target in units of the training returns' standard deviation; the quantiles of a row are
   sorted, so they never cross.
-- "vol": a booster on log squared h-hour returns (a log-ARCH regression); sigma^2 =
-  exp(prediction) times Duan's smearing factor, and the quantiles are sigma times the empirical
-  quantiles of the standardised training returns (increasing by construction).
+- "vol": a booster on the log realised variance of the next h hours (the log squared return at
+  1 h: a log-ARCH regression); sigma^2 = exp(prediction) times Duan's smearing factor against the
+  squared h-hour return, and the quantiles are sigma times the empirical quantiles of the
+  standardised training returns (increasing by construction).
 
 Either is calibrated by scaled conformalized quantile regression (Romano et al. 2019; see
 rayapp.registry.intervals) on held-out out-of-fold rows, and in serving by adaptive conformal
@@ -95,16 +96,45 @@ def _xgb_params(cfg: IntervalConfig, seed: int, nthread: int | None) -> tuple[di
     return p, rounds
 
 
+def forward_realized_variance(times: Any, last_ret: np.ndarray, horizon: int) -> np.ndarray:
+    """Per row at hour t: the sum of the squared hourly returns of hours t+1 .. t+h (NaN when one
+    is missing). A far less noisy proxy of the h-hour variance than the squared h-hour return
+    (Andersen & Bollerslev 1998); it ends at close(t+h), exactly when the row's label does."""
+    idx = pd.DatetimeIndex(times)
+    grid = pd.Series(np.asarray(last_ret, float), index=idx)
+    grid = grid[~grid.index.duplicated(keep="last")].sort_index()
+    full = grid.reindex(pd.date_range(grid.index[0], grid.index[-1], freq="h")).to_numpy()
+    sq = full * full
+    n = len(sq)
+    out = np.full(n, np.nan)
+    if n > horizon:
+        win = np.lib.stride_tricks.sliding_window_view(sq[1:], horizon)  # sq[t+1 .. t+h]
+        out[: len(win)] = win.sum(axis=1)
+    pos = pd.DatetimeIndex(pd.date_range(grid.index[0], grid.index[-1], freq="h")).get_indexer(idx)
+    return out[pos]
+
+
 def fit_interval_booster(
-    X: np.ndarray, ret: np.ndarray, names: list[str], cfg: IntervalConfig, seed: int = 0, nthread: int | None = None
+    X: np.ndarray,
+    ret: np.ndarray,
+    names: list[str],
+    cfg: IntervalConfig,
+    seed: int = 0,
+    nthread: int | None = None,
+    rv_fwd: np.ndarray | None = None,
 ) -> IntervalModel:
-    """Fit on rows whose h-hour label is known; the result is uncalibrated (no `cqr` yet)."""
+    """Fit on rows whose h-hour label is known; the result is uncalibrated (no `cqr` yet).
+
+    "vol" regresses log `rv_fwd` (the realised variance over the next h hours) when given, else
+    log r^2 (the same thing at h = 1); the smearing factor and the standardised quantiles are
+    then taken against the h-hour return itself, so sigma is the h-hour return's scale."""
     import xgboost as xgb
 
     X = np.asarray(X, np.float64)
     r = np.asarray(ret, float)
-    ok = np.isfinite(r)
-    X, r = X[ok], r[ok]
+    v = r * r if rv_fwd is None else np.asarray(rv_fwd, float)
+    ok = np.isfinite(r) & np.isfinite(v)
+    X, r, v = X[ok], r[ok], v[ok]
     params, rounds = _xgb_params(cfg, seed, nthread)
     scale = float(np.std(r)) or 1.0
     if cfg.method == "quantile":
@@ -114,7 +144,7 @@ def fit_interval_booster(
         model = IntervalModel("quantile", 0, names, list(cfg.quantiles), list(cfg.levels), "", target_scale=scale)
     elif cfg.method == "vol":
         eps = 1e-4 * scale * scale  # a flat hour (r = 0) must not be log(0)
-        y = np.log(r * r + eps)
+        y = np.log(v + eps)
         params.update({"objective": "reg:squarederror"})
         d = xgb.DMatrix(X, label=y, missing=np.nan, feature_names=names)
         booster = xgb.train(params, d, num_boost_round=rounds)
@@ -131,6 +161,13 @@ def fit_interval_booster(
     model._booster = booster
     model.aci_gamma = cfg.aci_gamma
     return model
+
+
+def aci_step(gamma: float, horizon: int) -> float:
+    """The ACI step of an h-hour forecast: gamma / h. Consecutive h-hour outcomes overlap, so one
+    market move is h correlated misses in a row; dividing the step by h keeps the response to that
+    move the size of one hourly miss (otherwise alpha_t swings by h steps at once)."""
+    return float(gamma) / max(1, int(horizon))
 
 
 def predict_raw(model: IntervalModel, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,6 +320,7 @@ def interval_walk_forward(
     v_ewma = vb.ewma_variance(r1) if "ewma" in baselines else None
     rv = Xi[RV_FEATURES].to_numpy(np.float64) if "har" in baselines else None
     hours = np.asarray(pd.DatetimeIndex(Xi.index).as_unit("s").asi8 // 3600)
+    rv_fwd = forward_realized_variance(Xi.index, r1, horizon)
 
     def add(store: dict[str, list[np.ndarray]], key: str, v: np.ndarray) -> None:
         store.setdefault(key, []).append(v)
@@ -297,8 +335,9 @@ def interval_walk_forward(
         for m in methods:
             t0 = time.perf_counter()
             mcfg = IntervalConfig(**{**cfg.__dict__, "method": m})
-            mod = fit_interval_booster(X[tr], y_all[tr], names, mcfg, seed, nthread)
+            mod = fit_interval_booster(X[tr], y_all[tr], names, mcfg, seed, nthread, rv_fwd[tr])
             mod.horizon_h = horizon
+            mod.aci_gamma = aci_step(cfg.aci_gamma, horizon)
             q, s = predict_raw(mod, X[rows])
             timed(f"model_{m}", t0)
             oof_q[m][rows], oof_s[m][rows] = q, s
@@ -367,7 +406,8 @@ def interval_walk_forward(
                 Q = conformal_rank_quantile(np.asarray(mod.scores[key]), 1.0 - alpha)
                 return q[lo_i] - Q * w, q[hi_i] + Q * w
 
-            lo, hi, _, _ = aci_path(lo_of, y, hours[rows_all], horizon, level, cfg.aci_gamma)
+            gamma = aci_step(cfg.aci_gamma, horizon)
+            lo, hi, _, _ = aci_path(lo_of, y, hours[rows_all], horizon, level, gamma)
             intervals[f"model_{m}_aci"][level] = (lo, hi)
         nest_intervals(intervals[f"model_{m}_aci"])
     return WalkForwardIntervals(

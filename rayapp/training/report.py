@@ -99,6 +99,7 @@ def write_report(
     ret: np.ndarray,
     horizon: int,
     fee_bps: float,
+    intervals: dict[str, Any] | None = None,
 ) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_equity(times, position, ret, horizon, fee_bps, out_dir / "equity_curve.png")
@@ -152,6 +153,7 @@ def write_report(
         f"(log return, fitted on the later half of the out-of-fold hours)",
         "",
     ]
+    md += interval_section(intervals)
     md += ["## Feature importance (mean |SHAP|)", ""] + [f"- {k}: {v:.5f}" for k, v in importance.items()]
     md += [
         "",
@@ -163,6 +165,27 @@ def write_report(
     ]
     (out_dir / "report.md").write_text("\n".join(md))
     return out_dir
+
+
+def interval_section(rep: dict[str, Any] | None) -> list[str]:
+    """The interval model's out-of-fold coverage, width and Winkler score per level beside the
+    constant band and EWMA on the same hours (docs/INTERVALS.md)."""
+    if not rep:
+        return ["## Intervals", "- no interval model in this run (tune.intervals.enabled=false)", ""]
+    levels = sorted({k.rsplit("_", 1)[1] for k in rep if k.startswith("model_coverage_")}, key=int)
+    rows = {
+        name: {f"{m}_{lv}": rep.get(f"{name}_{m}_{lv}") for lv in levels for m in ("coverage", "width", "winkler")}
+        for name in ("model", "model_aci", "constant", "ewma")
+    }
+    cols = [f"{m}_{lv}" for lv in levels for m in ("coverage", "width", "winkler")]
+    return [
+        "## Intervals",
+        f"- method: {rep.get('method')} (CQR on {rep.get('n_calibration')} held-out out-of-fold hours; "
+        f"ACI step {rep.get('aci_gamma')})",
+        f"- out of fold, {rep.get('n_evaluated')} hours, each fold calibrated on the earlier folds only",
+        "",
+        _table(rows, cols),
+    ]
 
 
 def publish(src: Path, dest: str | Path) -> Path:

@@ -3,9 +3,11 @@
 `train_model()` = record provenance → `search` (Ray Tune on the short `tune.cv` walk-forward, or
 the configured parameters) → `evaluate_out_of_fold` (the LONG walk-forward of `lifecycle.gate`,
 26 weekly folds by default, of the best configuration beside every naive baseline on the same test
-hours) → `decide_gate` (against the best baseline and the current champion on those folds, and
-climatology's Brier score out of sample) → `calibrate` (isotonic / Platt / identity chosen by
-out-of-sample log loss, bounded, + conformal interval, from out-of-fold predictions only) →
+hours) → `calibrate` (isotonic / Platt / identity chosen by out-of-sample log loss, bounded, +
+conformal interval, from out-of-fold predictions only) → `intervals_step` (the interval model out
+of fold on the same folds, CQR on held-out folds, docs/INTERVALS.md) → `decide_gate` (against the
+best baseline and the current champion on those folds, climatology's Brier score out of sample,
+and the champion's interval score on the same hours) →
 `fit_and_explain` (final booster on all rows, SHAP importance) → `log_model` (model, serving
 bundle, configs) → `publish_report` → `register_and_gate` (challenger always, champion only
 through the gate). No number it reports is in-sample.
@@ -26,7 +28,7 @@ from rayapp.registry import BUNDLE_ARTIFACT, ModelBundle, git_commit, promote, r
 from rayapp.training.calibration import calibrate_oof
 from rayapp.training.cv import Fold, WalkForwardSplit
 from rayapp.training.data import TrainingFrame
-from rayapp.training.gate import GateDecision, champion_scores, quality_gate
+from rayapp.training.gate import GateDecision, champion_bundle, champion_scores, interval_check, quality_gate
 from rayapp.training.metrics import baseline_predictions, best_baseline, evaluate, evaluate_baselines
 from rayapp.training.model import CVResult, cv_evaluate, fit_final
 from rayapp.training.significance import block_bootstrap_pvalue
@@ -234,7 +236,41 @@ def evaluate_out_of_fold(ctx: RunContext, best: dict[str, Any]) -> Evaluation:
     return Evaluation(cv, cv_mean, bfolds, bmeans, bname, p_base, pooled)
 
 
-def decide_gate(ctx: RunContext, ev: Evaluation, calib: Any, shadow_next: bool = False) -> GateDecision:
+def intervals_step(ctx: RunContext) -> Any:
+    """The interval model out of fold on the gate's folds, and the shipped one (CQR on held-out
+    folds); None when `tune.intervals.enabled` is off."""
+    import mlflow
+
+    from rayapp.training.interval_train import fit_intervals
+    from rayapp.training.intervals import IntervalConfig
+
+    s = ctx.settings.tune.intervals
+    if not s.enabled:
+        return None
+    out = fit_intervals(ctx.frame, ctx.gate_folds, IntervalConfig.from_settings(s), ctx.seed, ctx.nthread)
+    mlflow.log_metrics({f"interval_{k}": float(v) for k, v in out.report.items() if isinstance(v, float)})
+    mlflow.log_dict(out.report, "training/intervals.json")
+    return out
+
+
+def interval_gate(ctx: RunContext, intervals: Any) -> dict[str, Any] | None:
+    """The challenger's 90 % Winkler scores against the champion's intervals on the same folds."""
+    from rayapp.training.interval_train import champion_interval_scores
+
+    if intervals is None or not ctx.gate.interval_score:
+        return None
+    bundle, note = champion_bundle(ctx.name)
+    if bundle is None:
+        return {"judged": False, "note": note}
+    rows, w, note = champion_interval_scores(
+        ctx.full_frame, ctx.gate_folds, bundle, ctx.seed, ctx.nthread, challenger=intervals
+    )
+    return interval_check(intervals.rows, intervals.winkler90, rows, w, ctx.frame.horizon, ctx.gate.alpha, note)
+
+
+def decide_gate(
+    ctx: RunContext, ev: Evaluation, calib: Any, shadow_next: bool = False, intervals: Any = None
+) -> GateDecision:
     """Promote only past the best baseline (significantly) and the champion on the same folds, and
     only with a calibrated P(up) whose out-of-sample Brier score does not lose to climatology.
 
@@ -255,6 +291,7 @@ def decide_gate(ctx: RunContext, ev: Evaluation, calib: Any, shadow_next: bool =
         note,
         brier=calib.report["brier_calibrated"],
         brier_climatology=calib.report["brier_climatology"],
+        interval=interval_gate(ctx, intervals),
     )
     gate.checks.update(
         {
@@ -306,7 +343,7 @@ def fit_and_explain(ctx: RunContext, best: dict[str, Any]) -> tuple[Any, dict[st
     return booster, global_importance(booster, tail, frame.feature_names)
 
 
-def make_bundle(ctx: RunContext, ev: Evaluation, calib: Any, gate: GateDecision) -> ModelBundle:
+def make_bundle(ctx: RunContext, ev: Evaluation, calib: Any, gate: GateDecision, intervals: Any = None) -> ModelBundle:
     frame = ctx.frame
     return ModelBundle(
         feature_set_version=frame.feature_set_version,
@@ -323,6 +360,7 @@ def make_bundle(ctx: RunContext, ev: Evaluation, calib: Any, gate: GateDecision)
         },
         gate=gate.as_dict(),
         data_range=frame.data_range(),
+        intervals=None if intervals is None else intervals.model,
     )
 
 
@@ -377,6 +415,7 @@ def publish_report(
     calib: Any,
     gate: GateDecision,
     report_dir: str | Path | None,
+    intervals: Any = None,
 ) -> Path:
     """The Markdown + plots report: logged to the run and published to `report_dir`."""
     import mlflow
@@ -414,6 +453,7 @@ def publish_report(
             ret=frame.ret[ti],
             horizon=frame.horizon,
             fee_bps=ts.fee_bps,
+            intervals=None if intervals is None else intervals.report,
         )
         mlflow.log_artifacts(str(rdir), "report")
         mlflow.log_artifact(str(rdir / "feature_importance.png"), "explain")
@@ -503,11 +543,12 @@ def train_model(
         best = search(ctx, run_id)
         ev = evaluate_out_of_fold(ctx, best)
         calib = calibrate(ctx, ev)
-        gate = decide_gate(ctx, ev, calib, shadow_next=not promote_on_pass)
+        intervals = intervals_step(ctx)
+        gate = decide_gate(ctx, ev, calib, shadow_next=not promote_on_pass, intervals=intervals)
         booster, importance = fit_and_explain(ctx, best)
-        bundle = make_bundle(ctx, ev, calib, gate)
+        bundle = make_bundle(ctx, ev, calib, gate, intervals)
         info = log_model(ctx, booster, bundle, best, ev, importance, calib, gate)
-        latest = publish_report(ctx, run_id, best, ev, importance, calib, gate, report_dir)
+        latest = publish_report(ctx, run_id, best, ev, importance, calib, gate, report_dir, intervals)
         version = register_and_gate(ctx, run_id, info.model_uri, ev, gate, promote_on_pass)
         cv_mean = ev.cv_mean.get(ctx.fold_metric, float("nan"))
         log.info(

@@ -34,7 +34,7 @@ KINDS = (
     "error",
 )
 # What may fire a retrain (model_events.trigger; rayapp/lifecycle/policy.py evaluates them).
-TRIGGERS = ("schedule", "drift", "degradation", "new_data", "max_age", "manual")
+TRIGGERS = ("schedule", "drift", "degradation", "coverage", "new_data", "max_age", "manual")
 EVENT_COLUMNS = (
     "event_id",
     "at",

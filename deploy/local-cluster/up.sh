@@ -15,6 +15,7 @@
 # Debian's postgresql and redis-server, and the project installed (`pip install -e '.[dev]'`).
 #
 #   deploy/local-cluster/up.sh [--data DIR]      # then: source $RAYAPP_CLUSTER_DIR/cluster.env
+#   RAYAPP_CLUSTER_WORKER_CPUS=1 deploy/local-cluster/up.sh   # CPUs each worker offers Ray (default 2)
 #   deploy/local-cluster/down.sh
 #
 # RAYAPP_CLUSTER_DIR (default /tmp/rayapp-cluster) holds the nodes' directories, logs, pid files

@@ -41,12 +41,16 @@ def missing_prerequisite() -> str | None:
 
 
 class LocalCluster:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, worker_cpus: int | None = None) -> None:
+        """`worker_cpus`: the CPUs each worker offers Ray (up.sh's default, 2, when None)."""
         self.dir = directory
+        self.worker_cpus = worker_cpus
         self.env: dict[str, str] = {}
 
     def _script_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "RAYAPP_"))}
+        if self.worker_cpus is not None:
+            env["RAYAPP_CLUSTER_WORKER_CPUS"] = str(self.worker_cpus)
         return {**env, "RAYAPP_CLUSTER_DIR": str(self.dir)}
 
     def up(self) -> LocalCluster:
@@ -115,13 +119,16 @@ class LocalCluster:
         from rayapp.testing.wait import WaitTimeout, wait_until
 
         ip = (ips or {"w1": W1, "w2": W2})[name]
+        # every node id this address ever had: the rejoined node is a new one (the killed node's
+        # entry can still read ALIVE until the head's health check marks it dead)
+        old = {n["raylet"]["nodeId"] for n in self.ray_nodes() if n["raylet"]["nodeManagerAddress"] == ip}
         t0 = time.monotonic()
         for attempt in (1, 2):
             self.node("stop", name)
             self.node("start", name)
             try:
                 wait_until(
-                    lambda: ip in self.alive(),
+                    lambda: self.alive().get(ip, "") not in old | {""},
                     120,
                     interval_s=1,
                     ignore=(httpx.HTTPError, KeyError),
@@ -270,6 +277,11 @@ class Load:
         for t in self._threads:
             t.join(timeout=60)
 
+    def recovery_s(self, since: float) -> float:
+        """Seconds from `since` to the start of the last failed request after it (0: none failed)."""
+        failed = [t for t, code, _ in self.results if t >= since and code != 200]
+        return (max(failed) - since) if failed else 0.0
+
     def summary(self, since: float = 0.0) -> dict[str, Any]:
         import numpy as np
 
@@ -283,3 +295,26 @@ class Load:
             "p50_ms": float(np.percentile(ok, 50) * 1e3) if ok else None,
             "p99_ms": float(np.percentile(ok, 99) * 1e3) if ok else None,
         }
+
+
+def lose_worker(c: LocalCluster, name: str = "w2", survivor: str = W1, timeout_s: float = 300) -> tuple[float, float]:
+    """SIGKILL worker `name`'s raylet while Serve runs replicas on it, and wait until Serve runs
+    as many replicas as before, all on `survivor`. Returns (the kill's time, seconds until the
+    lost replicas were replaced)."""
+    import time
+
+    import httpx
+
+    from rayapp.testing.wait import wait_until
+
+    before = len(replica_nodes(c))
+    killed_at = time.time()
+    c.node("kill-raylet", name)
+    wait_until(
+        lambda: len(replica_nodes(c)) == before and set(replica_nodes(c).values()) == {survivor},
+        timeout_s,
+        interval_s=1,
+        ignore=(httpx.HTTPError, KeyError),
+        what=f"Serve to replace the replicas lost with {name} on {survivor}",
+    )
+    return killed_at, time.time() - killed_at

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from rayapp.testing import wait_until
 from rayapp.testing.cluster import (
     HEAD,
     W1,
@@ -27,6 +26,7 @@ from rayapp.testing.cluster import (
     Load,
     LocalCluster,
     cluster_serve_config,
+    lose_worker,
     promote_newest,
     replica_nodes,
     train_run_id,
@@ -213,22 +213,12 @@ def test_serving_survives_a_lost_worker(cluster: LocalCluster, served: str):
     assert {W1, W2} <= set(placement.values()), placement  # both workers hold replicas
     with Load(served, cluster.env["RAYAPP_API_KEY"], concurrency=8) as load:
         time.sleep(10)
-        killed_at = time.time()
-        cluster.node("kill-raylet", "w2")
-        # the lost replicas are started again on the surviving worker
-        wait_until(
-            lambda: len(replica_nodes(cluster)) == len(placement) and set(replica_nodes(cluster).values()) == {W1},
-            180,
-            interval_s=2,
-            ignore=(httpx.HTTPError, KeyError),
-            what="Serve to replace the lost replicas on w1",
-        )
-        replaced_s = time.time() - killed_at
+        # w2's raylet SIGKILLed; the lost replicas are started again on the surviving worker
+        killed_at, replaced_s = lose_worker(cluster, "w2", survivor=W1, timeout_s=180)
         time.sleep(5)
     total = load.summary()
     assert total["requests"] > 100 and total["failed_share"] <= 0.01, total
-    after = [t for t, code, _ in load.results if t > killed_at and code != 200]
-    recovery = (max(after) - killed_at) if after else 0.0
+    recovery = load.recovery_s(killed_at)
     print(f"serving: {total}, last failure {recovery:.1f} s after the kill, replicas replaced in {replaced_s:.1f} s")
     cluster.restart("w2")
 

@@ -85,13 +85,25 @@ def local_env(c: LocalCluster) -> dict[str, str]:
     return env
 
 
-def _measure(url: str, key: str, what: str, seconds: float) -> dict[str, Any]:
-    wait_serving(url, key, what)
-    with Load(url, key) as load:
-        time.sleep(3)
-        since = time.time()
-        time.sleep(seconds)
-    return load.summary(since)
+def _serve_and_measure(
+    cmd: list[str], env: dict[str, str], c: LocalCluster, port: int, what: str, seconds: float
+) -> dict[str, Any]:
+    """Start a local Serve app with `cmd` (its own process group), measure the load on `port`
+    for `seconds`, then stop the group (and with it the local node)."""
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        url, key = f"http://127.0.0.1:{port}", c.env["RAYAPP_API_KEY"]
+        wait_serving(url, key, what)
+        with Load(url, key) as load:
+            time.sleep(3)
+            since = time.time()
+            time.sleep(seconds)
+        return load.summary(since)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=60)
 
 
 # One local Ray node on this host (2 CPUs, its own dashboard), the cluster's serve config deployed
@@ -122,19 +134,8 @@ def serve_local_same_config(c: LocalCluster, cfg: Path, seconds: float) -> dict[
     env = local_env(c)
     for k in [k for k in env if k.startswith("RAY_SERVE_")]:
         env.pop(k)  # no throughput-optimized mode: the cluster runs Serve's standard proxy mode
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _LOCAL_NODE, str(path), str(dash)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        return _measure(f"http://127.0.0.1:{port}", c.env["RAYAPP_API_KEY"], "the local node's Serve app", seconds)
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=60)
+    cmd = [sys.executable, "-c", _LOCAL_NODE, str(path), str(dash)]
+    return _serve_and_measure(cmd, env, c, port, "the local node's Serve app", seconds)
 
 
 def serve_local_default(c: LocalCluster, seconds: float) -> dict[str, Any]:
@@ -143,27 +144,16 @@ def serve_local_default(c: LocalCluster, seconds: float) -> dict[str, Any]:
 
     port = free_port()
     feed = c.env["RAYAPP_CLUSTER_FEED"]
-    proc = subprocess.Popen(
-        [
-            "rayapp",
-            "serve",
-            f"serving.port={port}",
-            "serving.predictor_replicas=2",
-            "sources=replay",
-            f"sources.replay_url={feed}",
-            "ray.num_cpus=2",
-        ],
-        env=local_env(c),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        return _measure(f"http://127.0.0.1:{port}", c.env["RAYAPP_API_KEY"], "the local Serve app", seconds)
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=60)
+    cmd = [
+        "rayapp",
+        "serve",
+        f"serving.port={port}",
+        "serving.predictor_replicas=2",
+        "sources=replay",
+        f"sources.replay_url={feed}",
+        "ray.num_cpus=2",
+    ]
+    return _serve_and_measure(cmd, local_env(c), c, port, "the local Serve app", seconds)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ a model that does not clear it has learned nothing usable here.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -66,13 +67,18 @@ def read_labelled(path: str | Path) -> pd.DataFrame:
     if missing:
         raise EvalDataError(f"{p}: missing column(s) {sorted(missing)}; expected header text,label")
     labels = pd.to_numeric(df["label"], errors="coerce")
-    bad_label = ~labels.isin(CLASSES)
+    bad = ~labels.isin(CLASSES)
+    return _checked(p, df, labels, bad, lambda i: f"label {str(df.at[i, 'label'])!r} is not -1, 0 or 1")
+
+
+def _checked(
+    p: Path, df: pd.DataFrame, labels: pd.Series, bad_label: pd.Series, why: Callable[[Any], str]
+) -> pd.DataFrame:
+    """`text,label` from a read file, or an EvalDataError naming every bad row (line numbers
+    of the file, header = line 1): a bad label (`why` says how) or an empty text."""
     bad_text = df["text"].isna() | (df["text"].fillna("").str.strip() == "")
-    problems = []
-    for idx in df.index[bad_label]:
-        problems.append(f"line {idx + 2}: label {str(df.at[idx, 'label'])!r} is not -1, 0 or 1")
-    for idx in df.index[bad_text & ~bad_label]:
-        problems.append(f"line {idx + 2}: empty text")
+    problems = [f"line {idx + 2}: {why(idx)}" for idx in df.index[bad_label]]
+    problems += [f"line {idx + 2}: empty text" for idx in df.index[bad_text & ~bad_label]]
     _raise_problems(p, problems)
     if df.empty:
         raise EvalDataError(f"{p}: no rows")
@@ -110,20 +116,16 @@ def read_textblob(path: str | Path) -> pd.DataFrame:
     if missing:
         raise EvalDataError(f"{p}: missing column(s) {sorted(missing)}; expected the news file's text and sentiment")
     labels = pd.Series([_textblob_label(c) for c in df["sentiment"]], index=df.index, dtype="object")
-    bad_label = labels.isna()
-    bad_text = df["text"].isna() | (df["text"].fillna("").str.strip() == "")
-    problems = []
-    for idx in df.index[bad_label]:
-        problems.append(
-            f"line {idx + 2}: sentiment {_short(df.at[idx, 'sentiment'])} is not a TextBlob result "
-            "with class negative, neutral or positive"
-        )
-    for idx in df.index[bad_text & ~bad_label]:
-        problems.append(f"line {idx + 2}: empty text")
-    _raise_problems(p, problems)
-    if df.empty:
-        raise EvalDataError(f"{p}: no rows")
-    return pd.DataFrame({"text": df["text"].astype(str).to_numpy(dtype=object), "label": labels.astype(int).to_numpy()})
+    return _checked(
+        p,
+        df,
+        labels,
+        labels.isna(),
+        lambda i: (
+            f"sentiment {_short(df.at[i, 'sentiment'])} is not a TextBlob result"
+            " with class negative, neutral or positive"
+        ),
+    )
 
 
 def read_reference(path: str | Path) -> tuple[pd.DataFrame, Reference]:

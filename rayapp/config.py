@@ -242,6 +242,17 @@ class ServingSettings(_Section):
     access_log: bool = False
     prediction_cache_size: int = Field(1024, ge=0)
     throughput_optimized: bool = True
+    # The edge (rayapp/serving/limits.py, hardening.py; docs/SERVING.md "Slow clients and limits").
+    # Per ingress replica; "client" is the peer address of the connection.
+    ws_max_connections: int = Field(512, ge=1)  # WebSockets open at once; one more is closed 1013
+    ws_max_per_client: int = Field(64, ge=1)  # WebSockets open at once from one client address
+    ws_max_message_bytes: int = Field(8192, ge=128)  # a bigger client message closes the socket 1009
+    http_max_pending: int = Field(1024, ge=1)  # HTTP requests in progress (reading, queued, running); more: 503
+    http_max_per_client: int = Field(32, ge=1)  # HTTP requests in progress from one client address; more: 429
+    body_timeout_s: float = Field(10, gt=0)  # the whole request body must arrive within this: else 408, closed
+    header_timeout_s: float = Field(10, gt=0)  # request line and headers must arrive within this: else closed
+    keep_alive_timeout_s: int = Field(5, ge=1)  # an idle keep-alive connection is closed after this
+    max_connections_per_client: int = Field(128, ge=1)  # open HTTP connections from one client address
 
 
 class FeatureSettings(_Section):
@@ -280,6 +291,14 @@ class DegradationTriggerSettings(_Section):
     alpha: float = Field(0.05, gt=0, lt=1)  # one-sided
 
 
+class CoverageTriggerSettings(_Section):
+    enabled: bool = True
+    level: float = Field(0.9, gt=0, lt=1)  # the nominal level whose live coverage is watched
+    margin: float = Field(0.03, gt=0, lt=1)  # fires when live coverage < level - margin
+    window: int = Field(336, ge=24)  # the champion's last N resolved intervals
+    min_resolved: int = Field(168, ge=24)
+
+
 class RetrainSettings(_Section):
     window: Literal["expanding", "sliding"] = "expanding"
     window_h: int = Field(8760, ge=168)  # sliding window length
@@ -291,15 +310,8 @@ class GateSettings(_Section):
     test_size_h: int = Field(168, ge=24)
     alpha: float = Field(0.05, gt=0, lt=1)
     n_boot: int = Field(1000, ge=100)
-class CoverageTriggerSettings(_Section):
-    enabled: bool = True
-    level: float = Field(0.9, gt=0, lt=1)  # the nominal level whose live coverage is watched
-    margin: float = Field(0.03, gt=0, lt=1)  # fires when live coverage < level - margin
-    window: int = Field(336, ge=24)  # the champion's last N resolved intervals
-    min_resolved: int = Field(168, ge=24)
-
-
     block_h: int = Field(24, ge=1)  # raised to the horizon when the horizon is longer
+    interval_score: bool = True  # the challenger must not lose to the champion on interval score
 
 
 class ShadowSettings(_Section):
@@ -311,7 +323,6 @@ class ShadowSettings(_Section):
 
 class WatchSettings(_Section):
     hours: int = Field(336, ge=0)  # the previous champion keeps scoring in shadow this long
-    interval_score: bool = True  # the challenger must not lose to the champion on interval score
     min_resolved: int = Field(72, ge=10)
     alpha: float = Field(0.05, gt=0, lt=1)  # one-sided: the new champion significantly worse
     n_boot: int = Field(1000, ge=100)
@@ -327,6 +338,7 @@ class LifecycleSettings(_Section):
     cooldown_h: int = Field(24, ge=0)  # no retrain within this many hours of the last one
     drift: DriftTriggerSettings = Field(default_factory=DriftTriggerSettings)
     degradation: DegradationTriggerSettings = Field(default_factory=DegradationTriggerSettings)
+    coverage: CoverageTriggerSettings = Field(default_factory=CoverageTriggerSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
@@ -338,7 +350,6 @@ BacktestPolicy = Literal["never", "weekly", "triggered"]
 
 def _all_policies() -> list[BacktestPolicy]:
     return ["never", "weekly", "triggered"]
-    coverage: CoverageTriggerSettings = Field(default_factory=CoverageTriggerSettings)
 
 
 class BacktestSettings(_Section):

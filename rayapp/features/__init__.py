@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rayapp.features.online import online_check
     from rayapp.features.online_redis import AsyncOnlineReader, RedisOnlineStore
     from rayapp.features.online_store import OnlineStore, OnlineVector, open_online_store
+    from rayapp.features.ranges import FEATURE_RANGES, FeatureRange, out_of_range
     from rayapp.features.realized_vol import (
         RV_FEATURES,
         RV_WARMUP_H,
@@ -38,6 +39,7 @@ __getattr__, __dir__ = lazy_exports(
         "rayapp.features.online": ("online_check",),
         "rayapp.features.online_redis": ("AsyncOnlineReader", "RedisOnlineStore"),
         "rayapp.features.online_store": ("OnlineStore", "OnlineVector", "open_online_store"),
+        "rayapp.features.ranges": ("FEATURE_RANGES", "FeatureRange", "out_of_range"),
         "rayapp.features.realized_vol": (
             "RV_FEATURES",
             "RV_WARMUP_H",
@@ -50,12 +52,14 @@ __getattr__, __dir__ = lazy_exports(
 
 __all__ = [
     "FEATURE_GROUPS",
+    "FEATURE_RANGES",
     "RV_FEATURES",
     "RV_WARMUP_H",
     "AsyncOnlineReader",
     "BuildSummary",
     "FeatureInputError",
     "FeatureInputs",
+    "FeatureRange",
     "FeatureSetNotFound",
     "OnlineStore",
     "OnlineVector",
@@ -68,6 +72,7 @@ __all__ = [
     "make_feature_set",
     "online_check",
     "open_online_store",
+    "out_of_range",
     "pick_source",
     "realized_vol_features",
     "realized_vol_for_rows",

@@ -3,15 +3,38 @@ path and message), responses are typed so /openapi.json documents exactly what c
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, field_validator
 
+# Request fields are strict: a JSON string, number or boolean is taken only as itself (no "yes"
+# for true, no true for 1.0, no "1.5" for a number). The served symbols are listed as an enum in
+# the OpenAPI document (hardening.refine_openapi), the feature ranges there too.
 Symbol = Annotated[
-    str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"], description="trading pair, upper case, e.g. BTCUSDT")
+    str,
+    Strict(),
+    Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"], description="trading pair, upper case, e.g. BTCUSDT"),
 ]
-FeatureValue = Annotated[float, Field(allow_inf_nan=False)]
+FeatureValue = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?", re.IGNORECASE
+)
+
+
+def _iso_only(value: Any) -> Any:
+    """A date-time query parameter is an ISO 8601 / RFC 3339 string, never a number: pydantic
+    alone takes `0.5` for half a second after the Unix epoch."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATETIME.fullmatch(value.strip()):
+        return value.strip()
+    raise ValueError("must be an ISO 8601 date-time, e.g. 2024-01-01T00:00:00Z")
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 class _Strict(BaseModel):
@@ -26,7 +49,7 @@ class PredictRequest(_Strict):
         description="explicit feature vector by name (null = missing). Every model feature must be "
         "present; omitted: the latest vector from the feature store is used and logged.",
     )
-    explain: bool = Field(True, description="compute the SHAP explanation")
+    explain: StrictBool = Field(True, description="compute the SHAP explanation")
 
 
 class Factor(BaseModel):
@@ -185,6 +208,9 @@ class AdminResult(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: Any
+    error_id: str | None = Field(
+        None, description="identifies this error in the server log (every error response has one; also X-Error-Id)"
+    )
 
 
 class PricePoint(BaseModel):

@@ -4,6 +4,11 @@
 baseline both call it, with Serve handles or local handles inside the service. The built React
 dashboard (`serving.static_dir`, e.g. frontend/dist) is mounted at `/` when that folder exists;
 it is mounted last so that every API route wins over a file of the same name.
+
+Around the routes, outermost first: security headers (hardening.SecurityHeaders), CORS, error
+ids, request metrics, the edge limits (limits.EdgeLimits: slow clients, body timeout, REST slots,
+WebSocket Origin/caps/frame size, for every WebSocket route), the error boundary (a 500 with its
+error id inside CORS) and the method guard (405 + Allow, OPTIONS, HEAD for the API routes).
 """
 
 from __future__ import annotations
@@ -20,8 +25,19 @@ from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 
+from rayapp.features import FEATURE_RANGES, make_feature_set, out_of_range
 from rayapp.log import get_logger
-from rayapp.serving import alerts_api, drift_api, market, models_api, prediction_log, security, system_ws
+from rayapp.serving import (
+    alerts_api,
+    drift_api,
+    hardening,
+    limits,
+    market,
+    models_api,
+    prediction_log,
+    security,
+    system_ws,
+)
 from rayapp.serving import api_models as m
 from rayapp.serving.ops_metrics import OpsReader
 from rayapp.serving.predictor import FeatureSetMismatch, ModelNotLoaded
@@ -64,7 +80,9 @@ class RequestMetrics:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or ("static" if scope.get("path") else "unmatched")
+            endpoint = getattr(route, "path", None) or (
+                "edge" if scope.get(limits.REJECTED) else "static" if scope.get("path") else "unmatched"
+            )
             method = scope.get("method", "GET")
             self.metrics.requests.labels(method, endpoint, str(status)).inc()
             self.metrics.latency.labels(method, endpoint).observe(time.perf_counter() - t0)
@@ -171,8 +189,12 @@ def build_api(
         description="Bitcoin direction forecasts with calibrated probabilities, conformal "
         "intervals and SHAP explanations, served by Ray Serve.",
     )
+    # Middleware, innermost first: each one added wraps those before it (the order: module docstring).
+    app.add_middleware(hardening.MethodGuard, api=app)
+    app.add_middleware(hardening.ErrorBoundary)
+    app.add_middleware(limits.EdgeLimits, serving=settings.serving)
     app.add_middleware(RequestMetrics, metrics=metrics)
-    security.install(app, settings.serving)
+    security.install(app, settings.serving, dist=static_dir(settings))
     require_key = Depends(security.api_key_dependency(settings.serving))
     symbols = set(settings.symbols)
     default_symbol = settings.symbols[0]
@@ -188,6 +210,22 @@ def build_api(
                         "msg": f"unknown symbol; served: {sorted(symbols)}",
                         "input": symbol,
                     }
+                ]
+            )
+
+    def _in_range(values: dict[str, float | None]) -> None:
+        bad = out_of_range(values)
+        if bad:
+            raise FeatureValidation(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ["body", "features", name],
+                        "msg": f"{name} must be within {rng.describe()} ({rng.why}; docs/SERVING.md)",
+                        "input": value,
+                        "ctx": {"low": rng.low, "high": rng.high},
+                    }
+                    for name, value, rng in bad
                 ]
             )
 
@@ -207,7 +245,7 @@ def build_api(
     @app.exception_handler(FeatureValidation)
     async def _invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, FeatureValidation)
-        return JSONResponse({"detail": exc.errors}, status_code=422)
+        return JSONResponse({"detail": hardening.truncate_errors(exc.errors)}, status_code=422)
 
     for exc_type in service._retry_on:
 
@@ -331,6 +369,8 @@ def build_api(
     )
     async def predict(req: m.PredictRequest) -> dict[str, Any]:
         _known(req.symbol, "body")
+        if req.features:
+            _in_range(req.features)
         return await service.predict(req.symbol, req.features, req.explain)
 
     @app.get(
@@ -340,6 +380,7 @@ def build_api(
         responses={404: {"model": m.ErrorBody}},
     )
     async def latest(symbol: SymbolQ = default_symbol) -> dict[str, Any]:
+        _known(symbol, "query")
         row = await service.db(prediction_log.latest, symbol)
         if row is None:
             raise NotFound(f"no prediction logged for {symbol} yet")
@@ -347,10 +388,12 @@ def build_api(
 
     @app.get("/predictions", response_model=m.PredictionList, tags=["predictions"])
     async def predictions(
-        since: Annotated[datetime | None, Query(description="feature hour, exclusive")] = None,
+        since: Annotated[m.IsoDatetime | None, Query(description="feature hour (ISO 8601), exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         symbol: SymbolQ | None = None,
     ) -> dict[str, Any]:
+        if symbol is not None:
+            _known(symbol, "query")
         rows = await service.db(prediction_log.since, symbol, _utc(since), limit)
         now = await service.now()
         return {"count": len(rows), "items": [row_to_prediction(r, now, max_age_s) for r in rows]}
@@ -380,6 +423,7 @@ def build_api(
     ) -> dict[str, Any]:
         if horizon_h is None and service.meta.get("loaded"):
             horizon_h = service.meta.get("horizon_h")
+        _known(symbol, "query")
         return await service.db(prediction_log.track_record, symbol, horizon_h, model_version)
 
     # ---- market data for the dashboard ---------------------------------------------------------
@@ -472,6 +516,12 @@ def build_api(
     @app.websocket("/ws/metrics")
     async def ws_metrics(ws: WebSocket) -> None:
         await hub.metrics_channel(ws)
+
+    # The served symbols and the feature set's ranges in /openapi.json, and the edge's answers.
+    fs_names = make_feature_set(settings.features.set).names
+    hardening.refine_openapi(
+        app, settings.symbols, {n: (FEATURE_RANGES[n].low, FEATURE_RANGES[n].high) for n in fs_names}
+    )
 
     # ---- dashboard -----------------------------------------------------------------------------
     dist = static_dir(settings)

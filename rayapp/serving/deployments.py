@@ -17,6 +17,7 @@ from rayapp.log import configure, get_logger
 from rayapp.serving.explainer import Explainer
 from rayapp.serving.feature_lookup import FeatureLookup
 from rayapp.serving.ingress import Ingress
+from rayapp.serving.limits import ingress_max_ongoing
 from rayapp.serving.predictor import Predictor, ShadowPredictor
 
 if TYPE_CHECKING:
@@ -73,7 +74,10 @@ def build_app(settings: Settings) -> Application:
         if settings.lifecycle.enabled
         else None
     )
-    ingress = serve.deployment(**opts("Ingress"))(Ingress)
+    # The Ingress's Serve slots: everything the edge limits let in at once (WebSockets, bodies
+    # being read, queued and running REST requests); the REST cap itself is the edge's
+    # (serving.max_ongoing_requests, limits.EdgeLimits), apart from the WebSockets' own cap.
+    ingress = serve.deployment(**{**opts("Ingress"), "max_ongoing_requests": ingress_max_ongoing(s)})(Ingress)
     return ingress.bind(settings, lookup, predictor, explainer, shadow)
 
 
@@ -148,7 +152,7 @@ def run(settings: Settings) -> str:
         # The Ingress replica serves HTTP itself on serving.port; Serve still keeps a fallback
         # proxy on the head node (an extra hop): it gets port + 1000, out of the way.
         port = s.port + 1000 if s.port + 1000 <= 65535 else s.port - 1000
-    serve.start(http_options={"host": s.host, "port": port})
+    serve.start(http_options={"host": s.host, "port": port, "keep_alive_timeout_s": s.keep_alive_timeout_s})
     serve.run(build_app(settings), name=s.app_name, route_prefix="/")
     return app_url(settings)
 

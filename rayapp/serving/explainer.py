@@ -19,6 +19,7 @@ import numpy as np
 
 from rayapp.log import configure, get_logger
 from rayapp.registry import LoadedModel, load_version
+from rayapp.serving.predictor import feature_row
 
 if TYPE_CHECKING:
     from rayapp.config import Settings
@@ -140,8 +141,7 @@ class Explainer:
     def explain(self, model_version: str, values: dict[str, float], p_up: float | None = None) -> dict[str, Any]:
         e = self._entry(model_version)
         names = e.model.feature_names
-        row = np.array([[math.nan if values.get(n) is None else float(values[n]) for n in names]], dtype=np.float32)
-        contrib = e.fn(row)
+        contrib = e.fn(feature_row(values, names))
         contributions = {n: float(c) for n, c in zip(names, contrib[:-1], strict=True)}
         return summarise(
             contributions,

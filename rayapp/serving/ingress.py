@@ -2,6 +2,8 @@
 
 The app is built late (`__serve_build_asgi_app__`, run on the replica after `__init__`) because
 its CORS origins, body limit and API key come from the settings the deployment was bound with.
+The replica's Serve slots (`max_ongoing_requests`) are as many as the edge limits let in at once
+(limits.ingress_max_ongoing): WebSockets and bodies being read never take a REST slot.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from ray import serve
 
 from rayapp.log import configure
 from rayapp.serving.app import build_api
+from rayapp.serving.hardening import harden_uvicorn
 from rayapp.serving.metrics import ServingMetrics
 from rayapp.serving.service import PredictionService
 
@@ -28,6 +31,9 @@ class Ingress:
 
         configure(settings.log.level, settings.log.format)
         assert settings.database.url, "resolve_settings() must run before binding the app"
+        # With direct ingress Serve starts this replica's HTTP server after this constructor:
+        # no server banner, header timeout, per-client connection and WebSocket frame caps.
+        harden_uvicorn(settings.serving)
         self.settings = settings
         self.metrics = ServingMetrics()
         pool = get_pool(settings.database.url, migrate_schema=False)

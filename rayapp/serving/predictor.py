@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -230,7 +231,7 @@ def score(m: LoadedModel, values: dict[str, float], feature_set_version: str) ->
         raise FeatureSetMismatch(
             f"features are version {feature_set_version}, model {m.version} needs {m.feature_set_version}"
         )
-    row = np.array([[_num(values.get(n)) for n in m.feature_names]], dtype=np.float32)
+    row = feature_row(values, m.feature_names)
     raw = m.booster.inplace_predict(row)
     raw_p = float(np.asarray(raw).reshape(-1)[0])
     out = m.bundle.predict(np.array([raw_p]))
@@ -249,7 +250,22 @@ def score(m: LoadedModel, values: dict[str, float], feature_set_version: str) ->
     }
 
 
-def _num(v: float | None) -> float:
-    if v is None:
-        return math.nan
-    return float(v)
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def feature_row(values: Mapping[str, float | None], names: list[str]) -> np.ndarray:
+    """The (1, n) float32 row the booster and its explanation read: missing (None, NaN) is NaN;
+    a finite value beyond float32's range is clamped to float32's largest finite value of the same
+    sign instead of becoming inf (the SHAP call rejects inf). For a tree model the two are the
+    same input: every split threshold is a finite float32, below the clamped value. Serving never
+    lets such a value in (features.FEATURE_RANGES); stored vectors are not checked, so this keeps
+    the prediction and its explanation defined for any finite input."""
+    out = np.empty((1, len(names)), dtype=np.float32)
+    for i, n in enumerate(names):
+        v = values.get(n)
+        if v is None:
+            out[0, i] = math.nan
+            continue
+        x = float(v)
+        out[0, i] = x if math.isnan(x) else min(max(x, -_F32_MAX), _F32_MAX)
+    return out

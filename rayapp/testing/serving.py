@@ -54,16 +54,17 @@ def make_market(n: int, end: pd.Timestamp, seed: int = 0) -> Market:
     rng = np.random.default_rng(seed)
     hours = pd.date_range(end=end, periods=n, freq="h", tz="UTC")
     rsi = rng.uniform(20, 80, n)
-    sent = rng.normal(0, 0.3, n)
+    sent = np.clip(rng.normal(0, 0.3, n), -1, 1)  # a mean of scores in [-1, 1]
     # the signal the model can learn: oversold + positive news -> up
     ret_next = 0.004 * (50 - rsi) / 30 + 0.003 * sent + rng.normal(0, 0.004, n)
     close = 40_000 * np.exp(np.concatenate([[0.0], np.cumsum(ret_next)]))
     r1 = np.concatenate([[np.nan], np.diff(np.log(close[:-1]))])
     feats = pd.DataFrame(
         {
-            "sma_20": pd.Series(close[:-1]).rolling(20, min_periods=1).mean().to_numpy(),
+            # as docs/FEATURES.md defines them (ratios to the close), within their serving ranges
+            "sma_20": pd.Series(close[:-1]).rolling(20, min_periods=1).mean().to_numpy() / close[:-1] - 1,
             "rsi": rsi,
-            "atr": rng.uniform(50, 400, n),
+            "atr": rng.uniform(50, 400, n) / close[:-1],
             "returns_1h": r1,
             "returns_4h": rng.normal(0, 0.01, n),
             "returns_24h": rng.normal(0, 0.03, n),
@@ -74,13 +75,26 @@ def make_market(n: int, end: pd.Timestamp, seed: int = 0) -> Market:
             "sentiment_change_1h": rng.normal(0, 0.2, n),
             "sentiment_extreme": rng.integers(0, 2, n).astype(float),
             "social_volume": rng.uniform(0, 500, n),
-            "social_sentiment": np.where(rng.random(n) < 0.2, np.nan, rng.normal(0, 0.3, n)),
+            "social_sentiment": np.where(rng.random(n) < 0.2, np.nan, np.clip(rng.normal(0, 0.3, n), -1, 1)),
             "hour_of_day": hours.hour.to_numpy().astype(float),
         },
         index=hours,
     )
     close_s = pd.Series(close, index=pd.date_range(hours[0], periods=n + 1, freq="h", tz="UTC"))
     return Market(feats, close_s, ret_next)
+
+
+def random_vector(rng: Any, names: list[str] | None = None) -> dict[str, float]:
+    """A random feature vector the API accepts: each value uniform within its feature's documented
+    range (rayapp.features.FEATURE_RANGES; counts up to 1,000). `rng`: a `random.Random` or a
+    numpy Generator (anything with `uniform(low, high)`)."""
+    from rayapp.features import FEATURE_RANGES
+
+    out = {}
+    for n in names or FEATURE_NAMES:
+        r = FEATURE_RANGES[n]
+        out[n] = float(rng.uniform(r.low, min(r.high, 1000.0)))
+    return out
 
 
 def write_offline(

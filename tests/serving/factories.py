@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from rayapp.testing import wait_until
+from rayapp.testing.serving import random_vector
 
 API_KEY = "serving-test-key-1234"  # the serving.api_key of the test apps
 
@@ -126,7 +127,7 @@ def load(
                     body: dict = {"symbol": "BTCUSDT"}
                     if names is not None:
                         with lock:
-                            body["features"] = {n: rng.gauss(0, 1) for n in names}
+                            body["features"] = random_vector(rng, names)
                     r = c.post(f"{url}/predict", json=body, headers=auth)
                     got = r.json() if r.status_code == 200 else {}
                     res: Result = (time.monotonic(), r.status_code, got.get("model_version"), got.get("ts"))

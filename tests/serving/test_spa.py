@@ -53,10 +53,15 @@ def test_pages_and_unknown_non_api_paths_answer_index_html(client: TestClient, p
 
 
 def test_pages_answer_index_without_an_html_accept_too(client: TestClient) -> None:
-    # a reload by curl or a crawler: /analytics is no API path; GET /predict is no API route (POST is)
-    for path in ("/analytics", "/system", "/predict"):
+    # a reload by curl or a crawler: /analytics is no API path
+    for path in ("/analytics", "/system"):
         assert is_index(client.get(path, headers={"Accept": "*/*"})), path
     assert client.head("/system").status_code == 200
+    # /predict is an API route (POST): an API client's GET is told so (405 naming POST, issue 19);
+    # only a browser's navigation gets the page
+    r = client.get("/predict", headers={"Accept": "*/*"})
+    assert r.status_code == 405 and "POST" in r.headers["allow"]
+    assert is_index(client.get("/predict", headers=HTML))
 
 
 def test_real_files_are_served_as_files(client: TestClient) -> None:
@@ -85,7 +90,7 @@ def test_unknown_api_paths_stay_json_404(client: TestClient, path: str) -> None:
     for headers in ({"Accept": "application/json"}, HTML):
         r = client.get(path, headers=headers)
         assert r.status_code == 404, (path, r.status_code, r.text[:200])
-        assert r.json() == {"detail": "Not Found"}
+        assert r.json()["detail"] == "Not Found" and r.json()["error_id"]  # every error has its id
 
 
 def test_no_file_outside_the_build_is_served(client: TestClient, tmp_path: Path) -> None:

@@ -7,12 +7,20 @@ against the same embedded PostgreSQL/Redis and the same registered model: Serve 
 as deployments by handle; the baseline calls them in-process in one uvicorn worker. The same
 aiohttp client measures both at concurrency 1, 8 and 32 on the latest online vector (the
 dashboard's and most clients' request), and at concurrency 8 with a random explicit vector per
-request (`uncached`: every request reaches the Predictor and Explainer).
+request (`uncached`: every request reaches the Predictor and Explainer). A random vector is drawn
+within every feature's documented range (rayapp.features.FEATURE_RANGES), as the API requires.
 
-    python benchmarks/serve_latency.py [--seconds 8] [--levels 1,8,32]
+`slow_clients` (issue 19): the same latest-vector `POST /predict` at concurrency 8 through Serve
+while 200 uploads stall half-sent (`Content-Length` and one byte, from 10 client addresses) and
+200 idle WebSockets on /ws/metrics stay open (from 20 addresses): p50/p99 and the failed count,
+with `GET /health` at concurrency 1 beside it. An upload the server times out (408 after
+`serving.body_timeout_s`) is replaced at once by a new one, so all 200 are held throughout.
+
+    python benchmarks/serve_latency.py [--seconds 8] [--levels 1,8,32] [--no-slow-clients]
 
 Last line: {"serve_p50_ms", "serve_p99_ms", "plain_p50_ms", "plain_p99_ms", "ratio_p50",
-"serve_max_rps", "levels": {...}} (headline numbers at concurrency 8).
+"serve_max_rps", "levels": {...}, "slow_clients": {"p50_ms", "p99_ms", "failed", ...}} (headline
+numbers at concurrency 8).
 """
 
 from __future__ import annotations
@@ -85,6 +93,8 @@ async def measure(url: str, concurrency: int, seconds: float, names: list[str] |
     feature vector, so nothing can come from the prediction cache (the uncached path)."""
     import aiohttp
 
+    from rayapp.testing.serving import random_vector
+
     rng = np.random.default_rng(0)
     base = {"symbol": "BTCUSDT", "explain": True}
     headers = {"X-API-Key": API_KEY}
@@ -92,7 +102,7 @@ async def measure(url: str, concurrency: int, seconds: float, names: list[str] |
     def body() -> dict[str, Any]:
         if names is None:
             return base
-        return {**base, "features": {n: float(v) for n, v in zip(names, rng.normal(size=len(names)), strict=True)}}
+        return {**base, "features": random_vector(rng, names)}
 
     lat: list[float] = []
     errors = 0
@@ -138,6 +148,8 @@ async def kill_and_recover(url: str, app: str, names: list[str], concurrency: in
     import aiohttp
     from ray import serve
 
+    from rayapp.testing.serving import random_vector
+
     handle = serve.get_deployment_handle("Predictor", app_name=app)
     before = {(await handle.ping.remote())["pid"] for _ in range(12)}
     ok = failed = 0
@@ -147,7 +159,7 @@ async def kill_and_recover(url: str, app: str, names: list[str], concurrency: in
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal ok, failed
         while not stop:
-            vec = {n: float(v) for n, v in zip(names, rng.normal(size=len(names)), strict=True)}
+            vec = random_vector(rng, names)
             try:
                 async with session.post(
                     f"{url}/predict", json={"symbol": "BTCUSDT", "features": vec}, headers={"X-API-Key": API_KEY}
@@ -194,13 +206,51 @@ def wait_http(url: str, timeout_s: float = 120) -> None:
     wait_until(healthy, timeout_s, interval_s=0.3, ignore=(OSError,), what=f"{url}/health to answer 200")
 
 
+async def slow_clients(url: str, seconds: float, body_timeout_s: float) -> dict[str, Any]:
+    """`POST /predict` (latest vector, explanation) at concurrency 8 and `GET /health` at 1 while
+    200 half-sent uploads (each replaced by a new one as soon as the server times it out) and 200
+    idle /ws/metrics WebSockets are held (rayapp.testing.slow_clients)."""
+    from rayapp.testing.slow_clients import SlowClients, timed_requests
+
+    clients = SlowClients(url, stalled=200, websockets=200, ws_path="/ws/metrics", reopen=True)
+    try:
+        await clients.open()
+        body = {"symbol": "BTCUSDT", "explain": True}
+        predict, health = await asyncio.gather(
+            timed_requests(url, seconds, concurrency=8, api_key=API_KEY, body=body, timeout_s=60),
+            timed_requests(url, seconds, concurrency=1, path="/health", timeout_s=60),
+        )
+        held_ws = clients.websockets_still_open()
+    finally:
+        await clients.close()
+    stalled = [c for c in clients.results if c.kind == "stalled" and c.after_s is not None]
+    a, h = np.array(predict["latencies_ms"]), np.array(health["latencies_ms"])
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 3) if len(a) else None,
+        "p99_ms": round(float(np.percentile(a, 99)), 3) if len(a) else None,
+        "failed": len(predict["failed"]) + len(health["failed"]),
+        "requests": len(a),
+        "rps": round(len(a) / seconds, 1),
+        "health_p50_ms": round(float(np.percentile(h, 50)), 3) if len(h) else None,
+        "health_p99_ms": round(float(np.percentile(h, 99)), 3) if len(h) else None,
+        "stalled_held": clients.stalled,
+        "websockets_held": held_ws,
+        "websockets_refused": len(clients.ws_refused),
+        # uploads the server closed during the run (timed out: 408) and the longest one held
+        "stalled_timed_out": sum(1 for c in stalled if c.status == 408),
+        "stalled_closed_max_s": round(max(c.after_s or 0 for c in stalled), 2) if stalled else None,
+        "body_timeout_s": body_timeout_s,
+    }
+
+
 PLAIN = """
 import json, sys, uvicorn
 from rayapp.config import Settings
 from rayapp.serving.deployments import build_local_api
+from rayapp.serving.hardening import uvicorn_options
 s = Settings.model_validate(json.loads(open(sys.argv[1]).read()))
 uvicorn.run(build_local_api(s), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
-            access_log=False)
+            access_log=False, **uvicorn_options(s.serving))
 """
 
 
@@ -213,6 +263,12 @@ def main() -> None:
         dest="kill",
         action="store_false",
         help="skip the replica-loss phase (SIGKILL one Predictor replica under load)",
+    )
+    ap.add_argument(
+        "--no-slow-clients",
+        dest="slow",
+        action="store_false",
+        help="skip the slow_clients phase (200 stalled uploads + 200 idle WebSockets)",
     )
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -252,6 +308,7 @@ def main() -> None:
             wait_http(base)
             results["serve"] = {str(c): asyncio.run(measure(base, c, args.seconds)) for c in levels}
             results["serve_uncached"] = {"8": asyncio.run(measure(base, 8, args.seconds, names))}
+            slow = asyncio.run(slow_clients(base, args.seconds, s.serving.body_timeout_s)) if args.slow else None
             recovery = asyncio.run(kill_and_recover(base, s.serving.app_name, names)) if args.kill else None
         finally:
             serve.shutdown()
@@ -289,6 +346,8 @@ def main() -> None:
                         results["serve_uncached"]["8"]["p50_ms"] / results["plain_uncached"]["8"]["p50_ms"], 3
                     ),
                 },
+                # POST /predict at concurrency 8 while 200 uploads stall and 200 WebSockets idle
+                "slow_clients": slow,
                 "throughput_optimized": s.serving.throughput_optimized,
                 "url": base,
             }

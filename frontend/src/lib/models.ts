@@ -18,7 +18,7 @@ export function roleOf(v: RegisteredVersion, m: Models): Role {
 }
 
 export const ROLE_PILL: Record<Role, string> = {
-  champion: "bg-emerald-700 text-white dark:bg-emerald-600",
+  champion: "bg-emerald-700 text-white", // white on emerald-600 is 3.65:1, under AA's 4.5:1
   challenger: "bg-blue-700 text-white dark:bg-blue-600",
   shadow: "bg-violet-700 text-white dark:bg-violet-600",
   retired: "bg-slate-200 text-slate-800 dark:bg-slate-700 dark:text-slate-100",

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import pytest
 
 from rayapp.testing import wait_until
-from tests.e2e.browser import CHROMIUM, FRONTEND
+from tests.e2e.browser import CHROMIUM, missing_browser
 
 pytestmark = pytest.mark.integration  # Chromium against the Serve app
 
@@ -57,14 +57,6 @@ window.WebSocket = class extends NativeWebSocket {
 VIOLATING_PAGE = "data:text/html," + quote(
     "<meta http-equiv='Content-Security-Policy' content=\"script-src 'none'\"><script>1</script><p>x</p>"
 )
-
-
-def _prerequisite() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    if not (FRONTEND / "dist" / "index.html").is_file():
-        return "frontend/dist is not built (run `npm run build` in frontend/, or frontend/ci.sh)"
-    return None
 
 
 class DevTools:
@@ -121,7 +113,7 @@ class DevTools:
 
 @pytest.fixture
 def devtools(tmp_path: Path) -> Iterator[DevTools]:
-    why = _prerequisite()
+    why = missing_browser()
     if why:
         if os.environ.get("RAYAPP_E2E_REQUIRED") == "1":
             pytest.fail(why)

@@ -13,7 +13,7 @@ source answering stops it with one error saying why and the ways on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rayapp.errors import InputError
@@ -70,11 +70,19 @@ def fetches_sources(settings: Settings) -> bool:
 
 def start_system(settings: Settings, *, resolved: bool = False, detach: bool = False) -> Running:
     """Resolve the settings, start or join Ray, deploy Serve, start the scheduler."""
-    from rayapp.flows.scheduler import start_scheduler
-    from rayapp.serving import start
+    from rayapp.flows.scheduler import refuse_if_running, start_scheduler
+    from rayapp.runtime import joins_cluster
+    from rayapp.serving import start, start_ray
 
     _check_detach(settings, detach)
+    dashboard = None
+    if joins_cluster(settings):
+        # a second `rayapp run` on a cluster is refused before it touches the running Serve app
+        dashboard = start_ray(settings)
+        refuse_if_running(settings)
     serving = start(for_scheduler(settings), resolved=resolved)
+    if serving.dashboard_url is None and dashboard is not None:
+        serving = replace(serving, dashboard_url=dashboard)
     return Running(serving, start_scheduler(serving.settings))
 
 

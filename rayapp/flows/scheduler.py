@@ -9,7 +9,8 @@ Semantics (the ones Airflow, Kubernetes CronJob and KubeRay's RayCronJob users r
   recorded `missed`;
 - **retries**: a failed attempt is retried `retries` times after `backoff_s`, doubling up to
   `backoff_max_s` (`retrying` in between), then recorded `failed`; a run past `timeout_s` (wall
-  seconds) has its runner killed and is recorded `timed_out`;
+  seconds, counted from when its runner actor is up) has its runner killed and is recorded
+  `timed_out`;
 - **pause / resume / trigger** per job; one job's failure never stops the others.
 
 Every slot lands in `pipeline_runs` (rayapp/warehouse/pipeline.py), whose unique indexes make "a
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 RUNNER_PREFIX = "rayapp-job-"
 ADOPTED_CHECK_S = 1.0
+RUNNER_START_S = 120.0  # a fresh runner (a new worker process) must be up within this before timeout_s counts
 
 
 class SchedulerNotRunning(RayappError):
@@ -169,6 +171,9 @@ class _Inflight:
     slot: datetime
     deadline: float  # wall epoch seconds
     ref: Any = None  # the runner call; None for a run adopted after a restart
+    # The runner's readiness while it starts (a fresh actor is a new process): `timeout_s` counts
+    # from when the runner is up, so a loaded node's slow actor start is not charged to the job.
+    ready: Any = None
     checked: float = 0.0
     trigger: str = "schedule"
 
@@ -515,8 +520,12 @@ class Scheduler:
         assert self.clock is not None
         st = self.jobs[name]
         ctx = RunContext(run_id, name, slot, attempt, self.clock.id, trigger, dict(st.spec.params))
-        ref = self._runner(name).run.remote(self.settings, st.spec, ctx)
-        self.inflight[name] = _Inflight(run_id, attempt, slot, time.time() + st.spec.timeout_s, ref, trigger=trigger)
+        runner = self._runner(name)
+        ready = runner.__ray_ready__.remote()
+        ref = runner.run.remote(self.settings, st.spec, ctx)
+        # until the runner is up, the deadline is its start allowance; then timeout_s from there
+        deadline = time.time() + RUNNER_START_S + st.spec.timeout_s
+        self.inflight[name] = _Inflight(run_id, attempt, slot, deadline, ref, trigger=trigger, ready=ready)
         log.info("run started", job=name, run_id=run_id, attempt=attempt, slot=slot.isoformat(), trigger=trigger)
 
     def _poll_inflight(self) -> None:
@@ -525,6 +534,9 @@ class Scheduler:
         from rayapp.warehouse.pipeline import get_run
 
         for name, f in list(self.inflight.items()):
+            if f.ready is not None and ray.wait([f.ready], timeout=0)[0]:
+                f.ready = None  # the runner is up: the attempt's own timeout starts now
+                f.deadline = time.time() + self.jobs[name].spec.timeout_s
             if f.ref is not None:
                 ready, _ = ray.wait([f.ref], timeout=0)
                 if ready:
@@ -564,7 +576,10 @@ class Scheduler:
                 del self.inflight[name]
                 self._kill_runner(name)
                 timeout = self.jobs[name].spec.timeout_s
-                result = JobResult(status="timed_out", error=f"cancelled after timeout_s={timeout:g}")
+                error = f"cancelled after timeout_s={timeout:g}"
+                if f.ready is not None:
+                    error = f"cancelled: its runner did not start within {RUNNER_START_S:g} s (+ timeout_s={timeout:g})"
+                result = JobResult(status="timed_out", error=error)
                 self._settle(name, f, result, "timed_out", None)  # not retried: it would overlap the next slot
 
     def _start_retries(self) -> None:
@@ -719,6 +734,21 @@ def scheduler_handle(settings: Settings) -> Any | None:
         return None
 
 
+def refuse_if_running(settings: Settings) -> None:
+    """InputError when a live scheduler runs on the connected cluster; a dead one's name is freed."""
+    old = scheduler_handle(settings)
+    if old is None:
+        return
+    try:
+        info = ray.get(old.ping.remote(), timeout=10)
+    except ray.exceptions.RayError:
+        ray.kill(old, no_restart=True)
+    else:
+        raise InputError(
+            f"a scheduler is already running on this cluster ({info['incarnation']}): `rayapp schedule stop` ends it"
+        )
+
+
 def start_scheduler(settings: Settings) -> Any:
     """Create the detached scheduler actor (resolved settings); refuses when one is running."""
     from rayapp.flows.jobs import job_function
@@ -726,17 +756,7 @@ def start_scheduler(settings: Settings) -> Any:
     for name, spec in settings.schedule.jobs.items():
         if spec.enabled:
             job_function(name, spec)  # an unimportable target fails here, with its key
-    old = scheduler_handle(settings)
-    if old is not None:
-        try:
-            info = ray.get(old.ping.remote(), timeout=10)
-        except ray.exceptions.RayError:
-            ray.kill(old, no_restart=True)
-        else:
-            raise InputError(
-                f"a scheduler is already running on this cluster ({info['incarnation']}): "
-                "`rayapp schedule stop` ends it"
-            )
+    refuse_if_running(settings)
     actor: Any = ray.remote(Scheduler)
     h = actor.options(
         name=settings.schedule.actor_name,

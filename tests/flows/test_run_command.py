@@ -4,7 +4,7 @@
 Foreground `rayapp run` stops cleanly on Ctrl-C (SIGINT); `rayapp run --detach` returns and leaves
 the scheduler and Serve on the cluster; `rayapp schedule status|runs|pause|resume|trigger` see
 and steer it from other processes; `rayapp schedule stop` ends both. `ray job submit -- python
-jobs/run.py --detach` does the same as a Ray job.
+jobs/run.py --detach` (the same command as a Ray job) is tests/cluster's, on the multi-node cluster.
 """
 
 from __future__ import annotations
@@ -57,6 +57,22 @@ def _runs(over: list[str], job: str) -> list[dict]:
     return list(json.loads(r.stdout))
 
 
+def _serve_deployed_at(dashboard_url: str) -> dict[str, float]:
+    """Each Serve application's last deploy time, as `serve status` reports it."""
+    import yaml
+
+    p = subprocess.run(
+        ["serve", "status", "--address", dashboard_url],
+        env=head_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    apps = yaml.safe_load(p.stdout)["applications"]
+    return {name: app["last_deployed_time_s"] for name, app in apps.items()}
+
+
 def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(state_dir, services):
     with start_ray_head(num_cpus=2) as head:
         job = f"beat{int(time.time())}"
@@ -103,9 +119,12 @@ def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(st
         assert body["scheduler"]["alive"] is True
         entry = next(j for j in body["jobs"] if j["job"] == job)
         assert entry["last_success"] is not None and entry["next_slot"] is not None
-        # a second `rayapp run` on the same cluster is refused while this one runs
+        # a second `rayapp run` on the same cluster is refused while this one runs, before it
+        # touches the running Serve app (not redeployed)
+        deployed = _serve_deployed_at(head.dashboard_url)
         again = _rayapp("run", "--detach", *over)
         assert again.returncode == 2 and "already running" in again.stderr
+        assert _serve_deployed_at(head.dashboard_url) == deployed
         # steer it from other processes
         assert _rayapp("schedule", "pause", job, *over, timeout=60).returncode == 0
         wait_until(lambda: any(x["error"] == "job paused" for x in _runs(over, job)), 30, what="paused slots")
@@ -124,19 +143,3 @@ def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(st
         assert any(x["trigger"] == "manual" and x["status"] == "succeeded" for x in runs)
         slots = [x["slot"] for x in runs if x["trigger"] == "schedule"]
         assert len(slots) == len(set(slots))
-
-        # the same through `ray job submit` (jobs/run.py): the job's RAY_ADDRESS is the cluster
-        in_job = [o for o in over if not o.startswith("ray.address=")]
-        submit = ["ray", "job", "submit", "--address", head.dashboard_url, "--working-dir", ".", "--"]
-        sub = subprocess.run(
-            [*submit, "python", "jobs/run.py", "--detach", *in_job],
-            cwd=ROOT,
-            env=head_env(),
-            capture_output=True,
-            text=True,
-            timeout=480,
-        )
-        assert sub.returncode == 0 and "detached" in sub.stdout, (sub.stdout + sub.stderr)[-4000:]
-        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
-        stop = _rayapp("schedule", "stop", *over, timeout=120)
-        assert stop.returncode == 0, stop.stderr

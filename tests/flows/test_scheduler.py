@@ -210,9 +210,13 @@ def test_a_failed_attempt_is_retried_with_backoff_then_recorded_failed(sched, po
     assert [d["attempt"] for d in starts] == [1, 2, 3]
     gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(starts)]
     assert gaps[0] >= 0.5 and gaps[1] >= 1.0  # 0.5 s, then doubled
-    # the failing jobs did not stop the healthy one
-    healthy = [r for r in s.runs("healthy", pool) if r["status"] == "succeeded"]
-    assert len(healthy) >= 2
+    # the failing jobs did not stop the healthy one: it keeps succeeding (each-second slots, but a
+    # loaded machine may have run only one of them by the time the others settled)
+    wait_until(
+        lambda: len([r for r in s.runs("healthy", pool) if r["status"] == "succeeded"]) >= 2,
+        30,
+        what="the healthy job to succeed twice",
+    )
 
 
 def test_a_run_past_its_timeout_is_cancelled_and_the_next_one_runs(sched, pool):

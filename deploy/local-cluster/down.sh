@@ -21,8 +21,13 @@ stop_group() {  # stop_group PIDFILE: SIGTERM its process group, SIGKILL what is
 }
 
 if [ -d "$DIR/pids" ]; then
-  for name in ray-w2 ray-w1 ray-head feed mlflow s3 redis postgres; do
-    [ -f "$DIR/pids/$name" ] && stop_group "$DIR/pids/$name"
+  # the Ray nodes first (each in parallel: a raylet's SIGTERM drain takes seconds), then the
+  # services they used, also in parallel
+  for group in "ray-w2 ray-w1 ray-head" "feed mlflow s3 redis postgres"; do
+    for name in $group; do
+      [ -f "$DIR/pids/$name" ] && stop_group "$DIR/pids/$name" &
+    done
+    wait
   done
 fi
 # anything still running inside a namespace of ours (a raylet's orphans)

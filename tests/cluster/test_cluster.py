@@ -110,9 +110,10 @@ def test_three_nodes_on_separate_hosts(cluster: LocalCluster):
 # ---- 2 + 3. external services, the pipeline as cluster jobs ---------------------------------------
 @pytest.fixture(scope="module")
 def pipeline(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """ingest -> score -> features -> train as `ray job submit`, then serve deploy."""
+    """ingest -> score -> features -> train as `ray job submit`, then serve deploy. A quarter of
+    hourly history (2,160 hours): the cluster's behaviour is under test, not the model's."""
     out: dict[str, Any] = {}
-    _ok(cluster.submit(*_ingest(cluster, "2022-01-01", "2022-07-01")))
+    _ok(cluster.submit(*_ingest(cluster, "2022-01-01", "2022-04-01")))
     out["score"] = _ok(cluster.submit("python", "jobs/score.py"))
     _ok(cluster.submit("python", "jobs/features.py"))
     train = _ok(cluster.submit("python", "jobs/train.py", *TRAIN, timeout=1800))
@@ -122,13 +123,13 @@ def pipeline(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_the_pipeline_runs_as_cluster_jobs_on_the_external_stores(cluster: LocalCluster, pipeline: dict[str, Any]):
-    rows, dups, missing = _candle_gaps(cluster, "2022-01-01", "2022-07-01")
-    assert rows > 4000 and dups == 0 and missing == 0
+    rows, dups, missing = _candle_gaps(cluster, "2022-01-01", "2022-04-01")
+    assert rows > 2000 and dups == 0 and missing == 0
     with _db(cluster) as conn:
         scored = conn.execute("SELECT count(*), min(model_id) FROM article_sentiment").fetchone()
         features = conn.execute("SELECT count(*) FROM features").fetchone()[0]
     assert scored[0] > 100 and scored[1] == "vader-lexicon@compound-0.05"  # no weights here: the fallback
-    assert features > 4000
+    assert features > 1900
     # the bronze lake is on S3
     import boto3
 
@@ -224,13 +225,13 @@ def test_serving_survives_a_lost_worker(cluster: LocalCluster, served: str):
 
 
 def test_a_raylet_killed_during_the_ingest_fan_out(cluster: LocalCluster, pipeline: dict[str, Any]):
-    job = cluster.popen_submit(*_ingest(cluster, "2022-07-01", "2023-01-01"))
+    job = cluster.popen_submit(*_ingest(cluster, "2022-04-01", "2022-07-01"))
     time.sleep(8)  # the fan-out's tasks are on both workers by now
     cluster.node("kill-raylet", "w2")
     out, _ = job.communicate(timeout=900)
     assert job.returncode == 0, out[-4000:]
-    rows, dups, missing = _candle_gaps(cluster, "2022-07-01", "2023-01-01")
-    assert rows > 4000 and dups == 0 and missing == 0
+    rows, dups, missing = _candle_gaps(cluster, "2022-04-01", "2022-07-01")
+    assert rows > 2000 and dups == 0 and missing == 0
     # (d) the node comes back and rejoins
     cluster.restart("w2")
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rayapp.registry import LoadedModel
 
 log = get_logger(__name__)
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _finite(v: Any) -> float | None:
@@ -109,8 +110,14 @@ def served_fields(
     if b.intervals is not None:
         rv = inputs.get("rv") or {}
         merged = {**values, **rv}
-        row = np.array(
-            [[np.nan if _finite(merged.get(n)) is None else float(merged[n]) for n in b.intervals.feature_names]]
+        # a finite value beyond float32's range is clamped as the direction model's row is
+        # (predictor.feature_row): XGBoost reads float32, where it would be inf
+        row = np.clip(
+            np.array(
+                [[np.nan if _finite(merged.get(n)) is None else float(merged[n]) for n in b.intervals.feature_names]]
+            ),
+            -_F32_MAX,
+            _F32_MAX,
         )
         gamma = b.intervals.aci_gamma if aci_gamma is None else float(aci_gamma) / max(1, int(b.horizon_h))
     fc = b.forecast_intervals(row, expected_return=expected_return, aci=aci or None)

@@ -28,7 +28,7 @@ describe("interval coverage", () => {
       "90 % nominal: 88.7% live over 150 resolved",
     ]);
     expect(within(rows[2]).getByText("88.7%")).toBeTruthy();
-    expect(within(rows[2]).getByText("interval model, ACI")).toBeTruthy();
+    expect(within(rows[2]).getByText("CQR + ACI")).toBeTruthy();
   });
 
   it("labels the legacy band and waits for a first resolved forecast", () => {

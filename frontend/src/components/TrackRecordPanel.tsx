@@ -22,11 +22,12 @@ export type LevelCoverage = NonNullable<TrackRecord["coverage"]>[number];
 export const coverageText = (c: LevelCoverage) =>
   `${Math.round(c.level * 100)} % nominal: ${pct(c.coverage)} live over ${c.resolved} resolved`;
 
+// conformalized (CQR) volatility or quantile model, with adaptive conformal inference once it moves
 const METHOD_LABEL: Record<string, string> = {
-  cqr_vol: "interval model",
-  cqr_vol_aci: "interval model, ACI",
-  cqr_quantile: "quantile model",
-  cqr_quantile_aci: "quantile model, ACI",
+  cqr_vol: "CQR",
+  cqr_vol_aci: "CQR + ACI",
+  cqr_quantile: "CQR (quantile)",
+  cqr_quantile_aci: "CQR (quantile) + ACI",
   constant_conformal_legacy: "legacy constant band",
 };
 

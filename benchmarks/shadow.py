@@ -89,11 +89,13 @@ class MuxPredictor(Predictor):
 
         return await asyncio.to_thread(load_alias, self.settings, model_id)
 
-    async def predict(self, values: dict[str, float], feature_set_version: str) -> dict[str, Any]:  # type: ignore[override]
+    async def predict(  # type: ignore[override]
+        self, values: dict[str, float], feature_set_version: str, interval: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         mid = serve.get_multiplexed_model_id()
         if mid:
-            return score(await self.get_model(mid), values, feature_set_version)
-        return super().predict(values, feature_set_version)
+            return score(await self.get_model(mid), values, feature_set_version, interval)
+        return super().predict(values, feature_set_version, interval)
 
     async def info(self) -> dict[str, Any]:  # type: ignore[override]
         mid = serve.get_multiplexed_model_id()

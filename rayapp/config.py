@@ -219,6 +219,15 @@ class TuneSettings(_Section):
     ablation: AblationSettings = Field(default_factory=AblationSettings)
 
 
+class ServingIntervalSettings(_Section):
+    """The served intervals (docs/INTERVALS.md, "In serving"): online adaptive conformal inference."""
+
+    # The hourly ACI step; an h-hour forecast uses it / h (as training does). None: the step the
+    # model bundle carries (intervals.aci_gamma, from tune.intervals.aci_gamma when it was trained).
+    aci_gamma: float | None = Field(None, gt=0, lt=1)
+    aci_refresh_s: float = Field(30, gt=0)  # how long an ingress replica reuses the ACI states it read
+
+
 class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -253,6 +262,7 @@ class ServingSettings(_Section):
     header_timeout_s: float = Field(10, gt=0)  # request line and headers must arrive within this: else closed
     keep_alive_timeout_s: int = Field(5, ge=1)  # an idle keep-alive connection is closed after this
     max_connections_per_client: int = Field(128, ge=1)  # open HTTP connections from one client address
+    intervals: ServingIntervalSettings = Field(default_factory=ServingIntervalSettings)
 
 
 class FeatureSettings(_Section):

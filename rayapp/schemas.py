@@ -152,6 +152,17 @@ predictions_schema = DataFrameSchema(
         "direction": Column(int, Check.isin([-1, 1]), coerce=True),
         "interval_low": Column(float, nullable=True, coerce=True),
         "interval_high": Column(float, nullable=True, coerce=True),
+        # the served distribution (migration 0011); absent or NULL in rows logged before it
+        "interval_method": Column(str, nullable=True, required=False),
+        "interval_level": Column(
+            float,
+            Check.in_range(0, 1, include_min=False, include_max=False),
+            nullable=True,
+            required=False,
+            coerce=True,
+        ),
+        "volatility": Column(float, Check.ge(0), nullable=True, required=False, coerce=True),
+        "aci_gamma": Column(float, Check.ge(0), nullable=True, required=False, coerce=True),
     },
     checks=[
         Check(

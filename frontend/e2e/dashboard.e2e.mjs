@@ -106,6 +106,27 @@ try {
   emit("ws-prediction", { ts: arrived, items: count });
   await page.locator('[data-testid="price-chart"]').waitFor({ timeout: T });
   await page.getByTestId("track-accuracy").waitFor({ timeout: T });
+  // The fan chart (50/80/90 % price bands at each forecast's target hour) and the track record's
+  // live coverage per level, for the test to check against the forecasts it logged.
+  // (a running server may serve a legacy model, or have nothing resolved yet: either is shown)
+  await page
+    .locator(".fan-90 .recharts-area-area, .legacy-band .recharts-area-area")
+    .first()
+    .waitFor({ timeout: T });
+  await page
+    .locator('[data-testid="coverage-row"], [data-testid="coverage-empty"]')
+    .first()
+    .waitFor({ timeout: T });
+  const fan = await page.getByTestId("price-chart").evaluate((el) => ({
+    fans: Number(el.getAttribute("data-fans")),
+    legacy: Number(el.getAttribute("data-legacy-bands")),
+    legend: [...el.querySelectorAll(".recharts-legend-item-text")].map((e) => e.textContent),
+    areas: [50, 80, 90].map((l) => el.querySelectorAll(`.fan-${l} .recharts-area-area`).length),
+  }));
+  const coverage = await page
+    .locator('[data-testid="coverage-row"]')
+    .evaluateAll((rows) => rows.map((r) => r.getAttribute("aria-label")));
+  emit("fan", { ...fan, coverage });
   await page.screenshot({ path: join(OUT, "dashboard-light.png"), fullPage: true });
   await a11y(page, "dashboard (light)");
 

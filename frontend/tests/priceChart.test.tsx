@@ -61,4 +61,38 @@ describe("PriceChart", () => {
     );
     await vi.waitFor(() => expect(symbols(container)).toBe(3));
   });
+
+  it("draws the fan of each forecast (50/80/90 %) with a legend, and a legacy band labelled", async () => {
+    const preds = [
+      prediction(new Date(T - 2 * H).toISOString(), 0.3),
+      prediction(new Date(T - H).toISOString(), 0.7),
+    ] as Prediction[];
+    const legacy = {
+      ...prediction(new Date(T).toISOString(), 0.6),
+      intervals: [],
+      quantiles: null,
+      volatility: null,
+    } as unknown as Prediction;
+    legacy.interval = { ...legacy.interval, method: "constant_conformal_legacy" };
+    const { container, findByTestId, getByText } = render(
+      <PriceChart
+        prices={prices}
+        preds={[...preds, legacy]}
+        from={T - 7 * 24 * H}
+        to={T + 2 * H}
+      />,
+    );
+    const fig = await findByTestId("price-chart");
+    expect(fig.getAttribute("data-fans")).toBe("2");
+    expect(fig.getAttribute("data-legacy-bands")).toBe("1");
+    expect(fig.getAttribute("aria-label")).toContain("2 forecast fans (50, 80 and 90 % intervals");
+    await vi.waitFor(() => {
+      for (const level of [50, 80, 90])
+        expect(container.querySelector(`.fan-${level} .recharts-area-area`)).not.toBeNull();
+      expect(container.querySelector(".legacy-band .recharts-area-area")).not.toBeNull();
+    });
+    for (const name of ["90 % interval", "80 % interval", "50 % interval"])
+      expect(getByText(name)).toBeTruthy();
+    expect(getByText("legacy band (90 %), constant width")).toBeTruthy();
+  });
 });

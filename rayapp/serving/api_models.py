@@ -70,10 +70,52 @@ class Explanation(BaseModel):
     text: str
 
 
+INTERVAL_METHOD = (
+    "how the interval was made: cqr_vol / cqr_quantile (the interval model, conformalized), with _aci "
+    "once adaptive conformal inference moves its level (resolved forecasts exist), or "
+    "constant_conformal_legacy (a model bundle from before the interval model: one constant-width band)"
+)
+
+
 class Interval(BaseModel):
-    low: float | None
-    high: float | None
-    coverage: float | None = Field(None, description="nominal coverage of the conformal interval")
+    """The interval at the nominal level lifecycle.coverage.level (90 %): the one the prediction
+    log's interval_low/high hold and the lifecycle's coverage trigger watches."""
+
+    level: float | None = Field(None, description="nominal coverage (null: logged before it was recorded)")
+    method: str | None = Field(None, description=INTERVAL_METHOD, examples=["cqr_vol_aci"])
+    low: float | None = Field(description="h-hour log return")
+    high: float | None = Field(description="h-hour log return")
+    price_low: float | None = Field(None, description="close at the feature hour times exp(low)")
+    price_high: float | None = Field(None, description="close at the feature hour times exp(high)")
+    alpha_t: float | None = Field(None, description="the miscoverage ACI uses now (null: nominal, or legacy)")
+    coverage: float | None = Field(
+        None,
+        description="live running coverage of this version's resolved forecasts at this level (covered / "
+        "resolved); null until one has resolved. For a logged forecast: as it was when served",
+    )
+    resolved: int | None = Field(None, description="resolved forecasts the coverage counts")
+    missing: list[str] = Field(
+        default_factory=list,
+        description="interval-model inputs that could not be computed (realised volatility without 169 "
+        "hourly closes up to the feature hour, or a what-if vector): served as missing values",
+    )
+
+
+class IntervalBand(BaseModel):
+    level: float = Field(description="nominal coverage, e.g. 0.5, 0.8, 0.9")
+    low: float = Field(description="h-hour log return")
+    high: float = Field(description="h-hour log return")
+    price_low: float | None = None
+    price_high: float | None = None
+    alpha_t: float | None = Field(None, description="ACI miscoverage in use (null: the nominal CQR correction)")
+    coverage: float | None = Field(None, description="live running coverage at this level (null: none resolved)")
+    resolved: int | None = None
+
+
+class QuantilePoint(BaseModel):
+    p: float = Field(description="probability level, e.g. 0.05")
+    log_return: float = Field(description="quantile of the h-hour log return")
+    price: float | None = Field(None, description="close at the feature hour times exp(log_return)")
 
 
 class FeatureSource(BaseModel):
@@ -115,6 +157,15 @@ class Prediction(BaseModel):
     direction_label: Literal["up", "down"]
     p_up: float = Field(ge=0, le=1, description="calibrated probability of an up move")
     interval: Interval
+    intervals: list[IntervalBand] = Field(
+        default_factory=list, description="every served level, nested (a higher level is never narrower)"
+    )
+    quantiles: list[QuantilePoint] | None = Field(
+        None, description="quantiles of the h-hour log return (null: a legacy bundle without an interval model)"
+    )
+    volatility: float | None = Field(
+        None, description="standard deviation of the h-hour log return (null: legacy bundle)"
+    )
     model_name: str
     model_version: str
     feature_set_version: str
@@ -186,6 +237,15 @@ class Report(BaseModel):
     reports: dict[str, Any] = Field(description="training/ablation JSON reports by name")
 
 
+class LevelCoverage(BaseModel):
+    level: float = Field(description="nominal coverage")
+    resolved: int
+    covered: int
+    coverage: float = Field(description="covered / resolved")
+    coverage_ci95: list[float | None] = Field(description="Wilson score interval, 95%")
+    methods: list[str] = Field(description="interval methods of the forecasts counted")
+
+
 class TrackRecord(BaseModel):
     symbol: str
     horizon_h: int | None
@@ -199,6 +259,9 @@ class TrackRecord(BaseModel):
     buy_and_hold_return: float | None
     overlapping: bool
     series: list[dict[str, Any]]
+    coverage: list[LevelCoverage] = Field(
+        default_factory=list, description="live interval coverage per nominal level of the resolved forecasts"
+    )
 
 
 class AdminResult(BaseModel):

@@ -205,6 +205,54 @@ class OpsCollector:
                 ["role", "bin"],
                 [((r["role"], b["bin"]), b["n"]) for r in current for b in r["bins"]],
             )
+        if "intervals" in s:
+            iv = s["intervals"]
+            labels = ["role", "version", "horizon_h", "level"]
+
+            def per_state(value: Any) -> list[Any]:
+                return [
+                    ((r["role"], r["version"], str(r["horizon_h"]), f"{r['level']:g}"), value(r))
+                    for r in iv["states"]
+                    if value(r) is not None
+                ]
+
+            yield gauge(
+                "rayapp_interval_coverage",
+                "Live running coverage of the served version's resolved forecasts at each nominal level "
+                "(covered / resolved; the shared ACI state)",
+                labels,
+                per_state(lambda r: r["covered"] / r["resolved"] if r["resolved"] else None),
+            )
+            yield gauge(
+                "rayapp_interval_coverage_nominal",
+                "The nominal coverage of each served level (the level label as a value)",
+                labels,
+                per_state(lambda r: r["level"]),
+            )
+            yield gauge(
+                "rayapp_interval_resolved",
+                "Resolved forecasts the live coverage counts",
+                labels,
+                per_state(lambda r: r["resolved"]),
+            )
+            yield gauge(
+                "rayapp_interval_alpha",
+                "The miscoverage alpha_t adaptive conformal inference serves each level at now (nominal: 1 - level)",
+                labels,
+                per_state(lambda r: r["alpha_t"]),
+            )
+            yield gauge(
+                "rayapp_interval_coverage_margin",
+                "lifecycle.coverage.margin: live coverage this far below nominal is undercoverage",
+                [],
+                [((), iv["margin"])],
+            )
+            yield gauge(
+                "rayapp_interval_coverage_min_resolved",
+                "lifecycle.coverage.min_resolved: fewer resolved forecasts than this are not judged",
+                [],
+                [((), iv["min_resolved"])],
+            )
         if "champion_age_s" in s:
             yield gauge(
                 "rayapp_model_champion_age_seconds",
@@ -314,6 +362,13 @@ class OpsReader:
         snap["versions"] = {
             "champion": str(meta.get("version")) if meta.get("loaded") else None,
             "shadow": str(shadow.get("version")) if shadow.get("loaded") else None,
+        }
+        served = {v: role for role, v in snap["versions"].items() if v is not None}
+        cov = s.lifecycle.coverage
+        snap["intervals"] = {
+            "states": [{**r, "role": served[r["version"]]} for r in raw.get("intervals", []) if r["version"] in served],
+            "margin": cov.margin,
+            "min_resolved": cov.min_resolved,
         }
         end = (meta.get("data_range") or [None, None])[-1] if meta.get("loaded") else None
         if end:

@@ -56,7 +56,15 @@ COLUMNS = (
     "role",
     "data_age_s",
     "stale",
+    "interval_method",
+    "interval_level",
+    "quantiles",
+    "volatility",
+    "intervals",
+    "aci_gamma",
 )
+# Added by migration 0011 (the served distribution); absent from a row written before it: NULL.
+INTERVAL_COLUMNS = ("interval_method", "interval_level", "quantiles", "volatility", "intervals", "aci_gamma")
 ROLES = ("champion", "shadow")
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM predictions"
 # What a client may see: the champion's forecasts (a shadow forecast is never returned).
@@ -71,11 +79,13 @@ def prediction_id(symbol: str, ts: str, horizon_h: int, model_name: str, model_v
 _INSERT = """
     INSERT INTO predictions (prediction_id, symbol, ts, horizon_h, model_name, model_version,
         feature_set_version, expected_return, p_up, direction, interval_low, interval_high,
-        features, explanation, role, data_age_s, stale)
+        features, explanation, role, data_age_s, stale, interval_method, interval_level, quantiles,
+        volatility, intervals, aci_gamma)
     VALUES (%(prediction_id)s, %(symbol)s, %(ts)s, %(horizon_h)s, %(model_name)s,
         %(model_version)s, %(feature_set_version)s, %(expected_return)s, %(p_up)s,
         %(direction)s, %(interval_low)s, %(interval_high)s, %(features)s, %(explanation)s, %(role)s,
-        %(data_age_s)s, %(stale)s)
+        %(data_age_s)s, %(stale)s, %(interval_method)s, %(interval_level)s, %(quantiles)s,
+        %(volatility)s, %(intervals)s, %(aci_gamma)s)
     ON CONFLICT DO NOTHING
 """
 # The version scored this hour in shadow before it was promoted: the row becomes the champion's,
@@ -84,7 +94,9 @@ _RELABEL = """
     UPDATE predictions SET role = 'champion', feature_set_version = %(feature_set_version)s,
         expected_return = %(expected_return)s, p_up = %(p_up)s, direction = %(direction)s,
         interval_low = %(interval_low)s, interval_high = %(interval_high)s, features = %(features)s,
-        explanation = %(explanation)s, created_at = now(), data_age_s = %(data_age_s)s, stale = %(stale)s
+        explanation = %(explanation)s, created_at = now(), data_age_s = %(data_age_s)s, stale = %(stale)s,
+        interval_method = %(interval_method)s, interval_level = %(interval_level)s, quantiles = %(quantiles)s,
+        volatility = %(volatility)s, intervals = %(intervals)s, aci_gamma = %(aci_gamma)s
     WHERE symbol = %(symbol)s AND ts = %(ts)s AND horizon_h = %(horizon_h)s AND model_name = %(model_name)s
       AND model_version = %(model_version)s AND role = 'shadow'
 """
@@ -100,11 +112,14 @@ def insert(conn: psycopg.Connection, row: dict[str, Any]) -> bool:
     params = {
         "data_age_s": None,  # how old the data was when served (None: a shadow row)
         "stale": None,
+        **dict.fromkeys(INTERVAL_COLUMNS),  # a caller that has no served distribution (old callers)
         **row,
         "role": role,
         "features": Jsonb(json_safe(row["features"])),
         "explanation": None if row.get("explanation") is None else Jsonb(json_safe(row["explanation"])),
     }
+    for k in ("quantiles", "intervals"):
+        params[k] = None if params[k] is None else Jsonb(json_safe(params[k]))
     cur = conn.execute(_INSERT, params)
     written = cur.rowcount == 1
     if not written and role == "champion":
@@ -150,12 +165,15 @@ def since(
 
 
 def resolve_outcomes(conn: psycopg.Connection, price_sources: list[str]) -> int:
-    """Fill realised return/direction of forecasts (champion and shadow) whose horizon has closed;
-    returns rows filled.
+    """Fill realised return/direction of forecasts (champion and shadow) whose horizon has closed,
+    then count them into the ACI states (rayapp/serving/aci.py: each forecast once, however often
+    this runs); returns rows filled.
 
     The realised return is log(close(t+h) / close(t)) from one source's candles (the first of
     `price_sources` that has both), the target training used. A candle counts only once closed.
     """
+    from rayapp.serving.aci import apply_resolved
+
     cur = conn.execute(
         """
         UPDATE predictions p
@@ -181,7 +199,9 @@ def resolve_outcomes(conn: psycopg.Connection, price_sources: list[str]) -> int:
         {"sources": list(price_sources)},
     )
     conn.commit()
-    return int(cur.rowcount or 0)
+    filled = int(cur.rowcount or 0)
+    apply_resolved(conn)  # also forecasts filled by an earlier run whose ACI step failed
+    return filled
 
 
 def wilson(hits: int, n: int, z: float = 1.959963984540054) -> tuple[float | None, float | None]:
@@ -202,7 +222,8 @@ def track_record(
     buy-and-hold."""
     recs = conn.execute(
         """
-        SELECT ts, direction, realized_return, realized_direction, model_version, horizon_h
+        SELECT ts, direction, realized_return, realized_direction, model_version, horizon_h, intervals,
+               interval_method
         FROM predictions
         WHERE role = 'champion' AND symbol = %(symbol)s AND realized_return IS NOT NULL
           AND (%(h)s::int IS NULL OR horizon_h = %(h)s)
@@ -220,7 +241,7 @@ def track_record(
     lo, hi = wilson(hits, n)
     strat = bh = 0.0
     series = []
-    for ts, direction, r, _, version, _h in recs:
+    for ts, direction, r, _, version, _h, _iv, _m in recs:
         strat += direction * r  # long when up is predicted, short when down: log returns add
         bh += r
         series.append(
@@ -250,4 +271,36 @@ def track_record(
         # bound of a tradable strategy; the dashboard says so beside the chart.
         "overlapping": bool(recs) and any(r[5] > 1 for r in recs),
         "series": points,
+        "coverage": interval_coverage((r[6], r[2], r[7]) for r in recs),
     }
+
+
+def interval_coverage(rows: Any) -> list[dict[str, Any]]:
+    """Live coverage per nominal level of resolved forecasts: (intervals, realised return, method)
+    per forecast; forecasts logged before the served distribution (no `intervals`) are left out."""
+    by_level: dict[float, dict[str, Any]] = {}
+    for intervals, y, method in rows:
+        for iv in intervals or []:
+            lo, hi, level = iv.get("low"), iv.get("high"), iv.get("level")
+            if lo is None or hi is None or level is None:
+                continue
+            c = by_level.setdefault(float(level), {"resolved": 0, "covered": 0, "methods": set()})
+            c["resolved"] += 1
+            c["covered"] += 1 if float(lo) <= float(y) <= float(hi) else 0
+            if method:
+                c["methods"].add(str(method))
+    out = []
+    for level in sorted(by_level):
+        c = by_level[level]
+        lo, hi = wilson(c["covered"], c["resolved"])
+        out.append(
+            {
+                "level": level,
+                "resolved": c["resolved"],
+                "covered": c["covered"],
+                "coverage": c["covered"] / c["resolved"],
+                "coverage_ci95": [lo, hi],
+                "methods": sorted(c["methods"]),
+            }
+        )
+    return out

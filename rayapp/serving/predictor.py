@@ -167,9 +167,22 @@ class Predictor:
         return {"pid": os.getpid(), "version": m.version if m else None}
 
     # ---- inference -----------------------------------------------------------------------------
-    def predict(self, values: dict[str, float], feature_set_version: str) -> dict[str, Any]:
-        """Calibrated prediction for one vector given by feature name (missing names = NaN)."""
-        return score(self.model(), values, feature_set_version)
+    def predict(
+        self, values: dict[str, float], feature_set_version: str, interval: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Calibrated prediction for one vector given by feature name (missing names = NaN), with
+        its served distribution. `interval`: {"inputs": the feature hour's interval inputs
+        (rayapp.serving.intervals.interval_inputs), "version": the version `states` belong to,
+        "states": level key -> ACI state} as the ingress read them; states of another version (a
+        swap landed in between) are not used."""
+        return score(
+            self.model(),
+            values,
+            feature_set_version,
+            interval,
+            level=self.settings.lifecycle.coverage.level,
+            aci_gamma=self.settings.serving.intervals.aci_gamma,
+        )
 
 
 class ShadowPredictor(Predictor):
@@ -225,8 +238,22 @@ def describe(m: LoadedModel | None) -> dict[str, Any]:
     return out
 
 
-def score(m: LoadedModel, values: dict[str, float], feature_set_version: str) -> dict[str, Any]:
-    """One model's calibrated prediction for one vector given by feature name (missing = NaN)."""
+def score(
+    m: LoadedModel,
+    values: dict[str, float],
+    feature_set_version: str,
+    interval: dict[str, Any] | None = None,
+    *,
+    level: float = 0.9,
+    aci_gamma: float | None = None,
+) -> dict[str, Any]:
+    """One model's calibrated prediction for one vector given by feature name (missing = NaN), and
+    its quantiles, volatility and intervals (rayapp.serving.intervals.served_fields; `interval`
+    as `Predictor.predict` takes it). `interval_low/high` are the interval at the nominal `level`
+    (lifecycle.coverage.level), `interval_coverage` its live running coverage (None: nothing
+    resolved yet)."""
+    from rayapp.serving.intervals import served_fields
+
     if feature_set_version != m.feature_set_version:
         raise FeatureSetMismatch(
             f"features are version {feature_set_version}, model {m.version} needs {m.feature_set_version}"
@@ -235,6 +262,9 @@ def score(m: LoadedModel, values: dict[str, float], feature_set_version: str) ->
     raw = m.booster.inplace_predict(row)
     raw_p = float(np.asarray(raw).reshape(-1)[0])
     out = m.bundle.predict(np.array([raw_p]))
+    er = float(out["expected_return"][0])
+    interval = interval or {}
+    states = interval.get("states") if str(interval.get("version")) == str(m.version) else None
     return {
         "model_name": m.name,
         "model_version": m.version,
@@ -243,10 +273,8 @@ def score(m: LoadedModel, values: dict[str, float], feature_set_version: str) ->
         "raw_p_up": raw_p,
         "p_up": float(out["p_up"][0]),
         "direction": int(out["direction"][0]),
-        "expected_return": float(out["expected_return"][0]),
-        "interval_low": float(out["interval_low"][0]),
-        "interval_high": float(out["interval_high"][0]),
-        "interval_coverage": 1.0 - m.bundle.conformal.alpha,
+        "expected_return": er,
+        **served_fields(m, values, er, interval.get("inputs"), states, level=level, aci_gamma=aci_gamma),
     }
 
 

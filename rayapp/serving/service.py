@@ -51,6 +51,7 @@ log = get_logger(__name__)
 
 SHADOW_MAX_PENDING = 32  # shadow scorings in flight; more are dropped (and counted), never queued
 SHADOW_TIMEOUT_S = 30.0  # a shadow scoring still running after this is abandoned (outcome error)
+INPUTS_RETRY_S = 10.0  # interval inputs that could not be read are read again after this
 
 
 class NotFound(LookupError):
@@ -153,6 +154,13 @@ class PredictionService:
         self._results = _LRU(size)  # (version, fsv, explain, vector) -> (pred, explanation)
         self._logged = _LRU(max(size, 1024))  # prediction ids known to be in `predictions`
         self._shadow_logged = _LRU(1024)  # shadow forecast ids already scored (written or duplicate)
+        # The interval model's inputs per (symbol, feature set, hour): closes read once an hour.
+        # A failed read is kept for INPUTS_RETRY_S only (value: (retry-after monotonic | None, inputs)).
+        self._interval_inputs = _LRU(256)
+        # ACI states per (model, version, horizon): (monotonic read time, states), re-read in the
+        # background after serving.intervals.aci_refresh_s; the request never waits for it then.
+        self._aci: dict[tuple[str, str, int], tuple[float, dict[str, Any]]] = {}
+        self._aci_reads: dict[tuple[str, str, int], asyncio.Task[None]] = {}
         self.online = None
         if online_url:
             from rayapp.features import AsyncOnlineReader
@@ -256,11 +264,83 @@ class PredictionService:
             rows.append(row)
         return rows
 
+    # ---- the served distribution's inputs ---------------------------------------------------------
+    async def interval_inputs(self, symbol: str, fsv: str, ts: str | None) -> dict[str, Any]:
+        """The interval model's inputs for a feature hour (rayapp.serving.intervals): cached per
+        (symbol, feature set, hour); a what-if vector (no hour) or no database: all missing."""
+        from rayapp.serving.intervals import interval_inputs, no_inputs
+
+        if ts is None:
+            return no_inputs("no feature hour (a what-if vector)")
+        if self.pool is None:
+            return no_inputs("no database")
+        key = (symbol, fsv, ts)
+        hit = self._interval_inputs.get(key)
+        if hit is not None and (hit[0] is None or time.monotonic() < hit[0]):
+            return hit[1]  # type: ignore[no-any-return]
+        try:
+            got = await self.db(interval_inputs, symbol, fsv, ts)
+            self._interval_inputs.put(key, (None, got))
+        except Exception as exc:  # the warehouse is away: the volatility features are missing
+            log.warning("interval inputs not read", symbol=symbol, ts=ts, error=type(exc).__name__)
+            got = no_inputs(f"closes not read: {type(exc).__name__}")
+            self._interval_inputs.put(key, (time.monotonic() + INPUTS_RETRY_S, got))
+        return got
+
+    async def aci_states(self, name: str, version: str, horizon_h: int) -> dict[str, Any]:
+        """The shared ACI states of one version (rayapp/serving/aci.py), level key -> state dict.
+        Read once, then reused and re-read in the background every serving.intervals.aci_refresh_s."""
+        if self.pool is None:
+            return {}
+        key = (str(name), str(version), int(horizon_h))
+        cached = self._aci.get(key)
+        if cached is None:
+            await self._read_aci(key)
+            cached = self._aci.get(key)
+            return {} if cached is None else cached[1]
+        if time.monotonic() - cached[0] >= self.settings.serving.intervals.aci_refresh_s and key not in self._aci_reads:
+            task = asyncio.get_running_loop().create_task(self._read_aci(key))
+            self._aci_reads[key] = task
+            task.add_done_callback(lambda _t: self._aci_reads.pop(key, None))
+        return cached[1]
+
+    async def _read_aci(self, key: tuple[str, str, int]) -> None:
+        from rayapp.serving.aci import read_states
+
+        try:
+            states = await self.db(read_states, *key)
+        except Exception as exc:  # keep what was read before; nothing read yet: nominal intervals
+            log.warning("aci states not read", model_version=key[1], error=type(exc).__name__)
+            old = self._aci.get(key)
+            self._aci[key] = (time.monotonic(), old[1] if old else {})
+            return
+        self._aci[key] = (time.monotonic(), states)
+        if len(self._aci) > 64:  # versions long gone
+            for k in list(self._aci)[: len(self._aci) - 64]:
+                self._aci.pop(k, None)
+
+    async def _interval(self, meta: dict[str, Any], symbol: str, fsv: str, ts: str | None) -> dict[str, Any]:
+        """What the Predictor needs for the served distribution of `meta`'s version (Predictor.predict)."""
+        inputs = await self.interval_inputs(symbol, fsv, ts)
+        states = await self.aci_states(meta["name"], meta["version"], meta["horizon_h"])
+        return {"inputs": inputs, "version": str(meta["version"]), "states": states}
+
     async def _model_outputs(
-        self, meta: dict[str, Any], values: dict[str, Any], fsv: str, explain: bool
+        self,
+        meta: dict[str, Any],
+        values: dict[str, Any],
+        fsv: str,
+        explain: bool,
+        interval: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """(prediction, explanation) from the Predictor and Explainer, or from the LRU."""
-        key = (meta["version"], fsv, explain, tuple(values.get(n) for n in meta["feature_names"]))
+        key = (
+            meta["version"],
+            fsv,
+            explain,
+            tuple(values.get(n) for n in meta["feature_names"]),
+            _interval_key(interval),
+        )
         hit = self._results.get(key)
         if hit is not None:
             self.metrics.cache.labels("hit").inc()
@@ -275,7 +355,7 @@ class PredictionService:
             else None
         )
         try:
-            pred = await self.call("Predictor", self.predictor, "predict", values, fsv)
+            pred = await self.call("Predictor", self.predictor, "predict", values, fsv, interval)
         except BaseException:
             if expl_call is not None:
                 expl_call.cancel()
@@ -327,7 +407,8 @@ class PredictionService:
                 if not found["found"]:
                     raise NotFound(f"no features for {symbol} (feature set {fsv}): {found['reason']}")
             try:
-                pred, explanation = await self._model_outputs(meta, found["values"], fsv, explain)
+                interval = await self._interval(meta, symbol, fsv, found["ts"])
+                pred, explanation = await self._model_outputs(meta, found["values"], fsv, explain, interval)
                 break
             except FeatureSetMismatch:
                 # The champion was swapped between our metadata read and the call: re-read, retry.
@@ -350,14 +431,14 @@ class PredictionService:
             if self._logged.get(pid):  # written before (the insert would be a no-op conflict)
                 out["logged"] = True
             else:
-                out["logged"] = new = await self._log(out)
+                out["logged"] = new = await self._log(out, pred)
                 if out["logged"]:
                     self._logged.put(pid, True)
             if out["logged"] and self.shadow is not None:
                 self.start_shadow(symbol, found["ts"], found["values"], fsv, out["model_version"], new=new)
         return out
 
-    async def _log(self, out: dict[str, Any]) -> bool:
+    async def _log(self, out: dict[str, Any], pred: dict[str, Any]) -> bool:
         if self.pool is None:
             return False
         row = {
@@ -378,6 +459,7 @@ class PredictionService:
             "role": "champion",
             "data_age_s": out["data_age_s"],
             "stale": out["stale"],
+            **log_fields(pred),
         }
         pool = self.pool
         try:
@@ -453,9 +535,10 @@ class PredictionService:
             if not found["found"] or found["ts"] != ts:
                 return "no_features"
             values, fsv = found["values"], shadow_fsv
-        pred = await self.call("ShadowPredictor", self.shadow, "predict", values, fsv)
         if self.pool is None:
             return "error"
+        interval = await self._interval(meta, symbol, fsv, ts)
+        pred = await self.call("ShadowPredictor", self.shadow, "predict", values, fsv, interval)
         clean = {
             k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)) for k, v in values.items()
         }
@@ -477,6 +560,7 @@ class PredictionService:
             "features": clean,
             "explanation": None,
             "role": "shadow",
+            **log_fields(pred),
         }
         pool = self.pool
 
@@ -620,7 +704,7 @@ def _response(
         "direction": pred["direction"],
         "direction_label": "up" if pred["direction"] == 1 else "down",
         "p_up": pred["p_up"],
-        "interval": {"low": pred["interval_low"], "high": pred["interval_high"], "coverage": pred["interval_coverage"]},
+        **served_distribution(pred),
         "model_name": pred["model_name"],
         "model_version": pred["model_version"],
         "feature_set_version": pred["feature_set_version"],
@@ -630,6 +714,82 @@ def _response(
         "feature_source": {k: found[k] for k in ("source", "fallback", "reason", "stale", "age_s")},
         "degraded": bool(found["fallback"] or found["stale"]),
         "logged": False,
+    }
+
+
+def _interval_key(interval: dict[str, Any] | None) -> Hashable:
+    """What of the served distribution's inputs a cached prediction depends on."""
+    if not interval:
+        return None
+    inputs = interval.get("inputs") or {}
+    rv = tuple(sorted((inputs.get("rv") or {}).items()))
+    states = tuple(
+        sorted((k, s["alpha_t"], s["resolved"], s["covered"]) for k, s in (interval.get("states") or {}).items())
+    )
+    return (rv, inputs.get("close"), interval.get("version"), states)
+
+
+def served_distribution(pred: dict[str, Any]) -> dict[str, Any]:
+    """The API's `interval` (the nominal lifecycle.coverage.level one), `intervals`, `quantiles`
+    and `volatility` of a Predictor result."""
+    head = next((iv for iv in pred["intervals"] if iv["level"] == pred["interval_level"]), None)
+    return {
+        "interval": {
+            "level": pred["interval_level"],
+            "method": pred["interval_method"],
+            "low": pred["interval_low"],
+            "high": pred["interval_high"],
+            "price_low": head["price_low"] if head else None,
+            "price_high": head["price_high"] if head else None,
+            "alpha_t": head["alpha_t"] if head else None,
+            "coverage": pred["interval_coverage"],
+            "resolved": pred["interval_resolved"],
+            "missing": pred.get("interval_missing") or [],
+        },
+        "intervals": pred["intervals"],
+        "quantiles": pred["quantiles"],
+        "volatility": pred["volatility"],
+    }
+
+
+def log_fields(pred: dict[str, Any]) -> dict[str, Any]:
+    """The served distribution's columns of a `predictions` row (migration 0011)."""
+    return {
+        "interval_method": pred["interval_method"],
+        "interval_level": pred["interval_level"],
+        "quantiles": pred["quantiles"],
+        "volatility": pred["volatility"],
+        "intervals": pred["intervals"],
+        "aci_gamma": pred["aci_gamma"],
+    }
+
+
+def logged_distribution(row: dict[str, Any]) -> dict[str, Any]:
+    """`served_distribution` of a logged row: coverage and alpha_t as they were when it was
+    served. A row logged before 0011 has only interval_low/high: the constant band, the only one
+    served then (its level was not recorded)."""
+    intervals = row.get("intervals") or []
+    level = row.get("interval_level")
+    head = next((iv for iv in intervals if iv.get("level") == level), None)
+    method = row.get("interval_method") or (
+        "constant_conformal_legacy" if row.get("interval_low") is not None else None
+    )
+    return {
+        "interval": {
+            "level": level,
+            "method": method,
+            "low": row["interval_low"],
+            "high": row["interval_high"],
+            "price_low": head.get("price_low") if head else None,
+            "price_high": head.get("price_high") if head else None,
+            "alpha_t": head.get("alpha_t") if head else None,
+            "coverage": head.get("coverage") if head else None,
+            "resolved": head.get("resolved") if head else None,
+            "missing": [],
+        },
+        "intervals": intervals,
+        "quantiles": row.get("quantiles"),
+        "volatility": row.get("volatility"),
     }
 
 
@@ -664,7 +824,7 @@ def row_to_prediction(row: dict[str, Any], now: Any = None, max_age_s: float | N
         "direction": d,
         "direction_label": "up" if d == 1 else "down",
         "p_up": row["p_up"],
-        "interval": {"low": row["interval_low"], "high": row["interval_high"], "coverage": None},
+        **logged_distribution(row),
         "model_name": row["model_name"],
         "model_version": row["model_version"],
         "feature_set_version": row["feature_set_version"],

@@ -158,8 +158,37 @@ def train_booster(market: Market, *, depth: int = 3, rounds: int = 40, seed: int
     )
 
 
-def fit_bundle(booster: Any, market: Market, fsv: str = FSV) -> Any:
-    """Calibration, interval and return model fitted on the rows (a fixture has no CV folds)."""
+def fit_interval_model(market: Market, *, seed: int = 0) -> Any:
+    """A real interval model (rayapp.training's `vol` construction) on the rows' core features plus
+    the realised volatility of the market's closes, fitted on the first 60 % of the hours and
+    conformalized on the rest (held out), the way serving's bundle carries it."""
+    import numpy as np
+    import pandas as pd
+
+    from rayapp.features import realized_vol_features
+    from rayapp.training import IntervalConfig, calibrate, fit_interval_booster, predict_raw
+
+    rv = realized_vol_features(market.close).reindex(market.features.index)
+    X = pd.concat([market.features, rv], axis=1)
+    names = [str(c) for c in X.columns]
+    cut = int(len(X) * 0.6)
+    params = {"n_estimators": 30, "max_depth": 3, "learning_rate": 0.1, "min_child_weight": 5.0}
+    cfg = IntervalConfig(params={**params, "subsample": 1.0, "colsample_bytree": 1.0, "reg_lambda": 1.0})
+    X_np = X.to_numpy(np.float64)
+    model = fit_interval_booster(X_np[:cut], market.ret_next[:cut], names, cfg, seed=seed, nthread=1)
+    model.horizon_h = 1
+    q, _ = predict_raw(model, X_np[cut:])
+    calibrate(model, q, market.ret_next[cut:])
+    # what it was fitted with, as training records it (the lifecycle's gate refits the champion's
+    # interval configuration from this)
+    cfg_doc = {"method": cfg.method, "quantiles": cfg.quantiles, "levels": cfg.levels, "params": cfg.params}
+    model.report = {"method": cfg.method, "config": cfg_doc, "seed": seed, "aci_gamma": model.aci_gamma}
+    return model
+
+
+def fit_bundle(booster: Any, market: Market, fsv: str = FSV, *, intervals: bool = True) -> Any:
+    """Calibration, interval and return model fitted on the rows (a fixture has no CV folds).
+    `intervals=False`: a bundle as written before the interval model (the legacy band)."""
     import numpy as np
 
     from rayapp.registry import Calibration, Conformal, ModelBundle, ReturnModel
@@ -181,6 +210,7 @@ def fit_bundle(booster: Any, market: Market, fsv: str = FSV) -> Any:
         baselines={"best": "always_up", "mean": {"always_up": {"accuracy": float(up.mean())}}},
         gate={"promote": True, "reasons": ["test fixture"]},
         data_range=[market.features.index[0].isoformat(), market.features.index[-1].isoformat()],
+        intervals=fit_interval_model(market) if intervals else None,
     )
 
 

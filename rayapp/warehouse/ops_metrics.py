@@ -168,6 +168,27 @@ def live_model_stats(conn: psycopg.Connection, model_name: str, window: int) -> 
     return out
 
 
+def interval_states(conn: psycopg.Connection, model_name: str) -> list[dict[str, Any]]:
+    """The ACI states (table interval_aci) of every version of the registered model: live running
+    coverage (covered / resolved) and alpha_t per (version, horizon, nominal level)."""
+    rows = conn.execute(
+        "SELECT model_version, horizon_h, level, alpha_t, resolved, covered FROM interval_aci"
+        " WHERE model_name = %s ORDER BY model_version, horizon_h, level",
+        (model_name,),
+    ).fetchall()
+    return [
+        {
+            "version": str(v),
+            "horizon_h": int(h),
+            "level": float(level),
+            "alpha_t": float(a),
+            "resolved": int(n),
+            "covered": int(c),
+        }
+        for v, h, level, a, n, c in rows
+    ]
+
+
 def ops_snapshot(conn: psycopg.Connection, *, model_name: str, window: int, sources: list[str]) -> dict[str, Any]:
     """Everything the scrape-time collector needs from PostgreSQL, in one connection."""
     return {
@@ -176,4 +197,5 @@ def ops_snapshot(conn: psycopg.Connection, *, model_name: str, window: int, sour
         "drift": latest_drift(conn),
         "events": event_counts(conn, model_name),
         "live": live_model_stats(conn, model_name, window),
+        "intervals": interval_states(conn, model_name),
     }

@@ -125,7 +125,39 @@ def check(rc: int, events: dict[str, Any], log: str) -> None:
     assert '"rate":5000' in (inter["rate"] or ""), inter
 
 
-def test_dashboard_end_to_end(e2e_ready: None, app_url: str, world: Any, serving_redis: Any) -> None:
+def _served_history(world: Any, pool: Any, app_url: str) -> None:
+    """Two days of the champion's forecasts before the newest hour, served and logged as the app
+    does, and every outcome known so far resolved (the ACI states with them): the fan chart and
+    the track record's coverage have something to show, and nothing resolves while the browser
+    looks (the next outcome needs a candle that does not exist)."""
+    import httpx
+
+    from rayapp.serving import resolve_outcomes
+    from tests.serving.factories import log_served_forecasts
+
+    log_served_forecasts(world.settings, pool, world.market, world.version, world.market.features.index[-49:-1])
+    r = httpx.post(f"{app_url}/predict", json={"symbol": SYMBOL}, headers={"X-API-Key": API_KEY}, timeout=60)
+    assert r.status_code == 200 and r.json()["logged"], r.text  # the newest hour, logged
+    with pool.connection() as conn:
+        resolve_outcomes(conn, world.settings.serving.price_sources)
+
+
+def expected_coverage(pool: Any) -> list[str]:
+    """The track record's coverage lines (TrackRecordPanel's coverageText) from the logged rows."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT intervals, realized_return FROM predictions WHERE role = 'champion' AND symbol = %s"
+            " AND horizon_h = 1 AND realized_return IS NOT NULL AND intervals IS NOT NULL",
+            (SYMBOL,),
+        ).fetchall()
+    out = []
+    for level in (0.5, 0.8, 0.9):
+        hits = [iv["low"] <= y <= iv["high"] for ivs, y in rows for iv in ivs if iv["level"] == level]
+        out.append(f"{round(level * 100)} % nominal: {100 * sum(hits) / len(hits):.1f}% live over {len(hits)} resolved")
+    return out
+
+
+def test_dashboard_end_to_end(e2e_ready: None, app_url: str, world: Any, serving_redis: Any, pool: Any) -> None:
     import mlflow
 
     from rayapp.features import RedisOnlineStore
@@ -137,6 +169,7 @@ def test_dashboard_end_to_end(e2e_ready: None, app_url: str, world: Any, serving
     run_id = client.get_model_version(world.settings.mlflow.registered_model, world.version).run_id
     client.log_dict(run_id, {"rsi": 0.12, "sma_20": 0.07, "volume_ratio": 0.03}, "explain/shap_importance.json")
 
+    _served_history(world, pool, app_url)
     new_ts = pd.Timestamp(world.latest_ts) + pd.Timedelta(hours=1)
 
     def on_event(ev: dict[str, Any]) -> None:
@@ -150,6 +183,12 @@ def test_dashboard_end_to_end(e2e_ready: None, app_url: str, world: Any, serving
     rc, events, log = run_driver(app_url, API_KEY, 60_000, on_event)
     check(rc, events, log)
     assert pd.Timestamp(events["ws-prediction"]["ts"]) == new_ts, log
+    # the fan of every forecast logged with its intervals (48 + the app's own), none legacy, and the
+    # live coverage per level exactly as the logged forecasts and their outcomes give it
+    fan = events["fan"]
+    assert fan["fans"] >= 49 and fan["legacy"] == 0 and all(n > 0 for n in fan["areas"]), fan
+    assert {"90 % interval", "80 % interval", "50 % interval", "close"} <= set(fan["legend"]), fan
+    assert fan["coverage"] == expected_coverage(pool), fan
 
 
 def test_dashboard_against_running_server(e2e_ready: None) -> None:

@@ -24,6 +24,59 @@ from rayapp.testing.serving import random_vector
 API_KEY = "serving-test-key-1234"  # the serving.api_key of the test apps
 
 
+def log_served_forecasts(
+    settings: Any, pool: Any, market: Any, version: str, hours: Any, *, symbol: str = "BTCUSDT", fsv: str | None = None
+) -> list[str]:
+    """Champion forecasts of `version` for past feature hours of `market`, made and written the
+    way the app makes and logs them (the registered model, the interval inputs from the candles in
+    PostgreSQL, its ACI states, the prediction log's insert); returns their ids. The app itself
+    only ever serves the newest hour: this is the history it would have left."""
+    import math
+
+    from rayapp.registry import load_version
+    from rayapp.serving import prediction_log
+    from rayapp.serving.aci import read_states
+    from rayapp.serving.intervals import interval_inputs
+    from rayapp.serving.predictor import score
+    from rayapp.serving.service import log_fields
+    from rayapp.testing.serving import FSV
+
+    fsv = fsv or FSV
+    m = load_version(settings, version)
+    ids = []
+    with pool.connection() as conn:
+        for ts in hours:
+            values = {
+                k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in market.features.loc[ts].items()
+            }
+            states = read_states(conn, m.name, m.version, m.bundle.horizon_h)
+            interval = {
+                "inputs": interval_inputs(conn, symbol, fsv, ts.isoformat()),
+                "version": m.version,
+                "states": states,
+            }
+            pred = score(m, values, fsv, interval, level=settings.lifecycle.coverage.level)
+            pid = prediction_log.prediction_id(symbol, ts.isoformat(), pred["horizon_h"], m.name, m.version)
+            prediction_log.insert(
+                conn,
+                {
+                    "prediction_id": pid,
+                    "symbol": symbol,
+                    "ts": ts.isoformat(),
+                    **{k: pred[k] for k in ("horizon_h", "model_name", "model_version", "feature_set_version")},
+                    **{k: pred[k] for k in ("expected_return", "p_up", "direction", "interval_low", "interval_high")},
+                    "features": values,
+                    "explanation": None,
+                    "role": "champion",
+                    "data_age_s": 3600.0,
+                    "stale": False,
+                    **log_fields(pred),
+                },
+            )
+            ids.append(pid)
+    return ids
+
+
 def log_ablation(settings: Any) -> str:
     import mlflow
 

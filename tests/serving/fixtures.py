@@ -51,6 +51,7 @@ def make_serving_settings(settings: Any, pg_url: str, serving_redis: RedisProces
             "serving.feature_staleness_s=14400",
             "serving.cors_origins=[http://dashboard.test]",
             "serving.max_body_bytes=4096",
+            "serving.intervals.aci_refresh_s=1",
         ]
     )
     s.database.url = pg_url

@@ -168,6 +168,13 @@ def test_shadow_forecast_is_logged_and_never_returned(
     assert row["p_up"] == pytest.approx(_raw_p(booster, p["features"]), abs=1e-6)  # identity calibration
     assert row["p_up"] != pytest.approx(p["p_up"], abs=1e-9)  # another model, another number
     assert _shadow_count(app_url, "logged") >= logged_before + 1
+    # with its own served distribution (its interval model, its ACI states), as the champion's row
+    with pool.connection() as conn:
+        method, intervals, quantiles = conn.execute(
+            "SELECT interval_method, intervals, quantiles FROM predictions WHERE prediction_id = %s",
+            (row["prediction_id"],),
+        ).fetchone()
+    assert method.startswith("cqr_vol") and [iv["level"] for iv in intervals] == [0.5, 0.8, 0.9] and quantiles
 
     # ---- no client read path shows it
     again = _predict(app_url, auth)
@@ -196,6 +203,16 @@ def test_shadow_forecast_is_logged_and_never_returned(
         30,
         what="the shadow forecast's outcome",
     )
+
+    def counted() -> int:  # its coverage is counted into the shadow version's own ACI state
+        with pool.connection() as conn:
+            r = conn.execute(
+                "SELECT resolved FROM interval_aci WHERE model_name = %s AND model_version = %s AND level = 0.9",
+                (registry, shadow),
+            ).fetchone()
+        return 0 if r is None else int(r[0])
+
+    wait_until(lambda: counted() >= 1, 30, what="the shadow forecast counted into its ACI state")
     rec = httpx.get(f"{app_url}/track-record", params={"model_version": shadow}, timeout=30).json()
     assert rec["resolved"] == 0
     assert httpx.get(f"{app_url}/track-record", params={"model_version": champion}, timeout=30).json()["resolved"] >= 1

@@ -51,12 +51,18 @@ def test_push_after_new_features_then_reconnect(app_url: str, world, pool, servi
     p = push["data"]
     assert p["logged"] and p["prediction_id"] and p["explanation"]["text"]
     assert p["features"]["rsi"] == float(values["rsi"])
+    # the forecast message carries the served distribution, as /predict does (issue 20)
+    assert [b["level"] for b in p["intervals"]] == [0.5, 0.8, 0.9] and p["volatility"] > 0
+    assert p["interval"]["level"] == 0.9 and p["interval"]["method"].startswith("cqr_vol")
+    assert (p["interval"]["low"], p["interval"]["high"]) == (p["intervals"][-1]["low"], p["intervals"][-1]["high"])
+    assert p["quantiles"][0]["p"] == 0.05 and p["interval"]["missing"] == []
     world.latest_ts = new_ts
     # reconnect: everything after the last hour the client saw is replayed from the table first
     since = (new_ts - pd.Timedelta(hours=1)).isoformat()
     with connect(f"{ws_url}?since={quote(since)}", open_timeout=30) as ws:
         again = recv_until(ws, lambda m: m["type"] == "prediction")
         assert again["replay"] and again["data"]["prediction_id"] == p["prediction_id"]
+        assert again["data"]["intervals"] == p["intervals"] and again["data"]["quantiles"] == p["quantiles"]
     with connect(f"{ws_url}?since=not-a-time", open_timeout=30) as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

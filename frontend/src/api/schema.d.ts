@@ -747,17 +747,124 @@ export interface components {
              */
             items: components["schemas"]["VersionImportance"][];
         };
-        /** Interval */
+        /**
+         * Interval
+         * @description The interval at the nominal level lifecycle.coverage.level (90 %): the one the prediction
+         *     log's interval_low/high hold and the lifecycle's coverage trigger watches.
+         */
         Interval: {
             /**
+             * Alpha T
+             * @description the miscoverage ACI uses now (null: nominal, or legacy)
+             */
+            alpha_t?: number | null;
+            /**
              * Coverage
-             * @description nominal coverage of the conformal interval
+             * @description live running coverage of this version's resolved forecasts at this level (covered / resolved); null until one has resolved. For a logged forecast: as it was when served
              */
             coverage?: number | null;
-            /** High */
+            /**
+             * High
+             * @description h-hour log return
+             */
             high: number | null;
-            /** Low */
+            /**
+             * Level
+             * @description nominal coverage (null: logged before it was recorded)
+             */
+            level?: number | null;
+            /**
+             * Low
+             * @description h-hour log return
+             */
             low: number | null;
+            /**
+             * Method
+             * @description how the interval was made: cqr_vol / cqr_quantile (the interval model, conformalized), with _aci once adaptive conformal inference moves its level (resolved forecasts exist), or constant_conformal_legacy (a model bundle from before the interval model: one constant-width band)
+             * @example cqr_vol_aci
+             */
+            method?: string | null;
+            /**
+             * Missing
+             * @description interval-model inputs that could not be computed (realised volatility without 169 hourly closes up to the feature hour, or a what-if vector): served as missing values
+             */
+            missing?: string[];
+            /**
+             * Price High
+             * @description close at the feature hour times exp(high)
+             */
+            price_high?: number | null;
+            /**
+             * Price Low
+             * @description close at the feature hour times exp(low)
+             */
+            price_low?: number | null;
+            /**
+             * Resolved
+             * @description resolved forecasts the coverage counts
+             */
+            resolved?: number | null;
+        };
+        /** IntervalBand */
+        IntervalBand: {
+            /**
+             * Alpha T
+             * @description ACI miscoverage in use (null: the nominal CQR correction)
+             */
+            alpha_t?: number | null;
+            /**
+             * Coverage
+             * @description live running coverage at this level (null: none resolved)
+             */
+            coverage?: number | null;
+            /**
+             * High
+             * @description h-hour log return
+             */
+            high: number;
+            /**
+             * Level
+             * @description nominal coverage, e.g. 0.5, 0.8, 0.9
+             */
+            level: number;
+            /**
+             * Low
+             * @description h-hour log return
+             */
+            low: number;
+            /** Price High */
+            price_high?: number | null;
+            /** Price Low */
+            price_low?: number | null;
+            /** Resolved */
+            resolved?: number | null;
+        };
+        /** LevelCoverage */
+        LevelCoverage: {
+            /**
+             * Coverage
+             * @description covered / resolved
+             */
+            coverage: number;
+            /**
+             * Coverage Ci95
+             * @description Wilson score interval, 95%
+             */
+            coverage_ci95: (number | null)[];
+            /** Covered */
+            covered: number;
+            /**
+             * Level
+             * @description nominal coverage
+             */
+            level: number;
+            /**
+             * Methods
+             * @description interval methods of the forecasts counted
+             */
+            methods: string[];
+            /** Resolved */
+            resolved: number;
         };
         /** LifecycleState */
         LifecycleState: {
@@ -1082,6 +1189,11 @@ export interface components {
             horizon_h: number;
             interval: components["schemas"]["Interval"];
             /**
+             * Intervals
+             * @description every served level, nested (a higher level is never narrower)
+             */
+            intervals?: components["schemas"]["IntervalBand"][];
+            /**
              * Logged
              * @description written to the predictions table
              * @default false
@@ -1101,6 +1213,11 @@ export interface components {
              * @description null for an explicit (what-if) vector, which is not logged
              */
             prediction_id: string | null;
+            /**
+             * Quantiles
+             * @description quantiles of the h-hour log return (null: a legacy bundle without an interval model)
+             */
+            quantiles?: components["schemas"]["QuantilePoint"][] | null;
             /** Realized Direction */
             realized_direction?: number | null;
             /** Realized Return */
@@ -1125,6 +1242,11 @@ export interface components {
              * @description the feature hour (UTC) the forecast is for
              */
             ts: string | null;
+            /**
+             * Volatility
+             * @description standard deviation of the h-hour log return (null: legacy bundle)
+             */
+            volatility?: number | null;
         };
         /** PredictionList */
         PredictionList: {
@@ -1191,6 +1313,24 @@ export interface components {
             source: string | null;
             /** Symbol */
             symbol: string;
+        };
+        /** QuantilePoint */
+        QuantilePoint: {
+            /**
+             * Log Return
+             * @description quantile of the h-hour log return
+             */
+            log_return: number;
+            /**
+             * P
+             * @description probability level, e.g. 0.05
+             */
+            p: number;
+            /**
+             * Price
+             * @description close at the feature hour times exp(log_return)
+             */
+            price?: number | null;
         };
         /** Ready */
         Ready: {
@@ -1345,6 +1485,11 @@ export interface components {
             accuracy_ci95: (number | null)[];
             /** Buy And Hold Return */
             buy_and_hold_return: number | null;
+            /**
+             * Coverage
+             * @description live interval coverage per nominal level of the resolved forecasts
+             */
+            coverage?: components["schemas"]["LevelCoverage"][];
             /**
              * Cumulative Return
              * @description long/short on the predicted direction

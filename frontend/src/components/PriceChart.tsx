@@ -1,5 +1,7 @@
 // 7-day hourly price with the forecasts overlaid: a triangle per forecast (up/down, on the P(up)
-// axis) and the conformal interval turned into a price band at the forecast's target hour.
+// axis) and, at each forecast's target hour, its fan: the 50/80/90 % intervals as price bands
+// over the realised closes. A forecast from a model without the interval model (the legacy
+// constant-width band) draws its single band, labelled as such.
 import {
   Area,
   CartesianGrid,
@@ -21,11 +23,42 @@ import { pct, usd } from "../lib/format";
 import { chartColors } from "./ui";
 
 const H = 3600_000;
+// the fan darkens inwards: the 90 % band is the faintest, the 50 % one on top of both the darkest
+const FAN_OPACITY: Record<number, number> = { 0.9: 0.15, 0.8: 0.2, 0.5: 0.3 };
 
 export interface ChartRow {
   t: number;
   close?: number;
-  band?: [number, number];
+  /** the fan's price bands at this target hour: 50, 80 and 90 % */
+  fan50?: [number, number];
+  fan80?: [number, number];
+  fan90?: [number, number];
+  /** a legacy forecast's constant-width band (its level in `legacyLevel`) */
+  legacy?: [number, number];
+  legacyLevel?: number | null;
+}
+
+export const FAN_LEVELS = [0.9, 0.8, 0.5] as const;
+type FanKey = "fan50" | "fan80" | "fan90";
+const fanKey = (level: number): FanKey | null =>
+  level === 0.5 ? "fan50" : level === 0.8 ? "fan80" : level === 0.9 ? "fan90" : null;
+
+export const isLegacy = (p: Prediction) =>
+  p.interval.method === "constant_conformal_legacy" || !(p.intervals ?? []).length;
+
+/** A log-return band as prices: the server's prices, else close(t) * exp(.) from the chart's closes. */
+function priced(
+  b: {
+    low: number | null;
+    high: number | null;
+    price_low?: number | null;
+    price_high?: number | null;
+  },
+  c0: number | undefined,
+): [number, number] | null {
+  if (b.price_low != null && b.price_high != null) return [b.price_low, b.price_high];
+  if (c0 === undefined || b.low === null || b.high === null) return null;
+  return [c0 * Math.exp(b.low), c0 * Math.exp(b.high)];
 }
 
 export interface Marker {
@@ -34,22 +67,40 @@ export interface Marker {
   direction: number;
 }
 
-/** Rows by hour: closes, and for each forecast with a known close at its hour, the price band at t+h. */
+/** Rows by hour: closes, and for each forecast its fan (or legacy band) in prices at t+h. A band
+ * needs its price: the one served with it, or a close at the forecast's hour to anchor it to. */
 export function chartRows(prices: PricePoint[], preds: Prediction[]): ChartRow[] {
   const rows = new Map<number, ChartRow>();
   const row = (t: number) => rows.get(t) ?? (rows.set(t, { t }), rows.get(t)!);
   for (const p of prices) row(Date.parse(p.ts)).close = p.close;
   for (const p of preds) {
-    if (!p.ts || p.interval.low === null || p.interval.high === null) continue;
+    if (!p.ts) continue;
     const t0 = Date.parse(p.ts);
     const c0 = rows.get(t0)?.close;
-    if (c0 === undefined) continue;
-    row(t0 + p.horizon_h * H).band = [
-      c0 * Math.exp(p.interval.low),
-      c0 * Math.exp(p.interval.high),
-    ];
+    const at = t0 + p.horizon_h * H;
+    if (isLegacy(p)) {
+      const band = priced(p.interval, c0);
+      if (!band) continue;
+      const r = row(at);
+      r.legacy = band;
+      r.legacyLevel = p.interval.level ?? null;
+      continue;
+    }
+    for (const b of p.intervals ?? []) {
+      const key = fanKey(b.level);
+      const band = key && priced(b, c0);
+      if (key && band) row(at)[key] = band;
+    }
   }
   return [...rows.values()].sort((a, b) => a.t - b.t);
+}
+
+/** Forecasts in the window drawn as a fan, and as a legacy band. */
+export function fanCounts(rows: ChartRow[]): { fans: number; legacy: number } {
+  return {
+    fans: rows.filter((r) => r.fan90 || r.fan80 || r.fan50).length,
+    legacy: rows.filter((r) => r.legacy).length,
+  };
 }
 
 export function markers(preds: Prediction[]): Marker[] {
@@ -130,10 +181,18 @@ export function PriceChart({
   const m = markers(preds).filter((x) => x.t >= from && x.t <= to);
   const ups = m.filter((x) => x.direction === 1);
   const downs = m.filter((x) => x.direction !== 1);
-  const hasPrice = prices.length > 0;
-  const summary = `${rows.filter((r) => r.close !== undefined).length} hourly closes and ${m.length} forecasts (${ups.length} up, ${downs.length} down) from ${new Date(from).toISOString().slice(0, 13)}h to ${new Date(to).toISOString().slice(0, 13)}h UTC`;
+  const hasPrice = prices.length > 0 || rows.some((r) => r.fan90 || r.legacy);
+  const counts = fanCounts(rows);
+  const legacyLevel = rows.find((r) => r.legacy)?.legacyLevel;
+  const legacyName = `legacy band${legacyLevel ? ` (${Math.round(legacyLevel * 100)} %)` : ""}, constant width`;
+  const summary = `${rows.filter((r) => r.close !== undefined).length} hourly closes and ${m.length} forecasts (${ups.length} up, ${downs.length} down) from ${new Date(from).toISOString().slice(0, 13)}h to ${new Date(to).toISOString().slice(0, 13)}h UTC; ${counts.fans} forecast fans (50, 80 and 90 % intervals at the target hour)${counts.legacy ? ` and ${counts.legacy} legacy bands` : ""}`;
   return (
-    <figure aria-label={`Price and forecasts chart: ${summary}`} data-testid="price-chart">
+    <figure
+      aria-label={`Price and forecasts chart: ${summary}`}
+      data-testid="price-chart"
+      data-fans={counts.fans}
+      data-legacy-bands={counts.legacy}
+    >
       {pricesMissing && (
         <p className="mb-2 text-xs text-amber-800 dark:text-amber-300">
           Price history unavailable ({pricesMissing}); showing forecasts only.
@@ -207,15 +266,39 @@ export function PriceChart({
                     : [pct(v as number), name]
               }
             />
-            <Legend wrapperStyle={{ fontSize: 12 }} />
-            {hasPrice && (
+            {/* legend text in the page's own colour: a series' colour is not readable text */}
+            <Legend
+              wrapperStyle={{ fontSize: 12 }}
+              formatter={(value: string) => (
+                <span className="text-slate-700 dark:text-slate-200">{value}</span>
+              )}
+            />
+            {hasPrice &&
+              counts.fans > 0 &&
+              FAN_LEVELS.map((level) => (
+                <Area
+                  key={level}
+                  yAxisId="price"
+                  dataKey={`fan${Math.round(level * 100)}`}
+                  name={`${Math.round(level * 100)} % interval`}
+                  className={`fan-${Math.round(level * 100)}`}
+                  stroke="none"
+                  fill={c.band}
+                  fillOpacity={FAN_OPACITY[level]}
+                  connectNulls
+                  isAnimationActive={false}
+                />
+              ))}
+            {hasPrice && counts.legacy > 0 && (
               <Area
                 yAxisId="price"
-                dataKey="band"
-                name="interval at target hour"
-                stroke="none"
-                fill={c.band}
-                fillOpacity={0.2}
+                dataKey="legacy"
+                name={legacyName}
+                className="legacy-band"
+                stroke={c.muted}
+                strokeDasharray="3 3"
+                fill={c.muted}
+                fillOpacity={0.15}
                 connectNulls
                 isAnimationActive={false}
               />

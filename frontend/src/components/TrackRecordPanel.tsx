@@ -1,5 +1,6 @@
-// Live track record from the predictions history: accuracy with its Wilson interval, and the
-// cumulative return of following the calls against buy-and-hold.
+// Live track record from the predictions history: accuracy with its Wilson interval, the
+// cumulative return of following the calls against buy-and-hold, and the live coverage of the
+// served intervals at each nominal level (resolved forecasts inside their band).
 import {
   CartesianGrid,
   Legend,
@@ -14,6 +15,68 @@ import type { TrackRecord } from "../api/types";
 import { useTheme } from "../hooks/useTheme";
 import { pct, signedPct } from "../lib/format";
 import { Card, chartColors, Empty, Stat } from "./ui";
+
+export type LevelCoverage = NonNullable<TrackRecord["coverage"]>[number];
+
+/** "90 % nominal: 88.7 % live over 150 resolved" */
+export const coverageText = (c: LevelCoverage) =>
+  `${Math.round(c.level * 100)} % nominal: ${pct(c.coverage)} live over ${c.resolved} resolved`;
+
+// conformalized (CQR) volatility or quantile model, with adaptive conformal inference once it moves
+const METHOD_LABEL: Record<string, string> = {
+  cqr_vol: "CQR",
+  cqr_vol_aci: "CQR + ACI",
+  cqr_quantile: "CQR (quantile)",
+  cqr_quantile_aci: "CQR (quantile) + ACI",
+  constant_conformal_legacy: "legacy constant band",
+};
+
+export function CoverageTable({ coverage }: { coverage: LevelCoverage[] }) {
+  if (!coverage.length)
+    return (
+      <div data-testid="coverage-empty">
+        <Empty>Interval coverage appears once a forecast with intervals has resolved.</Empty>
+      </div>
+    );
+  return (
+    <table className="w-full text-sm" data-testid="coverage-table">
+      <caption className="mb-1 text-left text-xs text-slate-600 dark:text-slate-400">
+        Interval coverage, live against nominal (resolved forecasts inside their interval)
+      </caption>
+      <thead>
+        <tr className="text-left text-xs text-slate-600 dark:text-slate-400">
+          <th scope="col">Nominal</th>
+          <th scope="col">Live</th>
+          <th scope="col">95% CI</th>
+          <th scope="col">Resolved</th>
+          <th scope="col">Interval</th>
+        </tr>
+      </thead>
+      <tbody>
+        {coverage.map((c) => {
+          const [lo, hi] = c.coverage_ci95;
+          return (
+            <tr
+              key={c.level}
+              data-testid="coverage-row"
+              data-level={c.level}
+              data-resolved={c.resolved}
+              data-covered={c.covered}
+              aria-label={coverageText(c)}
+              className="tabular"
+            >
+              <td>{Math.round(c.level * 100)} %</td>
+              <td>{pct(c.coverage)}</td>
+              <td>{lo === null || hi === null ? "–" : `${pct(lo, 0)} – ${pct(hi, 0)}`}</td>
+              <td>{c.resolved}</td>
+              <td className="text-xs">{c.methods.map((m) => METHOD_LABEL[m] ?? m).join(", ")}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
 
 export function TrackRecordPanel({ tr }: { tr: TrackRecord }) {
   const [theme] = useTheme();
@@ -100,6 +163,9 @@ export function TrackRecordPanel({ tr }: { tr: TrackRecord }) {
           </ResponsiveContainer>
         </div>
       )}
+      <div className="mt-3">
+        <CoverageTable coverage={tr.coverage ?? []} />
+      </div>
       {tr.overlapping && (
         <p className="mt-2 text-xs text-slate-600 dark:text-slate-400">
           Horizons overlap (h &gt; 1 with hourly calls), so the cumulative figures overstate a

@@ -114,7 +114,7 @@ export default function Dashboard() {
               <Stat
                 label="Expected return"
                 value={logRetPct(latest.expected_return)}
-                sub={`[${logRetPct(latest.interval.low)}, ${logRetPct(latest.interval.high)}]`}
+                sub={`${latest.interval.level ? `${Math.round(latest.interval.level * 100)} % ` : ""}[${logRetPct(latest.interval.low)}, ${logRetPct(latest.interval.high)}]`}
               />
               <p className="col-span-2 text-xs text-slate-600 dark:text-slate-400">
                 for {utcHour(latest.ts)}

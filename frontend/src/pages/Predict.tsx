@@ -254,7 +254,8 @@ function Field({
 }
 
 export function ResultCard({ p }: { p: Prediction }) {
-  const cov = p.interval.coverage;
+  const iv = p.interval;
+  const level = iv.level ? `${Math.round(iv.level * 100)} % ` : "";
   return (
     <Card id="result" title="Result">
       <div data-testid="predict-result" className="grid gap-4">
@@ -271,11 +272,19 @@ export function ResultCard({ p }: { p: Prediction }) {
             sub={`over ${p.horizon_h}h`}
           />
           <Stat
-            label={`Interval${cov ? ` (${Math.round(cov * 100)}%)` : ""}`}
+            testId="result-interval"
+            label={`${level}interval`}
             value={
               <span className="text-base">
-                {logRetPct(p.interval.low)} … {logRetPct(p.interval.high)}
+                {logRetPct(iv.low)} … {logRetPct(iv.high)}
               </span>
+            }
+            sub={
+              iv.method === "constant_conformal_legacy"
+                ? "legacy constant band"
+                : iv.coverage === null || iv.coverage === undefined
+                  ? "live coverage: none resolved yet"
+                  : `live coverage ${pct(iv.coverage)} over ${iv.resolved ?? 0}`
             }
           />
         </div>

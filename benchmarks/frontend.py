@@ -8,6 +8,8 @@ and reports medians:
 - total_js_gzip_kb: every JS chunk of the build (all routes)
 - first_render_ms: navigation start -> the latest forecast's P(up) on screen (API data rendered)
 - ws_first_message_ms: navigation start -> first message on /ws/predictions
+- critical_path: in the median run, each request that ended before the first render (start and
+  end in ms since navigation start), and the document's DOM-interactive time
 - baseline: the same socket's first message from a page without the app (server cost alone),
   and the gzip size of the one-chunk alternative (everything in the initial load).
 
@@ -147,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": len(runs),
         "first_render_ms_max": round(max(r["first_render_ms"] for r in runs), 1),
         "initial_chunks": fetched,
+        # the median run's requests that ended before its first render: {path: {start, end}} ms
+        "critical_path": sorted(runs, key=lambda r: r["first_render_ms"])[len(runs) // 2].get("critical_path"),
         "baseline": {
             "bare_ws_first_message_ms": med("baseline_ws_ms"),
             "single_chunk_js_gzip_kb": round(sum(sizes.values()), 1),

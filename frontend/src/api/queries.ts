@@ -108,13 +108,18 @@ export const useReport = () =>
     staleTime: 5 * 60000,
   });
 
+/** The newest logged forecast's query (key and fetch): `useLatest`, and main.tsx's prefetch. */
+export const latestQuery = (symbol: string) => ({
+  queryKey: keys.latest(symbol),
+  queryFn: ({ signal }: { signal: AbortSignal }) =>
+    get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
+});
+
 /** The newest logged forecast; polled, so `stale_now` (the stale-data banner) follows the clock. */
 export const useLatest = (symbol: string, enabled = true) =>
   useQuery({
-    queryKey: keys.latest(symbol),
+    ...latestQuery(symbol),
     enabled,
-    queryFn: ({ signal }) =>
-      get<Prediction, "/predictions/latest">("/predictions/latest", { symbol }, signal),
     retry: shouldRetry,
     refetchInterval: useRefresh(60000),
   });

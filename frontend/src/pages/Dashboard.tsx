@@ -266,7 +266,9 @@ export default function Dashboard() {
           </div>
         }
       >
-        {history.isLoading && prices.isLoading ? (
+        {/* the chart (and its lazy chunks) only once the headline forecast is in: a disabled
+            query is not "loading", so the chart would otherwise compete with it for the CPU */}
+        {latestQ.isLoading || (history.isLoading && prices.isLoading) ? (
           <Loading what="chart" />
         ) : history.isError ? (
           <ErrorNote error={history.error} retry={() => void history.refetch()} />

@@ -31,7 +31,7 @@ import pytest
 
 from rayapp.testing.serving import FSV, SYMBOL
 from tests.e2e.browser import FRONTEND
-from tests.serving.factories import API_KEY
+from tests.serving.factories import API_KEY, logged_interval_hits
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # Chromium against the Serve app
 DRIVER_TIMEOUT_S = 240
@@ -144,15 +144,8 @@ def _served_history(world: Any, pool: Any, app_url: str) -> None:
 
 def expected_coverage(pool: Any) -> list[str]:
     """The track record's coverage lines (TrackRecordPanel's coverageText) from the logged rows."""
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT intervals, realized_return FROM predictions WHERE role = 'champion' AND symbol = %s"
-            " AND horizon_h = 1 AND realized_return IS NOT NULL AND intervals IS NOT NULL",
-            (SYMBOL,),
-        ).fetchall()
     out = []
-    for level in (0.5, 0.8, 0.9):
-        hits = [iv["low"] <= y <= iv["high"] for ivs, y in rows for iv in ivs if iv["level"] == level]
+    for level, hits in logged_interval_hits(pool, SYMBOL, [0.5, 0.8, 0.9]).items():
         out.append(f"{round(level * 100)} % nominal: {100 * sum(hits) / len(hits):.1f}% live over {len(hits)} resolved")
     return out
 

@@ -24,6 +24,21 @@ from rayapp.testing.serving import random_vector
 API_KEY = "serving-test-key-1234"  # the serving.api_key of the test apps
 
 
+def logged_interval_hits(pool: Any, symbol: str, levels: list[float]) -> dict[float, list[bool]]:
+    """Level -> whether each resolved 1 h champion forecast's logged interval at that level held
+    its realised return (straight from the prediction log, to check what the API reports)."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT intervals, realized_return FROM predictions WHERE role = 'champion' AND symbol = %s"
+            " AND horizon_h = 1 AND realized_return IS NOT NULL AND intervals IS NOT NULL",
+            (symbol,),
+        ).fetchall()
+    return {
+        level: [iv["low"] <= y <= iv["high"] for ivs, y in rows for iv in ivs if iv["level"] == level]
+        for level in levels
+    }
+
+
 def log_served_forecasts(
     settings: Any, pool: Any, market: Any, version: str, hours: Any, *, symbol: str = "BTCUSDT", fsv: str | None = None
 ) -> list[str]:

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from rayapp.registry import AciState, aci_update, level_key
 from rayapp.testing import wait_until
 from rayapp.testing.serving import FEATURE_NAMES, FSV, SYMBOL, make_market, write_offline
-from tests.serving.factories import log_served_forecasts
+from tests.serving.factories import log_served_forecasts, logged_interval_hits
 
 LEVELS = [0.5, 0.8, 0.9]
 RV = ["rv_1h", "rv_6h", "rv_24h", "rv_168h"]
@@ -244,16 +244,9 @@ def test_resolving_counts_each_forecast_once_and_predict_serves_the_live_coverag
 
     # the track record: live coverage per level of the resolved champion forecasts
     rec = httpx.get(f"{app_url}/track-record", timeout=30).json()
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT intervals, realized_return FROM predictions WHERE role = 'champion' AND symbol = %s"
-            " AND horizon_h = 1 AND realized_return IS NOT NULL AND intervals IS NOT NULL",
-            (SYMBOL,),
-        ).fetchall()
     cov = {c["level"]: c for c in rec["coverage"]}
     assert sorted(cov) == LEVELS
-    for level in LEVELS:
-        hits = [iv["low"] <= y <= iv["high"] for ivs, y in rows for iv in ivs if iv["level"] == level]
+    for level, hits in logged_interval_hits(pool, SYMBOL, LEVELS).items():
         assert (cov[level]["resolved"], cov[level]["covered"]) == (len(hits), sum(hits))
         assert cov[level]["methods"] and all(m.startswith("cqr_vol") for m in cov[level]["methods"])
 

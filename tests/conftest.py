@@ -149,9 +149,10 @@ def ray_cluster() -> Iterator[None]:
     ray.shutdown()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def ray_head() -> Iterator[RayHead]:
-    """A real `ray start --head` (1 CPU), stopped after the test (tests/ray_head.py)."""
+    """A real `ray start --head` (1 CPU), shared by the tests that join or submit to one (each
+    leaves nothing running on it), stopped at the session's end (tests/ray_head.py)."""
     from tests.ray_head import start_ray_head
 
     with start_ray_head(num_cpus=1) as head:

@@ -64,10 +64,12 @@ def head_env() -> dict[str, str]:
 def _stop(proc: subprocess.Popen, tmp: str) -> None:
     """SIGTERM to the head's own process group (`ray start --block` then stops its children);
     after a short grace, SIGKILL that group and any leftover process of this head (its command
-    line names our temp dir), each by pid."""
+    line names our temp dir), each by pid. The grace is short: an idle head is gone in about 2 s,
+    but one that ran Serve or jobs waits out its children's own grace periods (15 s and more),
+    and nothing of a test head needs to outlive the test."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(15)
+        proc.wait(5)
     except ProcessLookupError:
         pass
     except subprocess.TimeoutExpired:

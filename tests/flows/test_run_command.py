@@ -52,9 +52,18 @@ def _rayapp(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str
 
 
 def _runs(over: list[str], job: str) -> list[dict]:
+    """`rayapp schedule runs --json`, as an operator reads the history."""
     r = _rayapp("schedule", "runs", "--job", job, "--limit", "100", "--json", *over, timeout=60)
     assert r.returncode == 0, r.stderr
     return list(json.loads(r.stdout))
+
+
+def _recorded(pool, job: str) -> list[dict]:
+    """The same history straight from the warehouse: the waits poll this, not a CLI process each."""
+    from rayapp.warehouse.pipeline import list_runs
+
+    with pool.connection() as conn:
+        return list_runs(conn, job=job, limit=100)
 
 
 def _serve_deployed_at(dashboard_url: str) -> dict[str, float]:
@@ -73,7 +82,7 @@ def _serve_deployed_at(dashboard_url: str) -> dict[str, float]:
     return {name: app["last_deployed_time_s"] for name, app in apps.items()}
 
 
-def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(state_dir, services):
+def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(state_dir, services, pool):
     with start_ray_head(num_cpus=2) as head:
         job = f"beat{int(time.time())}"
         port = free_port()
@@ -90,7 +99,7 @@ def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(st
         )
         try:
             wait_until(
-                lambda: any(r["status"] == "succeeded" for r in _runs(over, job)), 180, what="a first scheduled run"
+                lambda: any(r["status"] == "succeeded" for r in _recorded(pool, job)), 180, what="a first scheduled run"
             )
             assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
             proc.send_signal(signal.SIGINT)
@@ -107,9 +116,9 @@ def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(st
         r = _rayapp("run", "--detach", *over)
         assert r.returncode == 0, r.stderr[-2000:]
         assert "detached" in r.stdout and "/pipeline" in r.stdout
-        before = max(x["run_id"] for x in _runs(over, job))
+        before = max(x["run_id"] for x in _recorded(pool, job))
         wait_until(
-            lambda: any(x["status"] == "succeeded" and x["run_id"] > before for x in _runs(over, job)),
+            lambda: any(x["status"] == "succeeded" and x["run_id"] > before for x in _recorded(pool, job)),
             60,
             what="a run of the detached scheduler",
         )
@@ -127,7 +136,7 @@ def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(st
         assert _serve_deployed_at(head.dashboard_url) == deployed
         # steer it from other processes
         assert _rayapp("schedule", "pause", job, *over, timeout=60).returncode == 0
-        wait_until(lambda: any(x["error"] == "job paused" for x in _runs(over, job)), 30, what="paused slots")
+        wait_until(lambda: any(x["error"] == "job paused" for x in _recorded(pool, job)), 30, what="paused slots")
         assert _rayapp("schedule", "resume", job, *over, timeout=60).returncode == 0
         trig = _rayapp("schedule", "trigger", job, *over, timeout=60)
         assert trig.returncode == 0 and "started" in trig.stdout, trig.stderr
@@ -140,6 +149,7 @@ def test_run_in_the_foreground_then_detached_and_steered_from_other_processes(st
         gone = _rayapp("schedule", "stop", *over, timeout=120)
         assert gone.returncode == 1 and "no scheduler is running" in gone.stderr
         runs = _runs(over, job)
+        assert [x["run_id"] for x in runs] == [x["run_id"] for x in _recorded(pool, job)]  # the CLI shows it all
         assert any(x["trigger"] == "manual" and x["status"] == "succeeded" for x in runs)
         slots = [x["slot"] for x in runs if x["trigger"] == "schedule"]
         assert len(slots) == len(set(slots))

@@ -93,36 +93,20 @@ for db in rayapp mlflow; do
   runuser -u postgres -- psql -h "$DIR/pgsock" -qc "CREATE DATABASE $db" >/dev/null
 done
 
+# What needs nothing of each other starts at once and is waited for below: each start is
+# mostly a Python import or a server's own setup, so overlapping them shortens up.sh.
 say "Redis on $SVC:6379 (password)"
 mkdir -p "$DIR/redis"
 start redis rayapp-svc redis-server --bind "$SVC" --port 6379 --requirepass "$REDIS_PW" --dir "$DIR/redis" \
   --save "" --appendonly no --protected-mode no
-wait_port "$SVC" 6379 redis
 
 say "S3-compatible endpoint (moto server) on $SVC:9000"
 start s3 rayapp-svc env AWS_ACCESS_KEY_ID="$S3_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET" moto_server -H "$SVC" -p 9000
-wait_port "$SVC" 9000 moto
-python - "$SVC" "$S3_KEY" "$S3_SECRET" <<'EOF'
-import sys, boto3
-s3 = boto3.client("s3", endpoint_url=f"http://{sys.argv[1]}:9000", aws_access_key_id=sys.argv[2],
-                  aws_secret_access_key=sys.argv[3], region_name="us-east-1")
-for b in ("rayapp-bronze", "rayapp-mlflow"):
-    s3.create_bucket(Bucket=b)
-EOF
-
-say "MLflow tracking server on $SVC:5000 (backend PostgreSQL, artifacts s3://rayapp-mlflow)"
-start mlflow rayapp-svc env MLFLOW_S3_ENDPOINT_URL="http://$SVC:9000" AWS_ACCESS_KEY_ID="$S3_KEY" \
-  AWS_SECRET_ACCESS_KEY="$S3_SECRET" AWS_DEFAULT_REGION=us-east-1 \
-  mlflow server --host "$SVC" --port 5000 --workers 1 \
-  --backend-store-uri "postgresql+psycopg://postgres:$PG_PW@$SVC:5432/mlflow" \
-  --artifacts-destination s3://rayapp-mlflow/artifacts --allowed-hosts "*"
-wait_port "$SVC" 5000 mlflow
 
 # ---- the feed: the replay server stands for the public market APIs --------------------------
 if [ -d "$DATA" ]; then
   say "replay feed on $FEED:8765 (data $DATA)"
   start feed rayapp-feed env RAYAPP_STATE_DIR="$DIR/feed/state" rayapp replay --data "$DATA" --host "$FEED" --port 8765
-  wait_port "$FEED" 8765 "replay feed"
 else
   say "no data folder at $DATA: no replay feed (ingest jobs need one)"
 fi
@@ -158,10 +142,32 @@ say "Ray head on $HEAD (GCS 6379, dashboard 8265, Serve HTTP 8000)"
 # shellcheck disable=SC2046
 start ray-head rayapp-head env $(node_env head) ray start --head --block --node-ip-address="$HEAD" --port=6379 \
   --dashboard-host=0.0.0.0 --dashboard-port=8265 --num-cpus=0 --temp-dir="$DIR/head/tmp" --disable-usage-stats
+
+wait_port "$SVC" 6379 redis
+wait_port "$SVC" 9000 moto
+python - "$SVC" "$S3_KEY" "$S3_SECRET" <<'EOF'
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=f"http://{sys.argv[1]}:9000", aws_access_key_id=sys.argv[2],
+                  aws_secret_access_key=sys.argv[3], region_name="us-east-1")
+for b in ("rayapp-bronze", "rayapp-mlflow"):
+    s3.create_bucket(Bucket=b)
+EOF
+
+say "MLflow tracking server on $SVC:5000 (backend PostgreSQL, artifacts s3://rayapp-mlflow)"
+# No server-side job execution: it is MLflow's GenAI scoring (a job runner and seven Huey consumer
+# processes, each importing MLflow); rayapp uses tracking and the registry only.
+start mlflow rayapp-svc env MLFLOW_S3_ENDPOINT_URL="http://$SVC:9000" AWS_ACCESS_KEY_ID="$S3_KEY" \
+  AWS_SECRET_ACCESS_KEY="$S3_SECRET" AWS_DEFAULT_REGION=us-east-1 MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+  mlflow server --host "$SVC" --port 5000 --workers 1 \
+  --backend-store-uri "postgresql+psycopg://postgres:$PG_PW@$SVC:5432/mlflow" \
+  --artifacts-destination s3://rayapp-mlflow/artifacts --allowed-hosts "*"
+
+if [ -d "$DATA" ]; then wait_port "$FEED" 8765 "replay feed"; fi
 wait_port "$HEAD" 8265 "ray head dashboard"
 for n in w1 w2; do
   "$(dirname "$0")/node.sh" start "$n"
 done
+wait_port "$SVC" 5000 mlflow
 
 cat > "$DIR/cluster.env" <<EOF
 # source this in the operator's shell (the bridge host $NET.1)

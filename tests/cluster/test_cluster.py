@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -268,10 +269,18 @@ def test_a_raylet_killed_during_a_tune_search(cluster: LocalCluster):
 # ---- last: `rayapp run` takes the Serve app over (its own deployment sizes) ------------------------
 def test_rayapp_run_detach_starts_the_scheduler_on_the_cluster(cluster: LocalCluster, served: str):
     """`rayapp run --detach` as the cluster job jobs/run.py, against the cluster's ray.address
-    (RAY_ADDRESS in the job); `rayapp schedule status` then finds the scheduler alive."""
+    (RAY_ADDRESS in the job); `rayapp schedule status` in the operator's shell (after `source
+    cluster.env`: it reads the external warehouse) then finds the scheduler alive."""
     app = [FEED, f"sources.replay_url={cluster.env['RAYAPP_CLUSTER_FEED']}", "storage=minio"]
     _ok(cluster.submit("python", "jobs/run.py", "--detach", *app, timeout=900))
-    out = _ok(cluster.submit("rayapp", "schedule", "status", "--json", *app, timeout=300))
+    status = subprocess.run(
+        [sys.executable, "-m", "rayapp.cli", "schedule", "status", "--json", *app],
+        env=cluster.operator_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = _ok(status)
     import json
 
     view = json.loads(out[out.index("{") : out.rindex("}") + 1])

@@ -40,19 +40,19 @@ for (let i = 0; i < RUNS; i++) {
     await page.locator('[data-testid="latest-pup"]').waitFor({ timeout: T });
     const render = await page.evaluate(() => performance.now());
     // where the time to first render went: the document, then each request that ended before it
-    const path = await page.evaluate(() => {
+    const path = await page.evaluate((renderedAt) => {
       const nav = performance.getEntriesByType("navigation")[0];
       const out = {
         document: { start: 0, end: Math.round(nav.responseEnd) },
         dom_interactive: Math.round(nav.domInteractive),
       };
       for (const e of performance.getEntriesByType("resource")) {
-        if (e.responseEnd > performance.now()) continue;
+        if (e.responseEnd > renderedAt) continue;
         const u = new URL(e.name);
         out[u.pathname] = { start: Math.round(e.startTime), end: Math.round(e.responseEnd) };
       }
       return out;
-    });
+    }, render);
     await page.waitForFunction(
       () => window.__ws.some((w) => w.url.includes("/ws/predictions") && w.first !== null),
       null,

@@ -319,14 +319,14 @@ class ModelState:
     index: int
     calibration: Calibration
     selection_logloss: dict[str, float]
-    n_fit: int
-    n_select: int
+    n_hours: int  # walk-forward hours the map was chosen (cross-validated) and refitted on
+    n_conformal: int  # the later third: conformal residuals of the cross-fitted output
     return_model: ReturnModel
     conformal: Conformal | None
     band: float
     band_returns: dict[str, float]
     climatology: float  # base rate of its training labels
-    brier_select: float | None  # calibrated output on the selection part (not fitted on)
+    brier_select: float | None  # the cross-fitted calibrated output (each hour mapped by a fit without it)
     brier_select_climatology: float | None
     vol_edges: tuple[float, float]
 
@@ -335,17 +335,19 @@ class ModelState:
             "model": self.index,
             "method": self.calibration.method,
             "selection_logloss": self.selection_logloss,
-            "n_fit": self.n_fit,
-            "n_select": self.n_select,
+            "n_hours": self.n_hours,
+            "n_conformal": self.n_conformal,
             "band": self.band,
             "climatology": self.climatology,
         }
 
 
 def model_state(hist: History, k: int, bt: BacktestSettings, fee_bps: float, conformal_alpha: float) -> ModelState:
-    """Calibration (earlier 2/3 fit, later 1/3 select), return model and conformal interval (on the
-    selection part), no-trade band (on the whole window) for model k, from the trailing
-    `calibration_weeks` walk-forward weeks whose labels are known at b_k."""
+    """What model k ships with, from the trailing `calibration_weeks` walk-forward weeks whose
+    labels are known at b_k: the calibration map (chosen by a blocked cross-validation over the
+    whole window, purged by the horizon, climatology being one candidate, then refitted on it);
+    the return model (earlier 2/3) and the conformal interval (later 1/3, on the cross-fitted
+    calibrated output); the no-trade band (whole window)."""
     from rayapp.training import (
         brier_score,
         fit_calibration,
@@ -385,12 +387,11 @@ def model_state(hist: History, k: int, bt: BacktestSettings, fee_bps: float, con
             None,
             edges,
         )
-    nf = (2 * len(p)) // 3
-    sel = select_calibration(p[:nf], yy[:nf], p[nf:], yy[nf:])
+    sel = select_calibration(p, yy, clim, purge=h)
     cal = sel.calibration
+    nf = (2 * len(p)) // 3
     rm = fit_return_model(r[:nf])
-    pc_sel = cal(p[nf:])
-    conf = fit_conformal(r[nf:] - rm(pc_sel), conformal_alpha)
+    conf = fit_conformal(r[nf:] - rm(sel.oof[nf:]), conformal_alpha)
     pc = cal(p)
     totals = {b: float(np.sum(strategy_returns(band_positions(pc, b), r, h, fee_bps))) for b in bt.band_grid}
     band = max(totals, key=lambda b: (round(totals[b], 10), b))  # a tie goes to the wider band
@@ -398,15 +399,15 @@ def model_state(hist: History, k: int, bt: BacktestSettings, fee_bps: float, con
         k,
         cal,
         sel.scores,
-        nf,
+        len(p),
         len(p) - nf,
         rm,
         conf,
         float(band),
         {f"{b:g}": v for b, v in totals.items()},
         clim,
-        brier_score(pc_sel, yy[nf:]),
-        brier_score(np.full(len(pc_sel), clim), yy[nf:]),
+        brier_score(sel.oof, yy),
+        brier_score(np.full(len(yy), clim), yy),
         edges,
     )
 

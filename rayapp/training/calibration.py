@@ -1,11 +1,19 @@
 """Calibrated P(up) and a split-conformal return interval from out-of-fold predictions.
 
-The out-of-fold hours are split in time into three parts. The first half fits each candidate map
-(isotonic, Platt, identity) and the expected-return model; the next quarter chooses among the
-candidates by log loss (identity is a candidate, so the shipped map never loses to the raw output
-on hours it was not fitted on); the last quarter, seen by neither, gives the conformal residual
-quantiles and every reported number (Brier, log loss, ECE, reliability curve, coverage). That
-keeps the interval's coverage guarantee and makes the reported calibration out of sample.
+The candidate maps are isotonic, Platt, identity (the raw output) and climatology (the constant
+training base rate: what a model without skill should say). One is chosen by the log loss of a
+blocked cross-validation over the calibration hours: each of `folds` contiguous blocks is scored
+by the maps fitted on the other blocks, with `purge` hours (the horizon) left out on each side so
+that no overlapping label is shared. Every hour is thus a selection hour, which a single
+fit/select split wastes: on 24 h targets a third of half a year holds about sixty independent
+outcomes, too few to tell a map from climatology. The chosen map is then refitted on all the
+calibration hours.
+
+In training (`calibrate_oof`) the out-of-fold hours are split in time: the first three quarters
+select and fit the map and the expected-return model, and the last quarter, seen by neither,
+gives the conformal residual quantiles and every reported number (Brier, log loss, ECE,
+reliability curve, coverage). That keeps the interval's coverage guarantee and makes the
+reported calibration out of sample.
 
 Every map is bounded to [CLIP, 1 - CLIP]: a probability of 0 or 1 for an hourly coin-flip market
 is a defect (one wrong hour costs an infinite log loss), whatever the fit on a few hours says.
@@ -14,6 +22,7 @@ is a defect (one wrong hour costs an infinite log loss), whatever the fit on a f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -21,7 +30,9 @@ import numpy as np
 from rayapp.registry import Calibration, Conformal, ReturnModel
 
 CLIP = 0.02  # every calibrated P(up) lies in [CLIP, 1 - CLIP]
-METHODS = ("isotonic", "platt", "identity")
+METHODS = ("isotonic", "platt", "identity")  # the maps a configuration may name
+CANDIDATES = ("climatology", "identity", "platt", "isotonic")  # "auto" chooses among these
+SELECTION_FOLDS = 4
 
 
 def brier_score(p: np.ndarray, y: np.ndarray) -> float:
@@ -73,12 +84,23 @@ def _identity() -> Calibration:
     return Calibration(method="identity", x=[0.0, CLIP, 1 - CLIP, 1.0], y=[CLIP, CLIP, 1 - CLIP, 1 - CLIP])
 
 
-def fit_calibration(p: np.ndarray, y: np.ndarray, method: str = "isotonic") -> Calibration:
-    """One bounded monotone map fitted on (p, y); an unknown method is a ValueError."""
+def climatology_map(base_rate: float) -> Calibration:
+    """The constant map: every hour gets the base rate (bounded like every other map)."""
+    c = float(np.clip(base_rate, CLIP, 1 - CLIP))
+    return Calibration(method="climatology", x=[0.0, 1.0], y=[c, c])
+
+
+def fit_calibration(
+    p: np.ndarray, y: np.ndarray, method: str = "isotonic", base_rate: float | None = None
+) -> Calibration:
+    """One bounded monotone map fitted on (p, y); an unknown method is a ValueError.
+    "climatology" is the constant `base_rate` (default: the mean of y)."""
     p = np.asarray(p, float)
     y = np.asarray(y, float)
+    if method == "climatology":
+        return climatology_map(float(np.mean(y)) if base_rate is None else base_rate)
     if method not in METHODS:
-        raise ValueError(f"unknown calibration method {method!r} (isotonic | platt | identity)")
+        raise ValueError(f"unknown calibration method {method!r} (isotonic | platt | identity | climatology)")
     if method == "identity" or len(np.unique(y)) < 2:
         return _identity()
     if method == "isotonic":
@@ -105,28 +127,49 @@ def fit_calibration(p: np.ndarray, y: np.ndarray, method: str = "isotonic") -> C
 
 @dataclass
 class Selection:
-    calibration: Calibration
-    scores: dict[str, float]  # log loss of each candidate on the selection hours
+    calibration: Calibration  # the chosen map, refitted on every calibration hour
+    scores: dict[str, float]  # cross-validated log loss of each candidate
+    oof: np.ndarray  # the chosen method's cross-fitted output: each hour mapped by a fit without it
+
+
+def _log_loss_hours(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    pp = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return -(y * np.log(pp) + (1 - y) * np.log(1 - pp))
 
 
 def select_calibration(
-    p_fit: np.ndarray,
-    y_fit: np.ndarray,
-    p_sel: np.ndarray,
-    y_sel: np.ndarray,
-    candidates: tuple[str, ...] = METHODS,
+    p: np.ndarray,
+    y: np.ndarray,
+    base_rate: float,
+    *,
+    folds: int = SELECTION_FOLDS,
+    purge: int = 1,
+    candidates: tuple[str, ...] = CANDIDATES,
 ) -> Selection:
-    """Fit every candidate on the fit hours and keep the one with the lowest log loss on the later
-    selection hours. Identity is always a candidate, so the result never loses to the raw output
-    there; a tie goes to the simpler map (identity, then Platt, then isotonic)."""
-    order = [m for m in ("identity", "platt", "isotonic") if m in {*candidates, "identity"}]
-    scores: dict[str, float] = {}
-    fitted: dict[str, Calibration] = {}
-    for m in order:
-        fitted[m] = fit_calibration(p_fit, y_fit, m)
-        scores[m] = log_loss(fitted[m](p_sel), y_sel)
+    """Choose the map by blocked cross-validation over (p, y), in time order: each of `folds`
+    contiguous blocks is scored by every candidate fitted on the other blocks less `purge` hours
+    on each side (the horizon, so that overlapping labels never straddle fit and score). The
+    lowest pooled log loss wins and is refitted on every hour. Identity is always a candidate,
+    so the chosen map never loses to the raw output on these held-out scores; climatology (the
+    constant `base_rate`) is one unless `candidates` leaves it out. A tie goes to the simpler map
+    (climatology, identity, Platt, isotonic)."""
+    p = np.asarray(p, float)
+    y = np.asarray(y, float)
+    n = len(p)
+    if n < 2 * folds:
+        raise ValueError(f"too few hours to select a calibration ({n} for {folds} folds)")
+    order = [m for m in CANDIDATES if m in {*candidates, "identity"}]
+    edges = np.linspace(0, n, folds + 1).astype(int)
+    cross = {m: np.empty(n) for m in order}
+    for a, b in pairwise(edges):
+        fit = np.r_[0 : max(0, a - purge), min(n, b + purge) : n]
+        if len(fit) < 2:
+            raise ValueError(f"too few hours to select a calibration ({n} with a purge of {purge})")
+        for m in order:
+            cross[m][a:b] = fit_calibration(p[fit], y[fit], m, base_rate)(p[a:b])
+    scores = {m: float(_log_loss_hours(cross[m], y).mean()) for m in order}
     best = min(order, key=lambda m: (round(scores[m], 6), order.index(m)))
-    return Selection(fitted[best], scores)
+    return Selection(fit_calibration(p, y, best, base_rate), scores, cross[best])
 
 
 def fit_return_model(ret: np.ndarray) -> ReturnModel:
@@ -161,30 +204,35 @@ def calibrate_oof(
     test_idx: np.ndarray,
     method: str = "auto",
     alpha: float = 0.1,
+    purge: int = 1,
 ) -> CalibrationResult:
-    """`method`: "auto" chooses among isotonic / Platt / identity on the selection hours; a named
-    method is compared with identity only (the raw output is never beaten by a worse map)."""
+    """`method`: "auto" chooses among climatology / identity / Platt / isotonic by blocked
+    cross-validation on the first three quarters of the out-of-fold hours; a named method is
+    compared with identity only (the raw output is never beaten by a worse map). `purge`: the
+    horizon."""
     idx = np.sort(np.asarray(test_idx))
     if len(idx) < 20:
         raise ValueError(f"too few out-of-fold predictions to calibrate ({len(idx)})")
     if method != "auto" and method not in METHODS:
         raise ValueError(f"unknown calibration method {method!r} (auto | isotonic | platt | identity)")
-    half, three_q = len(idx) // 2, (3 * len(idx)) // 4
-    fit_i, sel_i, hold_i = idx[:half], idx[half:three_q], idx[three_q:]
-    sel = select_calibration(oof_p[fit_i], y[fit_i], oof_p[sel_i], y[sel_i], METHODS if method == "auto" else (method,))
+    three_q = (3 * len(idx)) // 4
+    sel_i, hold_i = idx[:three_q], idx[three_q:]
+    base_rate = float(np.mean(y[sel_i]))
+    sel = select_calibration(
+        oof_p[sel_i], y[sel_i], base_rate, purge=purge, candidates=CANDIDATES if method == "auto" else (method,)
+    )
     cal = sel.calibration
     p_hold = oof_p[hold_i]
-    rm = fit_return_model(ret[fit_i])
+    rm = fit_return_model(ret[sel_i])
     p_cal = cal(p_hold)
     conf = fit_conformal(ret[hold_i] - rm(p_cal), alpha)
     lo, hi = conf.interval(rm(p_cal))
-    base_rate = float(np.mean(y[np.concatenate([fit_i, sel_i])]))
     clim = np.full(len(hold_i), base_rate)
     report = {
         "method": cal.method,
         "requested": method,
         "selection_logloss": sel.scores,
-        "n_fit": len(fit_i),
+        "selection_folds": SELECTION_FOLDS,
         "n_select": len(sel_i),
         "n_holdout": len(hold_i),
         "base_rate": base_rate,

@@ -314,7 +314,15 @@ def calibrate(ctx: RunContext, ev: Evaluation) -> Any:
     import mlflow
 
     frame = ctx.frame
-    calib = calibrate_oof(ev.cv.oof_p, frame.y, frame.ret, ev.cv.test_idx, ctx.ts.calibration, ctx.ts.conformal_alpha)
+    calib = calibrate_oof(
+        ev.cv.oof_p,
+        frame.y,
+        frame.ret,
+        ev.cv.test_idx,
+        ctx.ts.calibration,
+        ctx.ts.conformal_alpha,
+        purge=frame.horizon,
+    )
     mlflow.log_metrics(
         {
             k: calib.report[k]

@@ -54,7 +54,7 @@ def test_conformal_interval_covers_fresh_returns_at_the_nominal_rate():
     lo, hi = res.conformal.interval(res.expected_return(res.calibration(raw2)))
     coverage = np.mean((ret2 >= lo) & (ret2 <= hi))
     assert 0.87 <= coverage <= 0.93
-    assert res.report["n_fit"] + res.report["n_select"] + res.report["n_holdout"] == n
+    assert res.report["n_select"] + res.report["n_holdout"] == n
     assert {"brier_raw", "brier_calibrated", "reliability_calibrated"} <= set(res.report)
 
 
@@ -80,6 +80,8 @@ def test_reliability_curve_and_errors():
         fit_calibration(np.array([0.1, 0.9]), np.array([0, 1]), "magic")
     with pytest.raises(ValueError, match="too few"):
         calibrate_oof(np.zeros(10), np.zeros(10), np.zeros(10), np.arange(10))
+    with pytest.raises(ValueError, match="too few hours to select"):
+        select_calibration(np.full(6, 0.5), np.array([0, 1, 0, 1, 0, 1]), 0.5)
 
 
 def _coin_flips(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -105,9 +107,45 @@ def test_no_map_sends_an_hour_to_zero_or_one(method):
 def test_auto_selection_never_ships_a_map_worse_than_raw_where_it_was_chosen():
     for seed in range(10):
         raw, y, _ = _coin_flips(3000, seed)
-        sel = select_calibration(raw[:1500], y[:1500], raw[1500:], y[1500:])
+        sel = select_calibration(raw, y, 0.5)
         assert sel.scores[sel.calibration.method] <= sel.scores["identity"] + 1e-12
-        assert set(sel.scores) == {"identity", "platt", "isotonic"}
+        assert set(sel.scores) == {"climatology", "identity", "platt", "isotonic"}
+        assert sel.oof.shape == raw.shape
+
+
+def test_a_model_without_skill_ships_climatology():
+    # Over-confident scores of a market with no signal: every map but the constant loses out of
+    # sample, so the selection ships the base rate, bounded like any other map.
+    picked = []
+    for seed in range(10):
+        raw, y, _ = _coin_flips(3000, seed)
+        sel = select_calibration(raw, y, float(y.mean()), purge=24)
+        picked.append(sel.calibration.method)
+        if sel.calibration.method == "climatology":
+            out = sel.calibration(np.linspace(0, 1, 11))
+            assert np.allclose(out, np.clip(y.mean(), CLIP, 1 - CLIP))
+    assert picked.count("climatology") >= 8, picked
+    assert fit_calibration(np.array([0.1, 0.9]), np.array([0, 1]), "climatology", 0.999)(0.5) == 1 - CLIP
+
+
+def test_a_model_with_skill_keeps_its_map():
+    raw, y, _ = _miscalibrated(6000, 4)
+    sel = select_calibration(raw, y, float(y.mean()))
+    assert sel.calibration.method in {"platt", "isotonic"}
+    assert sel.scores[sel.calibration.method] < sel.scores["climatology"] - 0.01
+
+
+def test_the_selection_scores_each_block_by_maps_fitted_without_it():
+    # Labels that follow the raw score in the first half and its opposite in the second: a map
+    # scored on the hours it was fitted on would look good; the cross-fitted score must not.
+    rng = np.random.default_rng(9)
+    raw = rng.uniform(0.1, 0.9, 4000)
+    y = (rng.uniform(size=4000) < raw).astype(int)
+    y[2000:] = 1 - y[2000:]
+    sel = select_calibration(raw, y, 0.5, folds=2)
+    fitted_on_all = fit_calibration(raw, y, "platt")
+    assert sel.scores["platt"] > log_loss(fitted_on_all(raw), y) + 0.05
+    assert sel.calibration.method == "climatology"
 
 
 def test_calibrated_coin_flip_beats_the_over_confident_raw_output_out_of_sample():

@@ -25,7 +25,7 @@ MODEL_ARTIFACT = "model"
 class Calibration:
     """Monotone piecewise-linear map raw P(up) -> calibrated P(up) (isotonic fit knots)."""
 
-    method: str  # isotonic | platt | identity
+    method: str  # climatology | identity | platt | isotonic
     x: list[float] = field(default_factory=lambda: [0.0, 1.0])
     y: list[float] = field(default_factory=lambda: [0.0, 1.0])
 

@@ -3,7 +3,7 @@
 `train_model()` = record provenance → `search` (Ray Tune on the short `tune.cv` walk-forward, or
 the configured parameters) → `evaluate_out_of_fold` (the LONG walk-forward of `lifecycle.gate`,
 26 weekly folds by default, of the best configuration beside every naive baseline on the same test
-hours) → `calibrate` (isotonic / Platt / identity chosen by out-of-sample log loss, bounded, +
+hours) → `calibrate` (climatology / identity / Platt / isotonic chosen by cross-validated log loss, bounded, +
 conformal interval, from out-of-fold predictions only) → `intervals_step` (the interval model out
 of fold on the same folds, CQR on held-out folds, docs/INTERVALS.md) → `decide_gate` (against the
 best baseline and the current champion on those folds, climatology's Brier score out of sample,

@@ -60,10 +60,15 @@ def reliability_curve(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> list[di
     return out
 
 
-def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+def log_loss_per_hour(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each hour's log loss, with P(up) clipped to [1e-6, 1 - 1e-6]."""
     pp = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
     yy = np.asarray(y, float)
-    return float(-np.mean(yy * np.log(pp) + (1 - yy) * np.log(1 - pp)))
+    return -(yy * np.log(pp) + (1 - yy) * np.log(1 - pp))
+
+
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(log_loss_per_hour(p, y)))
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
@@ -132,11 +137,6 @@ class Selection:
     oof: np.ndarray  # the chosen method's cross-fitted output: each hour mapped by a fit without it
 
 
-def _log_loss_hours(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    pp = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
-    return -(y * np.log(pp) + (1 - y) * np.log(1 - pp))
-
-
 def select_calibration(
     p: np.ndarray,
     y: np.ndarray,
@@ -167,7 +167,7 @@ def select_calibration(
             raise ValueError(f"too few hours to select a calibration ({n} with a purge of {purge})")
         for m in order:
             cross[m][a:b] = fit_calibration(p[fit], y[fit], m, base_rate)(p[a:b])
-    scores = {m: float(_log_loss_hours(cross[m], y).mean()) for m in order}
+    scores = {m: float(log_loss_per_hour(cross[m], y).mean()) for m in order}
     best = min(order, key=lambda m: (round(scores[m], 6), order.index(m)))
     return Selection(fit_calibration(p, y, best, base_rate), scores, cross[best])
 
